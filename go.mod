@@ -1,0 +1,14 @@
+module github.com/deoss/deoss
+
+go 1.26.0
+
+require (
+	github.com/klauspost/reedsolomon v1.14.2
+	golang.org/x/crypto v0.59.0
+	golang.org/x/sync v0.25.0
+)
+
+require (
+	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,115 @@
+package codec
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Argon2id parameters of FormatV1 (RFC 9106's second recommended option). They
+// are part of the format: changing them needs a new format version.
+const (
+	argonTime    = 3
+	argonMemory  = 64 * 1024 // KiB
+	argonThreads = 4
+	keySize      = 32
+)
+
+// ErrAuthentication means a segment did not decrypt: the cipher is wrong (or the
+// stored ciphertext was altered after its hashes were computed). No byte of such
+// a segment is ever returned.
+var ErrAuthentication = errors.New("decryption failed: wrong cipher or altered data")
+
+// ErrEmptyCipher is returned when encryption is asked for with an empty cipher.
+var ErrEmptyCipher = errors.New("empty cipher")
+
+// Key is a file's AES-256-GCM key with the salt it was derived with. Deriving
+// costs about 64 MiB and a fraction of a second (that is the point of Argon2id),
+// so callers that read one file many times keep the Key.
+//
+// A Key never prints its secret: String and the fmt verbs show only the salt.
+type Key struct {
+	salt []byte
+	aead cipher.AEAD
+}
+
+// NewKey derives a key from the user's cipher and a fresh random salt, for a new
+// file.
+func NewKey(userCipher []byte) (*Key, error) {
+	salt := make([]byte, types.SaltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("salt: %w", err)
+	}
+	return DeriveKey(userCipher, salt)
+}
+
+// DeriveKey derives the key of an existing file from the user's cipher and the
+// file's salt.
+func DeriveKey(userCipher, salt []byte) (*Key, error) {
+	if len(userCipher) == 0 {
+		return nil, ErrEmptyCipher
+	}
+	if len(salt) != types.SaltSize {
+		return nil, fmt.Errorf("salt is %d bytes, want %d", len(salt), types.SaltSize)
+	}
+	k := argon2.IDKey(userCipher, salt, argonTime, argonMemory, argonThreads, keySize)
+	block, err := aes.NewCipher(k)
+	clear(k)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{salt: append([]byte(nil), salt...), aead: aead}, nil
+}
+
+// Salt returns the salt the key was derived with (file metadata, not secret).
+func (k *Key) Salt() []byte { return append([]byte(nil), k.salt...) }
+
+// String shows the salt only.
+func (k *Key) String() string { return fmt.Sprintf("codec.Key{salt:%x}", k.salt) }
+
+// GoString shows the salt only.
+func (k *Key) GoString() string { return k.String() }
+
+func (k *Key) matches(salt []byte) bool { return subtle.ConstantTimeCompare(k.salt, salt) == 1 }
+
+// nonce is the segment index (8 bytes, big endian) followed by 1 for the last
+// segment of the file and 0 otherwise (4 bytes, big endian). The key is unique
+// to the file (random salt), so each nonce seals exactly one segment; the
+// last-segment flag makes a file cut short at a segment boundary fail to
+// decrypt instead of reading as a shorter file.
+func nonce(index uint64, last bool) []byte {
+	var n [12]byte
+	binary.BigEndian.PutUint64(n[:8], index)
+	if last {
+		n[11] = 1
+	}
+	return n[:]
+}
+
+// seal encrypts seg[:SegmentSize-GCMOverhead] in place; seg becomes ciphertext
+// and tag, exactly SegmentSize bytes.
+func (k *Key) seal(seg []byte, index uint64, last bool) {
+	k.aead.Seal(seg[:0], nonce(index, last), seg[:len(seg)-types.GCMOverhead], nil)
+}
+
+// open decrypts a whole sealed segment in place and returns the plaintext, a
+// prefix of seg.
+func (k *Key) open(seg []byte, index uint64, last bool) ([]byte, error) {
+	pt, err := k.aead.Open(seg[:0], nonce(index, last), seg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("segment %d: %w", index, ErrAuthentication)
+	}
+	return pt, nil
+}

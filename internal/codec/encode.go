@@ -1,0 +1,266 @@
+package codec
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/klauspost/reedsolomon"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// ErrSizeMismatch is returned when a stream's length differs from the size the
+// caller declared with WithSize.
+var ErrSizeMismatch = errors.New("stream length differs from the declared size")
+
+// ErrTooLarge is returned when a stream needs more than types.MaxSegments
+// segments.
+var ErrTooLarge = errors.New("file exceeds the maximum number of segments")
+
+// Segment is one encoded segment as the encoder hands it to a Sink.
+type Segment struct {
+	Index uint64
+	// Hash is the SHA-256 of the segment's bytes (ciphertext when encrypted).
+	Hash types.Hash
+	// Fragments are the 12 shards, FragmentSize bytes each. They are borrowed:
+	// valid only until WriteSegment returns.
+	Fragments      [types.TotalShards][]byte
+	FragmentHashes [types.TotalShards]types.Hash
+}
+
+// Sink receives encoded segments. WriteSegment is called once per segment, in
+// index order, never concurrently; an error stops the encoder and is returned by
+// Encode. The gateway's sink appends each fragment to its column file.
+type Sink interface {
+	WriteSegment(s *Segment) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(s *Segment) error
+
+// WriteSegment calls f.
+func (f SinkFunc) WriteSegment(s *Segment) error { return f(s) }
+
+// Result is what Encode learned about the stream.
+type Result struct {
+	FID    types.FID
+	Layout types.Layout
+}
+
+type encodeConfig struct {
+	workers int
+	size    int64 // -1: unknown
+	key     *Key
+}
+
+// EncodeOption configures Encode.
+type EncodeOption func(*encodeConfig)
+
+// WithWorkers sets how many segments are encoded at once (default GOMAXPROCS).
+// Each costs 96 MiB of buffers; one more segment is read ahead.
+func WithWorkers(n int) EncodeOption {
+	return func(c *encodeConfig) {
+		if n > 0 {
+			c.workers = n
+		}
+	}
+}
+
+// WithSize declares the stream's length. Encode then fails with ErrSizeMismatch
+// if the stream is shorter or longer, instead of encoding what it got.
+func WithSize(n int64) EncodeOption { return func(c *encodeConfig) { c.size = n } }
+
+// WithKey encrypts every segment with k (AES-256-GCM); the layout records k's
+// salt.
+func WithKey(k *Key) EncodeOption { return func(c *encodeConfig) { c.key = k } }
+
+// encodeSlot is the memory of one segment in flight.
+type encodeSlot struct {
+	seg     Segment
+	data    []byte // SegmentSize: the segment, then its 4 data fragments
+	parity  []byte // (TotalShards-DataShards)*FragmentSize, nil until worked
+	n       int    // user bytes in data
+	last    bool
+	parityL limiter
+}
+
+// Encode reads r to its end and encodes it per docs/format.md, handing each
+// segment to sink in order. It holds at most workers+1 segments of input and
+// workers segments of parity at a time, whatever the stream's length.
+func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (*Result, error) {
+	cfg := encodeConfig{workers: runtime.GOMAXPROCS(0), size: -1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	res := &Result{Layout: types.Layout{Version: types.FormatV1}}
+	l := &res.Layout
+	if cfg.key != nil {
+		l.Encryption = types.EncryptionAES256GCM
+		l.Salt = cfg.key.Salt()
+	}
+	block := types.ProfileV1.BlockSize(l.Encryption)
+	if cfg.size >= 0 {
+		if types.ProfileV1.Segments(uint64(cfg.size), l.Encryption) > types.MaxSegments {
+			return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, cfg.size)
+		}
+		r = io.LimitReader(r, cfg.size+1) // one byte past the end reveals a longer stream
+	}
+
+	enc, err := reedsolomon.New(types.DataShards, types.ParityShards, reedsolomon.WithMaxGoroutines(1))
+	if err != nil {
+		return nil, err
+	}
+	pr := &peekReader{r: r}
+	dataL := newLimiter(cfg.workers + 1)
+	parityL := newLimiter(cfg.workers)
+	var index uint64
+	var total uint64
+	done := false
+
+	produce := func(ctx context.Context) (*encodeSlot, bool, error) {
+		if done {
+			return nil, false, nil
+		}
+		if err := dataL.acquire(ctx); err != nil {
+			return nil, false, err
+		}
+		s := &encodeSlot{data: segmentBufs.get(), parityL: parityL}
+		n, err := io.ReadFull(pr, s.data[:block])
+		switch {
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
+			done = true
+		case err != nil:
+			releaseEncodeSlot(s, dataL)
+			return nil, false, fmt.Errorf("read: %w", err)
+		default:
+			done = pr.atEOF()
+			if pr.err != nil {
+				releaseEncodeSlot(s, dataL)
+				return nil, false, fmt.Errorf("read: %w", pr.err)
+			}
+		}
+		if n == 0 {
+			// The stream ended on a segment boundary (or was empty):
+			// nothing to encode.
+			releaseEncodeSlot(s, dataL)
+			return nil, false, nil
+		}
+		if index >= types.MaxSegments {
+			releaseEncodeSlot(s, dataL)
+			return nil, false, fmt.Errorf("%w (%d)", ErrTooLarge, types.MaxSegments)
+		}
+		clear(s.data[n:]) // zero padding; also wipes a reused buffer's old bytes
+		s.n, s.last, s.seg.Index = n, done, index
+		index++
+		total += uint64(n)
+		return s, true, nil
+	}
+	work := func(ctx context.Context, s *encodeSlot) error {
+		if err := s.parityL.acquire(ctx); err != nil {
+			return err
+		}
+		s.parity = parityBufs.get()
+		if cfg.key != nil {
+			cfg.key.seal(s.data, s.seg.Index, s.last)
+		}
+		return encodeSegment(enc, &s.seg, s.data, s.parity)
+	}
+	deliver := func(s *encodeSlot) error {
+		l.Segments = append(l.Segments, types.SegmentLayout{Hash: s.seg.Hash, Fragments: s.seg.FragmentHashes})
+		return sink.WriteSegment(&s.seg)
+	}
+	finish := func(s *encodeSlot) { releaseEncodeSlot(s, dataL) }
+
+	if err := ordered(ctx, cfg.workers, produce, work, deliver, finish); err != nil {
+		return nil, err
+	}
+	l.Size = total
+	if cfg.size >= 0 && total != uint64(cfg.size) {
+		return nil, fmt.Errorf("%w: declared %d bytes, stream has %s", ErrSizeMismatch, cfg.size, describeLen(total, uint64(cfg.size)))
+	}
+	res.FID = FileID(l)
+	return res, nil
+}
+
+func describeLen(got, want uint64) string {
+	if got > want {
+		return "more"
+	}
+	return fmt.Sprintf("%d", got)
+}
+
+func releaseEncodeSlot(s *encodeSlot, dataL limiter) {
+	segmentBufs.put(s.data)
+	dataL.release()
+	if s.parity != nil {
+		parityBufs.put(s.parity)
+		s.parityL.release()
+	}
+}
+
+// encodeSegment erasure-codes one full segment and hashes it and its
+// fragments. data is the segment (SegmentSize bytes) and becomes the data
+// fragments in place; parity receives the parity fragments.
+func encodeSegment(enc reedsolomon.Encoder, seg *Segment, data, parity []byte) error {
+	const f = types.FragmentSize
+	shards := seg.Fragments[:]
+	for i := range types.DataShards {
+		shards[i] = data[i*f : (i+1)*f : (i+1)*f]
+	}
+	for i := range types.ParityShards {
+		shards[types.DataShards+i] = parity[i*f : (i+1)*f : (i+1)*f]
+	}
+	if err := enc.Encode(shards); err != nil {
+		return err
+	}
+	seg.Hash = sha256.Sum256(data)
+	for i, s := range shards {
+		seg.FragmentHashes[i] = sha256.Sum256(s)
+	}
+	return nil
+}
+
+// peekReader reads one byte ahead so that the encoder knows, when a segment
+// fills up, whether it is the last one (the encryption nonce depends on it).
+type peekReader struct {
+	r      io.Reader
+	peeked []byte
+	buf    [1]byte
+	err    error
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if len(p.peeked) > 0 && len(b) > 0 {
+		b[0] = p.peeked[0]
+		p.peeked = nil
+		n, err := p.r.Read(b[1:])
+		return n + 1, err
+	}
+	return p.r.Read(b)
+}
+
+// atEOF reports whether the stream has no more bytes. An error other than EOF
+// is kept in p.err.
+func (p *peekReader) atEOF() bool {
+	if len(p.peeked) > 0 {
+		return false
+	}
+	for {
+		n, err := p.r.Read(p.buf[:])
+		if n == 1 {
+			p.peeked = p.buf[:1]
+			return false
+		}
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			p.err = err
+			return true
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package codec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// pattern returns n bytes with byte i = i mod 251, the input of the shared
+// vectors.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	return b
+}
+
+// patternReader streams the same bytes without holding them.
+type patternReader struct{ off, n int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.n-p.off {
+		b = b[:p.n-p.off]
+	}
+	for i := range b {
+		b[i] = byte((p.off + int64(i)) % 251)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+type fault int
+
+const (
+	faultNone fault = iota
+	faultMissing
+	faultCorrupt
+	faultShort
+	faultLong
+)
+
+type fragKey struct {
+	seg uint64
+	idx int
+}
+
+// memStore keeps encoded fragments in memory: a Sink for the encoder and a
+// FragmentSource for the decoder, with a fault per fragment and a log of what
+// was opened.
+type memStore struct {
+	mu     sync.Mutex
+	frags  map[fragKey][]byte
+	faults map[fragKey]fault
+	opened map[fragKey]int
+}
+
+func newMemStore() *memStore {
+	return &memStore{frags: map[fragKey][]byte{}, faults: map[fragKey]fault{}, opened: map[fragKey]int{}}
+}
+
+func (m *memStore) WriteSegment(s *Segment) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, f := range s.Fragments {
+		if types.Sum(f) != s.FragmentHashes[i] {
+			return fmt.Errorf("segment %d fragment %d: hash handed to the sink is wrong", s.Index, i)
+		}
+		m.frags[fragKey{s.Index, i}] = bytes.Clone(f)
+	}
+	return nil
+}
+
+var errMissing = errors.New("fragment not here")
+
+func (m *memStore) OpenFragment(_ context.Context, seg uint64, idx int) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := fragKey{seg, idx}
+	m.opened[k]++
+	b, ok := m.frags[k]
+	if !ok {
+		return nil, errMissing
+	}
+	switch m.faults[k] {
+	case faultMissing:
+		return nil, errMissing
+	case faultCorrupt:
+		b = bytes.Clone(b)
+		b[len(b)/2] ^= 0x01
+	case faultShort:
+		b = b[:len(b)-1]
+	case faultLong:
+		b = append(bytes.Clone(b), 0)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (m *memStore) setFault(seg uint64, f fault, idxs ...int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, i := range idxs {
+		m.faults[fragKey{seg, i}] = f
+	}
+}
+
+func (m *memStore) resetFaults() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults = map[fragKey]fault{}
+	m.opened = map[fragKey]int{}
+}
+
+func (m *memStore) openedCount() map[fragKey]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := make(map[fragKey]int, len(m.opened))
+	for k, v := range m.opened {
+		c[k] = v
+	}
+	return c
+}
+
+// testKey is derived once: Argon2id with 64 MiB is slow on purpose.
+var testKey = sync.OnceValue(func() *Key {
+	k, err := DeriveKey([]byte("correct horse battery staple"), bytes.Repeat([]byte{7}, types.SaltSize))
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+func encodeBytes(t testing.TB, data []byte, opts ...EncodeOption) (*Result, *memStore) {
+	t.Helper()
+	st := newMemStore()
+	res, err := Encode(context.Background(), bytes.NewReader(data), st, opts...)
+	if err != nil {
+		t.Fatalf("encode %d bytes: %v", len(data), err)
+	}
+	return res, st
+}
+
+func decodeRange(t testing.TB, l *types.Layout, src FragmentSource, off, n int64, opts ...DecodeOption) ([]byte, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Decode(context.Background(), &out, l, src, off, n, opts...)
+	return out.Bytes(), err
+}

@@ -1,0 +1,109 @@
+package types
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Format versions. A file records the version it was written with; readers
+// refuse versions they do not know instead of guessing.
+const (
+	// FormatV1: 32 MiB segments zero-padded, Reed-Solomon 4+8 with
+	// klauspost/reedsolomon's default matrix, SHA-256 hashes, the FID of
+	// docs/format.md, AES-256-GCM with Argon2id(t=3, m=64 MiB, p=4) keys.
+	FormatV1 uint8 = 1
+)
+
+// Sizes of format version 1.
+const (
+	MiB = 1 << 20
+
+	SegmentSize  = 32 * MiB
+	DataShards   = 4
+	ParityShards = 8
+	TotalShards  = DataShards + ParityShards
+	FragmentSize = SegmentSize / DataShards
+
+	// GCMOverhead is the AES-GCM tag length. An encrypted segment carries
+	// SegmentSize-GCMOverhead bytes of the user's data so that ciphertext plus
+	// tag is exactly one segment.
+	GCMOverhead = 16
+)
+
+// ErrUnknownFormat is returned for a format version or encryption mode this
+// build does not implement.
+var ErrUnknownFormat = errors.New("unknown format")
+
+// Encryption says how a file's segment bytes relate to the user's bytes.
+type Encryption uint8
+
+const (
+	// EncryptionNone: segment bytes are the user's bytes.
+	EncryptionNone Encryption = 0
+	// EncryptionAES256GCM: each segment is AES-256-GCM ciphertext and tag of
+	// SegmentSize-GCMOverhead bytes of the user's data (docs/format.md).
+	EncryptionAES256GCM Encryption = 1
+)
+
+// String names the mode as the API and docs spell it.
+func (e Encryption) String() string {
+	switch e {
+	case EncryptionNone:
+		return "none"
+	case EncryptionAES256GCM:
+		return "aes-256-gcm"
+	}
+	return fmt.Sprintf("encryption(%d)", uint8(e))
+}
+
+// Valid reports whether e is a mode this build implements.
+func (e Encryption) Valid() bool { return e == EncryptionNone || e == EncryptionAES256GCM }
+
+// Profile is the geometry of a format version.
+type Profile struct {
+	Version      uint8
+	SegmentSize  int
+	DataShards   int
+	ParityShards int
+	FragmentSize int
+}
+
+// ProfileV1 is the geometry of FormatV1.
+var ProfileV1 = Profile{
+	Version:      FormatV1,
+	SegmentSize:  SegmentSize,
+	DataShards:   DataShards,
+	ParityShards: ParityShards,
+	FragmentSize: FragmentSize,
+}
+
+// ProfileFor returns the profile of a format version.
+func ProfileFor(version uint8) (Profile, error) {
+	if version == FormatV1 {
+		return ProfileV1, nil
+	}
+	return Profile{}, fmt.Errorf("%w: version %d", ErrUnknownFormat, version)
+}
+
+// TotalShards is data plus parity shards: the number of fragments, and of
+// columns, of every segment.
+func (p Profile) TotalShards() int { return p.DataShards + p.ParityShards }
+
+// BlockSize is how many of the user's bytes one segment carries.
+func (p Profile) BlockSize(e Encryption) int {
+	if e == EncryptionAES256GCM {
+		return p.SegmentSize - GCMOverhead
+	}
+	return p.SegmentSize
+}
+
+// Segments is the number of segments of a file of size bytes. An empty file has
+// no segments (docs/format.md, "Empty files").
+func (p Profile) Segments(size uint64, e Encryption) uint64 {
+	b := uint64(p.BlockSize(e))
+	n := size / b
+	if size%b != 0 {
+		n++
+	}
+	return n
+}
