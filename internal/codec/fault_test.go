@@ -151,12 +151,12 @@ func TestEncodeErrors(t *testing.T) {
 		sink Sink
 		want error
 	}{
-		"shorter": {bytes.NewReader(data[:100]), []EncodeOption{WithSize(101)}, newMemStore(), ErrSizeMismatch},
-		"longer":  {bytes.NewReader(data[:S+1]), []EncodeOption{WithSize(S)}, newMemStore(), ErrSizeMismatch},
+		"shorter":               {bytes.NewReader(data[:100]), []EncodeOption{WithSize(101)}, newMemStore(), ErrSizeMismatch},
+		"longer":                {bytes.NewReader(data[:S+1]), []EncodeOption{WithSize(S)}, newMemStore(), ErrSizeMismatch},
 		"longer by one segment": {bytes.NewReader(data[:2*S]), []EncodeOption{WithSize(S)}, newMemStore(), ErrSizeMismatch},
 		"too large":             {bytes.NewReader(nil), []EncodeOption{WithSize(S*types.MaxSegments + 1)}, newMemStore(), ErrTooLarge},
-		"reader": {io.MultiReader(bytes.NewReader(data[:S+5]), iotest.ErrReader(errBoom)), nil, newMemStore(), errBoom},
-		"reader at boundary": {io.MultiReader(bytes.NewReader(data[:S]), iotest.ErrReader(errBoom)), nil, newMemStore(), errBoom},
+		"reader":                {io.MultiReader(bytes.NewReader(data[:S+5]), iotest.ErrReader(errBoom)), nil, newMemStore(), errBoom},
+		"reader at boundary":    {io.MultiReader(bytes.NewReader(data[:S]), iotest.ErrReader(errBoom)), nil, newMemStore(), errBoom},
 		"sink": {bytes.NewReader(data), nil, SinkFunc(func(s *Segment) error {
 			if s.Index == 1 {
 				return errBoom
