@@ -155,3 +155,9 @@ func decodeRange(t testing.TB, l *types.Layout, src FragmentSource, off, n int64
 	err := Decode(context.Background(), &out, l, src, off, n, opts...)
 	return out.Bytes(), err
 }
+
+type readCloser = io.ReadCloser
+
+type nopCloser struct{ io.Reader }
+
+func (nopCloser) Close() error { return nil }

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"context"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -14,7 +15,10 @@ type stage[T any] struct {
 }
 
 // ordered runs produce on one goroutine, work on up to workers goroutines, and
-// deliver on the caller's goroutine in the order produce made the items. produce
+// deliver on one goroutine in the order produce made the items. A work error
+// stays with its item: every item before it is still delivered, then ordered
+// returns the error (a reader gets every good segment before a lost one);
+// production stops at the first work error. produce
 // returns ok=false when there is nothing more. finish is called exactly once for
 // every produced item, after it was delivered or abandoned, so that buffers go
 // back to their pools whatever fails. The number of items in flight is bounded
@@ -30,11 +34,12 @@ func ordered[T any](
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan *stage[T], workers)
 	queue := make(chan *stage[T], workers+1)
+	var failed atomic.Bool // a work error: produce nothing more
 
 	g.Go(func() error {
 		defer close(queue)
 		defer close(jobs)
-		for {
+		for !failed.Load() {
 			v, ok, err := produce(ctx)
 			if err != nil || !ok {
 				return err
@@ -54,15 +59,15 @@ func ordered[T any](
 				return ctx.Err()
 			}
 		}
+		return nil
 	})
 	for range workers {
 		g.Go(func() error {
 			for s := range jobs {
-				s.err = work(ctx, s.v)
-				close(s.done)
-				if s.err != nil {
-					return s.err
+				if s.err = work(ctx, s.v); s.err != nil {
+					failed.Store(true)
 				}
+				close(s.done)
 			}
 			return nil
 		})

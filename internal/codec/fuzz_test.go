@@ -1,0 +1,126 @@
+package codec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// fuzzFile is a small two-segment-capable file, encoded once for the decoder
+// fuzzer: 8 MiB fragments are too large for a fuzzer to write, so it mutates
+// the layout, the fragments' faults and the range instead, and checks that
+// Decode either fails or returns exactly the right bytes.
+var fuzzFile = sync.OnceValues(func() (*Result, *memStore) {
+	data := pattern(5000)
+	st := newMemStore()
+	res, err := Encode(context.Background(), bytes.NewReader(data), st)
+	if err != nil {
+		panic(err)
+	}
+	return res, st
+})
+
+func FuzzDecode(f *testing.F) {
+	f.Add(uint64(5000), uint8(1), uint8(0), uint16(0), uint16(0), uint8(0), uint8(0), int64(0), int64(5000))
+	f.Add(uint64(5000), uint8(1), uint8(0), uint16(0x00f), uint16(0x010), uint8(1), uint8(7), int64(10), int64(100))
+	f.Add(uint64(5001), uint8(1), uint8(0), uint16(0xff0), uint16(0), uint8(0), uint8(0), int64(0), int64(1))
+	f.Add(uint64(5000), uint8(2), uint8(1), uint16(0), uint16(0), uint8(2), uint8(3), int64(4999), int64(1))
+	f.Add(uint64(0), uint8(1), uint8(0), uint16(0xfff), uint16(0xfff), uint8(3), uint8(255), int64(-1), int64(-1))
+	f.Fuzz(func(t *testing.T, size uint64, version, enc uint8, missing, corrupt uint16, hashFrag, hashByte uint8, off, n int64) {
+		res, st := fuzzFile()
+		// The true bytes of segment 0: the data, then zero padding. A layout
+		// may lie about the size (Decode checks fragments, the caller checks
+		// the FID), but no lie makes Decode write anything else.
+		want := append(pattern(5000), make([]byte, 1000)...)
+		l := res.Layout
+		l.Size, l.Version, l.Encryption = size, version, types.Encryption(enc)
+		l.Segments = append([]types.SegmentLayout(nil), res.Layout.Segments...)
+		tampered := hashByte != 0
+		if tampered {
+			l.Segments[0].Fragments[int(hashFrag)%types.TotalShards][hashByte%32] ^= hashByte
+		}
+		src := &faultySource{st: st, missing: missing, corrupt: corrupt}
+		var out bytes.Buffer
+		err := Decode(context.Background(), &out, &l, src, off, n, WithDecodeWorkers(1))
+		if out.Len() > 0 {
+			if off < 0 || off+int64(out.Len()) > int64(len(want)) || !bytes.Equal(out.Bytes(), want[off:off+int64(out.Len())]) {
+				t.Fatalf("wrong bytes for size=%d off=%d n=%d: %d written", size, off, n, out.Len())
+			}
+		}
+		if err == nil && n > 0 && int64(out.Len()) != n {
+			t.Fatalf("no error but %d of %d bytes", out.Len(), n)
+		}
+		if err != nil && !knownDecodeError(err) {
+			t.Fatalf("untyped error: %v", err)
+		}
+	})
+}
+
+func knownDecodeError(err error) bool {
+	for _, e := range []error{ErrRange, ErrNotEnoughFragments, types.ErrInvalidLayout, ErrKeyRequired, ErrAuthentication} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// faultySource serves fuzzFile's fragments with bit masks of missing and
+// corrupt fragment indexes.
+type faultySource struct {
+	st               *memStore
+	missing, corrupt uint16
+}
+
+func (s *faultySource) OpenFragment(ctx context.Context, seg uint64, idx int) (rc readCloser, err error) {
+	if s.missing&(1<<idx) != 0 {
+		return nil, errMissing
+	}
+	rc, err = s.st.OpenFragment(ctx, seg, idx)
+	if err != nil || s.corrupt&(1<<idx) == 0 {
+		return rc, err
+	}
+	b := bytes.Clone(s.st.frags[fragKey{seg, idx}])
+	b[idx*1000%len(b)] ^= 0x80
+	return nopCloser{bytes.NewReader(b)}, nil
+}
+
+func FuzzProof(f *testing.F) {
+	l := layoutOf(6, types.EncryptionNone)
+	for i := range uint64(6) {
+		p, _ := Prove(l, i)
+		b, _ := p.MarshalBinary()
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add(make([]byte, 20))
+	fid := FileID(l)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p Proof
+		if err := p.UnmarshalBinary(b); err != nil {
+			if !errors.Is(err, ErrBadProof) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		// Only the exact encoding is accepted.
+		again, err := p.MarshalBinary()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs")
+		}
+		// A proof verifies only for the segment at its index of the real file.
+		for i, s := range l.Segments {
+			err := p.Verify(fid, s.Hash)
+			if err == nil && (uint64(i) != p.Index || p.Size != l.Size) {
+				t.Fatalf("proof for index %d accepted segment %d", p.Index, i)
+			}
+			if err != nil && !errors.Is(err, ErrBadProof) {
+				t.Fatalf("untyped error %v", err)
+			}
+		}
+	})
+}
