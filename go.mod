@@ -3,6 +3,7 @@ module github.com/deoss/deoss
 go 1.26.0
 
 require (
+	github.com/btcsuite/btcd/btcutil v1.2.0
 	github.com/klauspost/reedsolomon v1.14.2
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/crypto v0.59.0
