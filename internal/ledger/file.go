@@ -1,0 +1,286 @@
+package ledger
+
+import (
+	"strconv"
+
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/types"
+)
+
+func (l *Ledger) file(fid types.FID) (*File, error) {
+	f, ok := load[File](state{l.o}, fidKey(fid))
+	if !ok {
+		return nil, errf(ErrNotFound, "file %s", fid)
+	}
+	return f, nil
+}
+
+func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
+	g, err := l.gateway(gw)
+	if err != nil {
+		return errf(ErrUnauthorized, "sender is not a registered gateway")
+	}
+	if g.CacheOnly {
+		return errf(ErrUnauthorized, "a cache-only gateway declares no files")
+	}
+	s := state{l.o}
+	if !s.flag(authzKey(m.Owner, gw)) {
+		return errf(ErrUnauthorized, "%s has not authorized gateway %s", m.Owner, gw)
+	}
+	if err := validName(m.Name); err != nil {
+		return err
+	}
+	if err := m.Layout.Validate(); err != nil {
+		return errf(ErrInvalid, "%v", err)
+	}
+	if codec.FileID(&m.Layout) != m.FID {
+		return errf(ErrInvalid, "the layout's FID is %s, not %s", codec.FileID(&m.Layout), m.FID)
+	}
+	t, err := l.territory(m.Owner, m.Territory)
+	if err != nil {
+		return err
+	}
+	if !t.Active(l.now) {
+		return errf(ErrExpired, "territory %q expired", m.Territory)
+	}
+	charge := Charge(&m.Layout)
+	if t.Free() < charge {
+		return errf(ErrInsufficientSpace, "territory %q has %d bytes free, the file needs %d", m.Territory, t.Free(), charge)
+	}
+	owner := Owner{Address: m.Owner, Name: m.Name, Territory: m.Territory}
+
+	// A file already stored gets one more owner instead of a second copy.
+	if f, err := l.file(m.FID); err == nil {
+		if f.State != FileStored {
+			return errf(ErrConflict, "file %s has a pending order", m.FID)
+		}
+		if f.owner(m.Owner) >= 0 {
+			return errf(ErrConflict, "%s already owns file %s", m.Owner, m.FID)
+		}
+		t.Used += charge
+		s.put(territoryKey(m.Owner, m.Territory), t)
+		f.Owners = append(f.Owners, owner)
+		s.put(fidKey(m.FID), f)
+		s.setFlag(userFileKey(m.Owner, m.FID))
+		l.emitFile("owner_added", f, "owner", m.Owner.String())
+		return nil
+	}
+
+	f := &File{FID: m.FID, Layout: m.Layout, Owners: []Owner{owner}, Gateway: gw, Declared: l.height}
+	if len(m.Layout.Segments) == 0 {
+		// An empty file has nothing to store: stored at once, no columns.
+		if m.Columns != ([types.TotalShards]types.Address{}) {
+			return errf(ErrInvalid, "an empty file has no columns to assign")
+		}
+		f.State, f.StoredAt = FileStored, l.height
+		s.put(fidKey(m.FID), f)
+		s.setFlag(userFileKey(m.Owner, m.FID))
+		l.emitFile("stored", f)
+		return nil
+	}
+	seen := map[types.Address]bool{}
+	colBytes := ColumnBytes(&m.Layout)
+	for j, n := range m.Columns {
+		if seen[n] {
+			return errf(ErrInvalid, "node %s is assigned two columns", n)
+		}
+		seen[n] = true
+		if err := l.assign(n, m.FID, uint8(j), colBytes); err != nil {
+			return err
+		}
+		f.Columns[j] = Column{Node: n}
+	}
+	t.Locked += charge
+	s.put(territoryKey(m.Owner, m.Territory), t)
+	f.State, f.Deadline = FilePending, l.now+s.params().OrderTTL
+	s.put(fidKey(m.FID), f)
+	s.setFlag(userFileKey(m.Owner, m.FID))
+	s.setFlag(deadlineKey(f.Deadline, m.FID))
+	l.emitFile("declared", f, "owner", m.Owner.String(), "gateway", gw.String())
+	return nil
+}
+
+// assign gives column col of a file to node n, reserving its bytes.
+func (l *Ledger) assign(n types.Address, fid types.FID, col uint8, bytes uint64) error {
+	node, err := l.node(n)
+	if err != nil {
+		return errf(ErrInvalid, "column %d: %v", col, err)
+	}
+	if node.State != NodeActive {
+		return errf(ErrInvalid, "column %d: node %s is %s", col, n, node.State)
+	}
+	if node.Free() < bytes {
+		return errf(ErrInsufficientSpace, "column %d: node %s has %d bytes free, needs %d", col, n, node.Free(), bytes)
+	}
+	node.Assigned += bytes
+	s := state{l.o}
+	s.put(addrKey(pNode, n), node)
+	s.setFlag(nodeColKey(n, fid, col))
+	l.emit("deoss.column", "action", "assigned", "fid", fid.String(), "column", strconv.Itoa(int(col)), "node", n.String())
+	return nil
+}
+
+// unassign releases column col of a file from node n.
+func (l *Ledger) unassign(n types.Address, fid types.FID, col uint8, bytes uint64, action string) {
+	s := state{l.o}
+	s.o.del(nodeColKey(n, fid, col))
+	if node, err := l.node(n); err == nil {
+		node.Assigned -= min(bytes, node.Assigned)
+		s.put(addrKey(pNode, n), node)
+		l.maybeRemoveNode(node)
+	}
+	l.emit("deoss.column", "action", action, "fid", fid.String(), "column", strconv.Itoa(int(col)), "node", n.String())
+}
+
+func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
+	f, err := l.file(m.FID)
+	if err != nil {
+		return err
+	}
+	if f.Gateway != gw {
+		return errf(ErrUnauthorized, "only the declaring gateway reassigns columns")
+	}
+	if f.State != FilePending {
+		return errf(ErrConflict, "file %s is %s", m.FID, f.State)
+	}
+	if m.Column >= types.TotalShards {
+		return errf(ErrInvalid, "column %d", m.Column)
+	}
+	c := &f.Columns[m.Column]
+	if c.Reported {
+		return errf(ErrConflict, "column %d is reported", m.Column)
+	}
+	for _, other := range f.Columns {
+		if other.Node == m.Node {
+			return errf(ErrInvalid, "node %s already holds a column of the file", m.Node)
+		}
+	}
+	bytes := ColumnBytes(&f.Layout)
+	if err := l.assign(m.Node, m.FID, m.Column, bytes); err != nil {
+		return err
+	}
+	l.unassign(c.Node, m.FID, m.Column, bytes, "unassigned")
+	c.Node = m.Node
+	// A reassignment restarts the clock: the new node needs its time.
+	s := state{l.o}
+	s.o.del(deadlineKey(f.Deadline, m.FID))
+	f.Deadline = l.now + s.params().OrderTTL
+	s.setFlag(deadlineKey(f.Deadline, m.FID))
+	s.put(fidKey(m.FID), f)
+	return nil
+}
+
+func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
+	f, err := l.file(m.FID)
+	if err != nil {
+		return err
+	}
+	if m.Column >= types.TotalShards {
+		return errf(ErrInvalid, "column %d", m.Column)
+	}
+	c := &f.Columns[m.Column]
+	if c.Node != node {
+		return errf(ErrUnauthorized, "column %d of %s is not assigned to %s", m.Column, m.FID, node)
+	}
+	if c.Reported {
+		return errf(ErrConflict, "column %d is already reported", m.Column)
+	}
+	c.Reported = true
+	l.emit("deoss.column", "action", "reported", "fid", m.FID.String(), "column", strconv.Itoa(int(m.Column)), "node", node.String())
+	s := state{l.o}
+	done := true
+	for _, c := range f.Columns {
+		done = done && c.Reported
+	}
+	if done {
+		s.o.del(deadlineKey(f.Deadline, m.FID))
+		f.State, f.Deadline, f.StoredAt = FileStored, 0, l.height
+		// The order's lock becomes the owner's use.
+		o := f.Owners[0]
+		if t, err := l.territory(o.Address, o.Territory); err == nil {
+			charge := Charge(&f.Layout)
+			t.Locked -= min(charge, t.Locked)
+			t.Used += charge
+			s.put(territoryKey(o.Address, o.Territory), t)
+		}
+		l.emitFile("stored", f)
+	}
+	s.put(fidKey(m.FID), f)
+	return nil
+}
+
+func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
+	f, err := l.file(m.FID)
+	if err != nil {
+		return err
+	}
+	i := f.owner(m.Owner)
+	if i < 0 {
+		return errf(ErrNotFound, "%s does not own file %s", m.Owner, m.FID)
+	}
+	s := state{l.o}
+	if sender != m.Owner {
+		if _, err := l.gateway(sender); err != nil || !s.flag(authzKey(m.Owner, sender)) {
+			return errf(ErrUnauthorized, "only the owner or a gateway it authorized deletes its file")
+		}
+	}
+	l.releaseOwner(f, i)
+	if len(f.Owners) > 0 {
+		s.put(fidKey(m.FID), f)
+		l.emitFile("owner_removed", f, "owner", m.Owner.String())
+		return nil
+	}
+	l.removeFile(f, "deleted")
+	return nil
+}
+
+// releaseOwner returns owner i's space and drops it from the file.
+func (l *Ledger) releaseOwner(f *File, i int) {
+	o := f.Owners[i]
+	s := state{l.o}
+	if t, err := l.territory(o.Address, o.Territory); err == nil {
+		charge := Charge(&f.Layout)
+		if f.State == FileStored {
+			t.Used -= min(charge, t.Used)
+		} else {
+			t.Locked -= min(charge, t.Locked)
+		}
+		s.put(territoryKey(o.Address, o.Territory), t)
+	}
+	s.o.del(userFileKey(o.Address, f.FID))
+	f.Owners = append(f.Owners[:i], f.Owners[i+1:]...)
+}
+
+// removeFile drops a file with no owners left: its columns are released (the
+// nodes collect the fragments on the "removed" column events).
+func (l *Ledger) removeFile(f *File, action string) {
+	s := state{l.o}
+	if len(f.Layout.Segments) > 0 {
+		bytes := ColumnBytes(&f.Layout)
+		for j, c := range f.Columns {
+			l.unassign(c.Node, f.FID, uint8(j), bytes, "removed")
+		}
+	}
+	if f.State == FilePending {
+		s.o.del(deadlineKey(f.Deadline, f.FID))
+	}
+	s.o.del(fidKey(f.FID))
+	l.emitFile(action, f)
+}
+
+// expireOrder drops a pending order whose deadline passed.
+func (l *Ledger) expireOrder(fid types.FID) {
+	f, err := l.file(fid)
+	if err != nil || f.State != FilePending {
+		return // a stale index entry; EndBlock removed it
+	}
+	for len(f.Owners) > 0 {
+		l.releaseOwner(f, 0)
+	}
+	l.removeFile(f, "expired")
+}
+
+func (l *Ledger) emitFile(action string, f *File, kv ...string) {
+	attrs := append([]string{"action", action, "fid", f.FID.String(), "state", f.State}, kv...)
+	l.emit("deoss.file", attrs...)
+}

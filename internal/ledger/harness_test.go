@@ -1,0 +1,205 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/types"
+)
+
+const testChain = "deoss-test"
+
+// harness drives a ledger one block at a time over a MemKV, with named
+// deterministic keys, and checks the invariants after every block.
+type harness struct {
+	t      *testing.T
+	kv     *MemKV
+	l      *Ledger
+	height int64
+	now    int64
+	keys   map[string]*auth.Key
+}
+
+func newHarness(t *testing.T, dev bool) *harness {
+	h := &harness{t: t, kv: NewMemKV(), now: 1_700_000_000, keys: map[string]*auth.Key{}}
+	h.l = New(h.kv, nil)
+	g := &Genesis{ChainID: testChain, Dev: dev, Params: DefaultParams()}
+	for _, name := range []string{"alice", "bob", "gw", "gw2"} {
+		g.Accounts = append(g.Accounts, GenesisAccount{Address: h.addr(name), Balance: 1_000_000})
+	}
+	for i := range 14 {
+		g.Accounts = append(g.Accounts, GenesisAccount{Address: h.addr(nodeName(i)), Balance: 10_000})
+	}
+	if err := h.l.InitChain(g); err != nil {
+		t.Fatal(err)
+	}
+	h.commit()
+	return h
+}
+
+func nodeName(i int) string { return fmt.Sprintf("node%02d", i) }
+
+func (h *harness) key(name string) *auth.Key {
+	if k, ok := h.keys[name]; ok {
+		return k
+	}
+	seed := make([]byte, 32)
+	copy(seed, name)
+	k, err := auth.FromSeed(seed)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.keys[name] = k
+	return k
+}
+
+func (h *harness) addr(name string) types.Address { return h.key(name).Address() }
+
+// sign makes a transaction from name with the account's next nonce (plus
+// skip).
+func (h *harness) sign(name string, m Msg, skip uint64) []byte {
+	tx := Tx{ChainID: testChain, Nonce: h.account(name).Nonce + skip, Msg: m}
+	tx.Sign(h.key(name))
+	return tx.Encode()
+}
+
+// block runs one block of raw transactions, advancing time by dt seconds.
+func (h *harness) block(dt int64, txs ...[]byte) []Result {
+	h.height++
+	h.now += dt
+	h.l.BeginBlock(h.height, h.now)
+	var out []Result
+	for _, b := range txs {
+		out = append(out, h.l.DeliverTx(b))
+	}
+	h.l.EndBlock()
+	h.commit()
+	return out
+}
+
+func (h *harness) commit() {
+	changes, _ := h.l.Commit()
+	h.kv.Apply(changes)
+	h.checkInvariants()
+}
+
+// do runs one message from name in its own block and returns its result.
+func (h *harness) do(name string, m Msg) Result { return h.block(1, h.sign(name, m, 0))[0] }
+
+func (h *harness) ok(name string, m Msg) {
+	h.t.Helper()
+	if r := h.do(name, m); r.Code != CodeOK {
+		h.t.Fatalf("%s %s: code %d: %s", name, m.Name(), r.Code, r.Log)
+	}
+}
+
+func (h *harness) fail(name string, m Msg, want Code) {
+	h.t.Helper()
+	if r := h.do(name, m); r.Code != want {
+		h.t.Fatalf("%s %s: code %d (%s), want %d", name, m.Name(), r.Code, r.Log, want)
+	}
+}
+
+func query[T any](h *harness, path string) T {
+	h.t.Helper()
+	var v T
+	b, err := h.l.Query(path)
+	if err != nil {
+		h.t.Fatalf("query %s: %v", path, err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+func (h *harness) account(name string) Account {
+	return query[Account](h, "account/"+h.addr(name).String())
+}
+
+func (h *harness) territory(owner, name string) Territory {
+	return query[Territory](h, "territory/"+h.addr(owner).String()+"/"+name)
+}
+
+func (h *harness) node(i int) Node { return query[Node](h, "node/"+h.addr(nodeName(i)).String()) }
+
+func (h *harness) file(fid types.FID) (File, error) {
+	var f File
+	b, err := h.l.Query("file/" + fid.String())
+	if err != nil {
+		return f, err
+	}
+	return f, json.Unmarshal(b, &f)
+}
+
+// checkInvariants: space is never negative or overcommitted, and every node's
+// assigned bytes equal the columns it is assigned.
+func (h *harness) checkInvariants() {
+	h.t.Helper()
+	s := state{newOverlay(h.kv)}
+	for _, t := range all[Territory](s, pTerritory) {
+		if t.Used+t.Locked > t.Total || t.Used > t.Total {
+			h.t.Fatalf("territory %s overcommitted: %+v", t.Name, t)
+		}
+	}
+	for _, n := range all[Node](s, pNode) {
+		var sum uint64
+		for _, c := range (querier{s}).nodeColumns(n.Address) {
+			f, _ := load[File](s, fidKey(c.FID))
+			sum += ColumnBytes(&f.Layout)
+		}
+		if sum != n.Assigned {
+			h.t.Fatalf("node %s: assigned %d, columns sum to %d", n.Address, n.Assigned, sum)
+		}
+	}
+}
+
+// layoutOf returns a synthetic layout of size bytes and its FID.
+func layoutOf(size uint64, salt byte) (types.Layout, types.FID) {
+	l := types.Layout{Version: types.FormatV1, Size: size}
+	for i := range types.ProfileV1.Segments(size, types.EncryptionNone) {
+		seg := types.SegmentLayout{Hash: types.Sum([]byte{salt, byte(i)})}
+		for j := range seg.Fragments {
+			seg.Fragments[j] = types.Sum([]byte{salt, byte(i), byte(j)})
+		}
+		l.Segments = append(l.Segments, seg)
+	}
+	return l, codec.FileID(&l)
+}
+
+// nodes returns the addresses of nodes first..first+11.
+func (h *harness) nodes(first int) [types.TotalShards]types.Address {
+	var cols [types.TotalShards]types.Address
+	for j := range cols {
+		cols[j] = h.addr(nodeName(first + j))
+	}
+	return cols
+}
+
+// setup registers gateways and 14 nodes, and gives alice a 1 GiB territory
+// "home" and an authorization for gw.
+func (h *harness) setup() {
+	h.ok("gw", Msg{RegisterGateway: &RegisterGateway{Endpoint: "http://127.0.0.1:7000"}})
+	h.ok("gw2", Msg{RegisterGateway: &RegisterGateway{Endpoint: "http://127.0.0.1:7001"}})
+	for i := range 14 {
+		h.ok(nodeName(i), Msg{RegisterNode: &RegisterNode{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", 8000+i), Capacity: 1 << 30, Stake: 1000}})
+	}
+	h.ok("alice", Msg{BuyTerritory: &BuyTerritory{Name: "home", GiB: 1, Days: 30}})
+	h.ok("alice", Msg{Authorize: &Authorize{Gateway: h.addr("gw")}})
+}
+
+func (h *harness) declare(gw, owner string, size uint64, salt byte, first int) (types.FID, Result) {
+	l, fid := layoutOf(size, salt)
+	r := h.do(gw, Msg{DeclareFile: &DeclareFile{Owner: h.addr(owner), FID: fid, Name: fmt.Sprintf("file-%d", salt),
+		Territory: "home", Layout: l, Columns: h.nodes(first)}})
+	return fid, r
+}
+
+func (h *harness) reportAll(fid types.FID, first int) {
+	for j := range types.TotalShards {
+		h.ok(nodeName(first+j), Msg{ReportColumn: &ReportColumn{FID: fid, Column: uint8(j)}})
+	}
+}

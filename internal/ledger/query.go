@@ -1,0 +1,198 @@
+package ledger
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Query paths (docs/ledger.md). Answers are JSON of the committed state.
+//
+//	chain                      {chain_id, dev, params}
+//	account/<addr>             Account
+//	territory/<addr>/<name>    Territory
+//	territories/<addr>         []Territory
+//	gateway/<addr>             Gateway
+//	gateways                   []Gateway
+//	authorized/<user>          []address: gateways the user authorized
+//	node/<addr>                Node
+//	nodes                      []Node
+//	file/<fid>                 File
+//	files/<addr>               []UserFile
+//	columns/<node>             []NodeColumn
+func (l *Ledger) Query(path string) ([]byte, error) {
+	q := querier{s: state{newOverlay(l.base)}}
+	v, err := q.answer(strings.Trim(path, "/"))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// ChainInfo is the answer to "chain".
+type ChainInfo struct {
+	ChainID string `json:"chain_id"`
+	Dev     bool   `json:"dev"`
+	Params  Params `json:"params"`
+}
+
+// UserFile is one entry of a user's file list.
+type UserFile struct {
+	FID       types.FID `json:"fid"`
+	Name      string    `json:"name"`
+	Territory string    `json:"territory"`
+	Size      uint64    `json:"size"`
+	State     string    `json:"state"`
+}
+
+// NodeColumn is one column a node is assigned.
+type NodeColumn struct {
+	FID      types.FID `json:"fid"`
+	Column   uint8     `json:"column"`
+	Reported bool      `json:"reported"`
+	State    string    `json:"state"`
+}
+
+type querier struct{ s state }
+
+func (q querier) answer(path string) (any, error) {
+	parts := strings.Split(path, "/")
+	arg := func(i int) string {
+		if i < len(parts) {
+			return parts[i]
+		}
+		return ""
+	}
+	switch parts[0] {
+	case "chain":
+		c := q.s.chain()
+		return ChainInfo{ChainID: c.ChainID, Dev: c.Dev, Params: q.s.params()}, nil
+	case "account":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return q.s.account(a), nil
+	case "territory":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return one[Territory](q.s, territoryKey(a, strings.Join(parts[2:], "/")), "territory")
+	case "territories":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return all[Territory](q.s, pTerritory+string(a[:])+"/"), nil
+	case "gateway":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return one[Gateway](q.s, addrKey(pGateway, a), "gateway")
+	case "gateways":
+		return all[Gateway](q.s, pGateway), nil
+	case "authorized":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		out := []types.Address{}
+		prefix := pAuthz + string(a[:])
+		q.s.o.iterate(prefix, func(k string, _ []byte) bool {
+			var g types.Address
+			copy(g[:], k[len(prefix):])
+			out = append(out, g)
+			return true
+		})
+		return out, nil
+	case "node":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return one[Node](q.s, addrKey(pNode, a), "node")
+	case "nodes":
+		return all[Node](q.s, pNode), nil
+	case "file":
+		f, err := types.ParseFID(arg(1))
+		if err != nil {
+			return nil, errf(ErrInvalid, "%v", err)
+		}
+		return one[File](q.s, fidKey(f), "file")
+	case "files":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return q.userFiles(a), nil
+	case "columns":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return q.nodeColumns(a), nil
+	}
+	return nil, errf(ErrNotFound, "no query %q", path)
+}
+
+func (q querier) userFiles(a types.Address) []UserFile {
+	out := []UserFile{}
+	prefix := pUserFile + string(a[:])
+	q.s.o.iterate(prefix, func(k string, _ []byte) bool {
+		var fid types.FID
+		copy(fid[:], k[len(prefix):])
+		if f, ok := load[File](q.s, fidKey(fid)); ok {
+			if i := f.owner(a); i >= 0 {
+				out = append(out, UserFile{FID: fid, Name: f.Owners[i].Name, Territory: f.Owners[i].Territory, Size: f.Layout.Size, State: f.State})
+			}
+		}
+		return true
+	})
+	return out
+}
+
+func (q querier) nodeColumns(a types.Address) []NodeColumn {
+	out := []NodeColumn{}
+	prefix := pNodeCol + string(a[:])
+	q.s.o.iterate(prefix, func(k string, _ []byte) bool {
+		rest := k[len(prefix):]
+		var fid types.FID
+		copy(fid[:], rest[:types.HashSize])
+		col := rest[types.HashSize]
+		if f, ok := load[File](q.s, fidKey(fid)); ok && int(col) < types.TotalShards {
+			out = append(out, NodeColumn{FID: fid, Column: col, Reported: f.Columns[col].Reported, State: f.State})
+		}
+		return true
+	})
+	return out
+}
+
+func parseAddr(s string) (types.Address, error) {
+	a, err := types.ParseAddress(s)
+	if err != nil {
+		return a, errf(ErrInvalid, "%v", err)
+	}
+	return a, nil
+}
+
+func one[T any](s state, key, what string) (*T, error) {
+	v, ok := load[T](s, key)
+	if !ok {
+		return nil, errf(ErrNotFound, "no such %s", what)
+	}
+	return v, nil
+}
+
+func all[T any](s state, prefix string) []T {
+	out := []T{}
+	s.o.iterate(prefix, func(_ string, b []byte) bool {
+		var v T
+		mustUnmarshal(b, &v)
+		out = append(out, v)
+		return true
+	})
+	return out
+}

@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"net/url"
+	"strconv"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// validEndpoint accepts an absolute http or https URL with a host.
+func validEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > 512 {
+		return errf(ErrInvalid, "endpoint %q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+func (l *Ledger) registerGateway(a types.Address, m *RegisterGateway) error {
+	if err := validEndpoint(m.Endpoint); err != nil {
+		return err
+	}
+	s := state{l.o}
+	if s.flag(addrKey(pGateway, a)) {
+		return errf(ErrConflict, "gateway %s is registered", a)
+	}
+	s.put(addrKey(pGateway, a), &Gateway{Address: a, Endpoint: m.Endpoint, CacheOnly: m.CacheOnly})
+	l.emit("deoss.gateway", "action", "registered", "gateway", a.String(), "endpoint", m.Endpoint)
+	return nil
+}
+
+// Gateway returns a registered gateway.
+func (l *Ledger) gateway(a types.Address) (*Gateway, error) {
+	g, ok := load[Gateway](state{l.o}, addrKey(pGateway, a))
+	if !ok {
+		return nil, errf(ErrNotFound, "gateway %s is not registered", a)
+	}
+	return g, nil
+}
+
+func (l *Ledger) updateGateway(a types.Address, m *UpdateGateway) error {
+	g, err := l.gateway(a)
+	if err != nil {
+		return err
+	}
+	if err := validEndpoint(m.Endpoint); err != nil {
+		return err
+	}
+	g.Endpoint = m.Endpoint
+	state{l.o}.put(addrKey(pGateway, a), g)
+	l.emit("deoss.gateway", "action", "updated", "gateway", a.String(), "endpoint", m.Endpoint)
+	return nil
+}
+
+// Unregistering keeps users' authorizations (they name an address, and the
+// gateway may come back); pending orders it declared expire as usual.
+func (l *Ledger) unregisterGateway(a types.Address) error {
+	if _, err := l.gateway(a); err != nil {
+		return err
+	}
+	state{l.o}.o.del(addrKey(pGateway, a))
+	l.emit("deoss.gateway", "action", "unregistered", "gateway", a.String())
+	return nil
+}
+
+func (l *Ledger) authorize(user types.Address, m *Authorize) error {
+	if _, err := l.gateway(m.Gateway); err != nil {
+		return err
+	}
+	s := state{l.o}
+	if s.flag(authzKey(user, m.Gateway)) {
+		return errf(ErrConflict, "gateway %s is already authorized", m.Gateway)
+	}
+	s.setFlag(authzKey(user, m.Gateway))
+	l.emit("deoss.authorization", "action", "authorized", "user", user.String(), "gateway", m.Gateway.String())
+	return nil
+}
+
+func (l *Ledger) revoke(user types.Address, m *Revoke) error {
+	s := state{l.o}
+	if !s.flag(authzKey(user, m.Gateway)) {
+		return errf(ErrNotFound, "gateway %s is not authorized", m.Gateway)
+	}
+	s.o.del(authzKey(user, m.Gateway))
+	l.emit("deoss.authorization", "action", "revoked", "user", user.String(), "gateway", m.Gateway.String())
+	return nil
+}
+
+func (l *Ledger) registerNode(a types.Address, m *RegisterNode) error {
+	if err := validEndpoint(m.Endpoint); err != nil {
+		return err
+	}
+	s := state{l.o}
+	if s.flag(addrKey(pNode, a)) {
+		return errf(ErrConflict, "node %s is registered", a)
+	}
+	if m.Capacity < types.FragmentSize {
+		return errf(ErrInvalid, "capacity %d is less than one fragment", m.Capacity)
+	}
+	if min := s.params().MinNodeStake; m.Stake < min {
+		return errf(ErrInvalid, "stake %d is below the minimum %d", m.Stake, min)
+	}
+	if err := l.debit(a, m.Stake); err != nil {
+		return err
+	}
+	s.put(addrKey(pNode, a), &Node{Address: a, Endpoint: m.Endpoint, Capacity: m.Capacity, Stake: m.Stake, State: NodeActive})
+	l.emit("deoss.node", "action", "registered", "node", a.String(), "endpoint", m.Endpoint,
+		"capacity", strconv.FormatUint(m.Capacity, 10))
+	return nil
+}
+
+func (l *Ledger) node(a types.Address) (*Node, error) {
+	n, ok := load[Node](state{l.o}, addrKey(pNode, a))
+	if !ok {
+		return nil, errf(ErrNotFound, "node %s is not registered", a)
+	}
+	return n, nil
+}
+
+func (l *Ledger) updateNode(a types.Address, m *UpdateNode) error {
+	n, err := l.node(a)
+	if err != nil {
+		return err
+	}
+	if err := validEndpoint(m.Endpoint); err != nil {
+		return err
+	}
+	// Capacity may shrink below what is assigned: the node then takes no
+	// new columns until it has room again.
+	n.Endpoint, n.Capacity = m.Endpoint, m.Capacity
+	state{l.o}.put(addrKey(pNode, a), n)
+	l.emit("deoss.node", "action", "updated", "node", a.String(), "endpoint", m.Endpoint,
+		"capacity", strconv.FormatUint(m.Capacity, 10))
+	return nil
+}
+
+func (l *Ledger) exitNode(a types.Address) error {
+	n, err := l.node(a)
+	if err != nil {
+		return err
+	}
+	n.State = NodeExiting
+	state{l.o}.put(addrKey(pNode, a), n)
+	l.emit("deoss.node", "action", "exiting", "node", a.String())
+	l.maybeRemoveNode(n)
+	return nil
+}
+
+// maybeRemoveNode removes an exiting node that holds nothing and returns its
+// stake.
+func (l *Ledger) maybeRemoveNode(n *Node) {
+	if n.State != NodeExiting || n.Assigned != 0 {
+		return
+	}
+	state{l.o}.o.del(addrKey(pNode, n.Address))
+	_ = l.credit(n.Address, n.Stake) // cannot overflow: the stake came from this balance
+	l.emit("deoss.node", "action", "exited", "node", n.Address.String())
+}

@@ -1,0 +1,238 @@
+package ledger
+
+import (
+	"encoding/binary"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Keys. Every entity lives under a short prefix; the indexes make the queries
+// (a user's files, a node's columns) and order expiry ordered scans.
+//
+//	a/<addr>                        Account
+//	t/<owner>/<name>                Territory
+//	g/<addr>                        Gateway
+//	z/<user>/<gateway>              authorization (empty value)
+//	n/<addr>                        Node
+//	f/<fid>                         File
+//	uf/<owner>/<fid>                a user's file (empty value)
+//	nc/<node>/<fid>/<column>        a node's column (empty value)
+//	od/<deadline BE8>/<fid>         an order's deadline (empty value)
+//	meta/params, meta/genesis       Params, dev flag and chain id
+const (
+	pAccount   = "a/"
+	pTerritory = "t/"
+	pGateway   = "g/"
+	pAuthz     = "z/"
+	pNode      = "n/"
+	pFile      = "f/"
+	pUserFile  = "uf/"
+	pNodeCol   = "nc/"
+	pDeadline  = "od/"
+	kParams    = "meta/params"
+	kChain     = "meta/chain"
+)
+
+func addrKey(p string, a types.Address) string { return p + string(a[:]) }
+
+func fidKey(f types.FID) string { return pFile + string(f[:]) }
+
+func territoryKey(owner types.Address, name string) string {
+	return pTerritory + string(owner[:]) + "/" + name
+}
+
+func authzKey(user, gw types.Address) string { return pAuthz + string(user[:]) + string(gw[:]) }
+
+func userFileKey(owner types.Address, f types.FID) string {
+	return pUserFile + string(owner[:]) + string(f[:])
+}
+
+func nodeColKey(node types.Address, f types.FID, col uint8) string {
+	return pNodeCol + string(node[:]) + string(f[:]) + string([]byte{col})
+}
+
+func deadlineKey(deadline int64, f types.FID) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(deadline))
+	return pDeadline + string(b[:]) + string(f[:])
+}
+
+// Params are the chain's economic and timing parameters, fixed at genesis.
+type Params struct {
+	// PricePerGiBDay is the cost of one GiB of territory for one day.
+	PricePerGiBDay uint64 `json:"price_per_gib_day"`
+	// FaucetAmount is what one Faucet message credits (dev chains only).
+	FaucetAmount uint64 `json:"faucet_amount"`
+	// OrderTTL is how long, in seconds of block time, a declared file may
+	// wait for its 12 reports before the order expires.
+	OrderTTL int64 `json:"order_ttl_seconds"`
+	// MinNodeStake is the least stake a storage node registers with.
+	MinNodeStake uint64 `json:"min_node_stake"`
+}
+
+// DefaultParams are the parameters of a dev chain.
+func DefaultParams() Params {
+	return Params{PricePerGiBDay: 10, FaucetAmount: 1_000_000_000, OrderTTL: 3600, MinNodeStake: 1000}
+}
+
+type chainInfo struct {
+	ChainID string
+	Dev     bool
+}
+
+// Account is a balance and the nonce its next transaction must carry.
+type Account struct {
+	Balance uint64 `json:"balance"`
+	Nonce   uint64 `json:"nonce"`
+}
+
+// Territory is space a user bought.
+type Territory struct {
+	Owner types.Address `json:"owner"`
+	Name  string        `json:"name"`
+	// Total, Used and Locked are bytes. Locked is held by pending orders;
+	// Used by stored files. Used + Locked <= Total always.
+	Total  uint64 `json:"total_bytes"`
+	Used   uint64 `json:"used_bytes"`
+	Locked uint64 `json:"locked_bytes"`
+	// Expires is the block time (Unix seconds) at which it stops taking files.
+	Expires int64 `json:"expires"`
+}
+
+// Free is the space a new file may take.
+func (t *Territory) Free() uint64 { return t.Total - t.Used - t.Locked }
+
+// Active reports whether the territory takes new files at block time now.
+func (t *Territory) Active(now int64) bool { return now < t.Expires }
+
+// Gateway is a registered gateway.
+type Gateway struct {
+	Address   types.Address `json:"address"`
+	Endpoint  string        `json:"endpoint"`
+	CacheOnly bool          `json:"cache_only,omitempty"`
+}
+
+// Node states.
+const (
+	NodeActive  = "active"
+	NodeExiting = "exiting"
+)
+
+// Node is a registered storage node.
+type Node struct {
+	Address  types.Address `json:"address"`
+	Endpoint string        `json:"endpoint"`
+	Capacity uint64        `json:"capacity_bytes"`
+	// Assigned is the bytes of every column assigned to the node, reported
+	// or not: what it has promised to keep.
+	Assigned uint64 `json:"assigned_bytes"`
+	Stake    uint64 `json:"stake"`
+	State    string `json:"state"`
+}
+
+// Free is the space the node can still be assigned.
+func (n *Node) Free() uint64 {
+	if n.Assigned > n.Capacity {
+		return 0
+	}
+	return n.Capacity - n.Assigned
+}
+
+// File states.
+const (
+	FilePending = "pending" // declared, waiting for reports
+	FileStored  = "stored"  // all 12 columns reported
+)
+
+// Owner is one owner of a file, with the name they gave it and the territory
+// it is charged to.
+type Owner struct {
+	Address   types.Address `json:"address"`
+	Name      string        `json:"name"`
+	Territory string        `json:"territory"`
+}
+
+// Column is where one column of a file lives.
+type Column struct {
+	Node     types.Address `json:"node"`
+	Reported bool          `json:"reported"`
+}
+
+// File is a file and, while pending, its storage order.
+type File struct {
+	FID     types.FID                 `json:"fid"`
+	Layout  types.Layout              `json:"layout"`
+	Owners  []Owner                   `json:"owners"`
+	Gateway types.Address             `json:"gateway"` // the declaring gateway
+	Columns [types.TotalShards]Column `json:"columns"`
+	State   string                    `json:"state"`
+	// Deadline is the block time an unfinished order expires at.
+	Deadline int64 `json:"deadline,omitempty"`
+	// Declared and StoredAt are block heights.
+	Declared int64 `json:"declared_height"`
+	StoredAt int64 `json:"stored_height,omitempty"`
+}
+
+// Charge is the territory space a file takes: whole segments, since that is
+// what the nodes keep (a 1-byte file occupies a 32 MiB segment's fragments).
+func Charge(l *types.Layout) uint64 {
+	return uint64(len(l.Segments)) * types.SegmentSize
+}
+
+// ColumnBytes is what one column of the file takes on its node.
+func ColumnBytes(l *types.Layout) uint64 {
+	return uint64(len(l.Segments)) * types.FragmentSize
+}
+
+func (f *File) owner(a types.Address) int {
+	for i, o := range f.Owners {
+		if o.Address == a {
+			return i
+		}
+	}
+	return -1
+}
+
+// state is typed access to the overlay.
+type state struct{ o *overlay }
+
+func load[T any](s state, key string) (*T, bool) {
+	b := s.o.get(key)
+	if b == nil {
+		return nil, false
+	}
+	var v T
+	mustUnmarshal(b, &v)
+	return &v, true
+}
+
+func (s state) put(key string, v any) { s.o.set(key, marshal(v)) }
+
+func (s state) flag(key string) bool { return s.o.get(key) != nil }
+
+func (s state) setFlag(key string) { s.o.set(key, []byte{1}) }
+
+func (s state) account(a types.Address) *Account {
+	if acc, ok := load[Account](s, addrKey(pAccount, a)); ok {
+		return acc
+	}
+	return &Account{}
+}
+
+func (s state) putAccount(a types.Address, acc *Account) { s.put(addrKey(pAccount, a), acc) }
+
+func (s state) params() Params {
+	p, ok := load[Params](s, kParams)
+	if !ok {
+		return DefaultParams()
+	}
+	return *p
+}
+
+func (s state) chain() chainInfo {
+	c, _ := load[chainInfo](s, kChain)
+	if c == nil {
+		return chainInfo{}
+	}
+	return *c
+}
