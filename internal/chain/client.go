@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -18,8 +19,22 @@ import (
 	"github.com/deoss/deoss/internal/types"
 )
 
-// ErrTimeout is returned when a transaction is not included in time.
-var ErrTimeout = errors.New("transaction not included before the deadline")
+// Errors of the client.
+var (
+	ErrTimeout     = errors.New("transaction not included before the deadline")
+	ErrUnavailable = errors.New("chain unavailable")
+)
+
+// transport marks errors of reaching the validator (as opposed to answers
+// from it) with ErrUnavailable.
+func transport(err error) error {
+	var ue *url.Error
+	var oe *net.OpError
+	if errors.As(err, &ue) || errors.As(err, &oe) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
 
 // Client talks to one validator's RPC.
 type Client struct {
@@ -52,7 +67,7 @@ func Dial(addr string) (*Client, error) {
 func (c *Client) Query(ctx context.Context, path string, out any) error {
 	res, err := c.rpc.ABCIQuery(ctx, path, nil)
 	if err != nil {
-		return fmt.Errorf("query %s: %w", path, err)
+		return fmt.Errorf("query %s: %w", path, transport(err))
 	}
 	if res.Response.Code != 0 {
 		return ledger.FromCode(ledger.Code(res.Response.Code), res.Response.Log)
@@ -79,7 +94,7 @@ func (c *Client) ChainID(ctx context.Context) (string, error) {
 func (c *Client) Height(ctx context.Context) (int64, error) {
 	st, err := c.rpc.Status(ctx)
 	if err != nil {
-		return 0, err
+		return 0, transport(err)
 	}
 	return st.SyncInfo.LatestBlockHeight, nil
 }
@@ -167,7 +182,7 @@ func (s *Signer) broadcast(ctx context.Context, msg ledger.Msg) ([]byte, error) 
 		}
 		if err != nil {
 			s.synced = false // unknown whether it got in: ask the chain next time
-			return nil, fmt.Errorf("broadcast: %w", err)
+			return nil, fmt.Errorf("broadcast: %w", transport(err))
 		}
 		if res.Code == uint32(ledger.CodeBadNonce) && attempt == 0 {
 			s.synced = false
@@ -210,3 +225,14 @@ func (c *Client) waitTx(ctx context.Context, hash []byte) (*Result, error) {
 // recently. It reaches us only as the text of a JSON-RPC error, so this is the
 // one place that looks at an error's words.
 func isTxInCache(err error) bool { return strings.Contains(err.Error(), "tx already exists in cache") }
+
+// AppHashAt returns the app hash recorded in the header of block height+1,
+// which is the state after block height.
+func (c *Client) AppHashAt(ctx context.Context, height int64) ([]byte, error) {
+	next := height + 1
+	b, err := c.rpc.Block(ctx, &next)
+	if err != nil {
+		return nil, err
+	}
+	return b.Block.Header.AppHash, nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+func newChainCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "chain", Short: "Run and set up validators"}
+	cmd.AddCommand(newChainTestnetCmd(), newChainStartCmd(g))
+	return cmd
+}
+
+func newChainTestnetCmd() *cobra.Command {
+	var (
+		n        int
+		dir      string
+		chainID  string
+		basePort int
+		commit   time.Duration
+		prod     bool
+		funds    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "testnet",
+		Short: "Write validator homes for a network on 127.0.0.1",
+		Long: `Writes DIR/v0 ... DIR/v<N-1>, one home per validator, with keys, a shared genesis
+and each other as peers. Validator i listens for P2P on BASE+2i and RPC on BASE+2i+1.
+Start each with: deoss chain start --home DIR/v<i>`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			gen := ledger.Genesis{Dev: !prod, Params: ledger.DefaultParams()}
+			for _, f := range funds {
+				addr, amount, ok := strings.Cut(f, "=")
+				a, err := types.ParseAddress(addr)
+				v, err2 := strconv.ParseUint(amount, 10, 64)
+				if !ok || err != nil || err2 != nil {
+					return usageError{fmt.Errorf("--fund %q: want ADDRESS=AMOUNT", f)}
+				}
+				gen.Accounts = append(gen.Accounts, ledger.GenesisAccount{Address: a, Balance: v})
+			}
+			homes, err := chain.Testnet(dir, chain.NetworkSpec{
+				ChainID: chainID, Validators: n, BasePort: basePort, TimeoutCommit: commit, Genesis: gen,
+			})
+			if err != nil {
+				return err
+			}
+			for i, h := range homes {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s rpc=http://127.0.0.1:%d\n", h, basePort+2*i+1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&n, "validators", 1, "number of validators")
+	f.StringVar(&dir, "dir", "", "folder for the validator homes (required)")
+	f.StringVar(&chainID, "chain-id", "deoss-local", "chain id")
+	f.IntVar(&basePort, "base-port", 26600, "first port (below 32768)")
+	f.DurationVar(&commit, "timeout-commit", 100*time.Millisecond, "pause after each commit")
+	f.BoolVar(&prod, "no-faucet", false, "a genesis without the dev faucet")
+	f.StringArrayVar(&funds, "fund", nil, "genesis balance ADDRESS=AMOUNT (repeatable)")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func newChainStartCmd(g *globals) *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run one validator until interrupted",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := chain.NewValidator(home, g.logger())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ready := make(chan struct{})
+			go func() {
+				select {
+				case <-ready:
+					fmt.Fprintf(cmd.OutOrStdout(), "validator ready: rpc %s\n", v.RPC())
+				case <-ctx.Done():
+				}
+			}()
+			return v.Run(ctx, ready)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "validator home written by `deoss chain testnet` (required)")
+	_ = cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+// timeout is the deadline of one client command.
+func timeout(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), 60*time.Second)
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/chain"
+)
+
+// deossBin is the deoss binary built once for the process tests.
+var deossBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "deoss-bin")
+	if err != nil {
+		panic(err)
+	}
+	deossBin = filepath.Join(dir, "deoss")
+	out, err := exec.Command("go", "build", "-o", deossBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build deoss: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the deoss binary and returns its standard output and exit code.
+func cli(t *testing.T, env []string, a ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(deossBin, a...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("deoss %v: %v", a, err)
+	}
+	if code != 0 {
+		t.Logf("deoss %s: exit %d: %s", strings.Join(a, " "), code, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), code
+}
+
+func freeBase(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		base := 20000 + rand.IntN(12000-n)
+		free := true
+		for p := base; p < base+n && free; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			l.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free ports")
+	return 0
+}
+
+// validatorProc is one `deoss chain start` process.
+type validatorProc struct {
+	home string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func startProc(t *testing.T, home string) *validatorProc {
+	t.Helper()
+	lf, err := os.OpenFile(filepath.Join(home, "process.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(deossBin, "chain", "start", "--home", home, "--log-level", "error")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &validatorProc{home: home, cmd: cmd, log: lf}
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *validatorProc) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+	p.log.Close()
+}
+
+func waitHeight(t *testing.T, c *chain.Client, above int64, within time.Duration) int64 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		h, err := c.Height(ctx)
+		cancel()
+		if err == nil && h > above {
+			return h
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("height stayed at %d (want > %d): %v", h, above, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestFourValidatorProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four validator processes")
+	}
+	dir := t.TempDir()
+	base := freeBase(t, 8)
+	keyPath := filepath.Join(dir, "alice.json")
+	env := []string{"DEOSS_KEY=" + keyPath, fmt.Sprintf("DEOSS_CHAIN=http://127.0.0.1:%d", base+1)}
+
+	// A key, then a four-validator testnet funding it.
+	addr, code := cli(t, env, "key", "new")
+	addr = strings.TrimSpace(addr)
+	if code != 0 || !strings.HasPrefix(addr, "deoss1") {
+		t.Fatalf("key new: %q %d", addr, code)
+	}
+	if out, code := cli(t, env, "key", "show"); code != 0 || strings.TrimSpace(out) != addr {
+		t.Fatalf("key show: %q", out)
+	}
+	if _, code := cli(t, env, "chain", "testnet", "--validators", "4", "--dir", dir, "--base-port", fmt.Sprint(base),
+		"--timeout-commit", "100ms", "--fund", addr+"=5000000"); code != 0 {
+		t.Fatal("testnet")
+	}
+	procs := make([]*validatorProc, 4)
+	clients := make([]*chain.Client, 4)
+	for i := range procs {
+		procs[i] = startProc(t, filepath.Join(dir, fmt.Sprintf("v%d", i)))
+		c, err := chain.Dial(fmt.Sprintf("http://127.0.0.1:%d", base+2*i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+	}
+	h := waitHeight(t, clients[0], 1, 60*time.Second)
+
+	// The client commands, through validator 0, with their exit codes.
+	if out, code := cli(t, env, "territory", "buy", "home", "--gib", "2", "--days", "3"); code != 0 || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("territory buy: %q %d", out, code)
+	}
+	if out, code := cli(t, env, "territory", "show", "home"); code != 0 || !strings.Contains(out, `"total_bytes": 2147483648`) {
+		t.Fatalf("territory show: %q", out)
+	}
+	if _, code := cli(t, env, "territory", "show", "nope"); code != exitNotFound {
+		t.Fatalf("missing territory: exit %d", code)
+	}
+	if _, code := cli(t, env, "territory", "buy", "home"); code != exitRefused {
+		t.Fatalf("buying twice: exit %d", code)
+	}
+	if _, code := cli(t, env, "account", "faucet"); code != 0 {
+		t.Fatal("faucet")
+	}
+	bob := chain.DevAccount("bob").Address().String()
+	if _, code := cli(t, env, "account", "transfer", bob, "77"); code != 0 {
+		t.Fatal("transfer")
+	}
+	if out, code := cli(t, env, "account", "balance", bob); code != 0 || !strings.Contains(out, `"balance": 77`) {
+		t.Fatalf("balance: %q", out)
+	}
+	if _, code := cli(t, env, "account", "transfer", "deoss1nonsense", "1"); code != exitUsage {
+		t.Fatalf("bad address: exit %d", code)
+	}
+	if _, code := cli(t, env, "account", "transfer", bob, "1", "--no-such-flag"); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	if _, code := cli(t, append(env, "DEOSS_CHAIN=http://127.0.0.1:1"), "account", "balance"); code != exitUnavailable {
+		t.Fatalf("no chain: exit %d", code)
+	}
+
+	// One validator killed: the other three still commit.
+	procs[3].kill()
+	h = waitHeight(t, clients[0], h+3, 30*time.Second)
+	if _, code := cli(t, env, "account", "transfer", bob, "1"); code != 0 {
+		t.Fatal("transfer with 3 of 4")
+	}
+	// It restarts and catches up to the same app hash.
+	procs[3] = startProc(t, procs[3].home)
+	h = waitHeight(t, clients[0], h, 30*time.Second)
+	waitHeight(t, clients[3], h, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a0, err0 := clients[0].AppHashAt(ctx, h-1)
+	a3, err3 := clients[3].AppHashAt(ctx, h-1)
+	if err0 != nil || err3 != nil || !bytes.Equal(a0, a3) || len(a0) == 0 {
+		t.Fatalf("app hash at %d: %x %v / %x %v", h-1, a0, err0, a3, err3)
+	}
+
+	// Two killed: 2 of 4 is not a quorum, no block commits.
+	procs[2].kill()
+	procs[3].kill()
+	time.Sleep(time.Second) // a block in flight may still finish
+	stalled, _ := clients[0].Height(ctx)
+	time.Sleep(3 * time.Second)
+	if now, _ := clients[0].Height(ctx); now > stalled+1 {
+		t.Fatalf("committed without a quorum: %d -> %d", stalled, now)
+	}
+	// One returns: commits resume.
+	procs[2] = startProc(t, procs[2].home)
+	waitHeight(t, clients[0], stalled+2, 60*time.Second)
+}

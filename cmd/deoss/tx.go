@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/ledger"
+)
+
+// loadKey reads the --key file, with the --passphrase-file if given.
+func (g *globals) loadKey() (*auth.Key, error) {
+	var pass []byte
+	if g.passphraseFile != "" {
+		b, err := os.ReadFile(g.passphraseFile)
+		if err != nil {
+			return nil, err
+		}
+		pass = bytes.TrimRight(b, "\r\n")
+	}
+	k, err := auth.Load(g.keyPath, pass)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no key file at %s: create one with `deoss key new` or pass --key", g.keyPath)
+	}
+	return k, err
+}
+
+// submit signs msg with the --key, sends it and waits for its block.
+func submit(cmd *cobra.Command, g *globals, msg ledger.Msg) error {
+	k, err := g.loadKey()
+	if err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := timeout(cmd)
+	defer cancel()
+	res, err := c.Signer(k).Submit(ctx, msg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "ok: %s in block %d (tx %s)\n", msg.Name(), res.Height, res.Hash)
+	return nil
+}
+
+// show queries a ledger path and prints the answer as indented JSON.
+func show(cmd *cobra.Command, g *globals, path string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := timeout(cmd)
+	defer cancel()
+	var v json.RawMessage
+	if err := c.Query(ctx, path, &v); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, v, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = cmd.OutOrStdout().Write(out.Bytes())
+	return err
+}
