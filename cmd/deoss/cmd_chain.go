@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/signal"
 	"strconv"
@@ -18,7 +19,41 @@ import (
 
 func newChainCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "chain", Short: "Run and set up validators"}
-	cmd.AddCommand(newChainTestnetCmd(), newChainStartCmd(g))
+	cmd.AddCommand(newChainTestnetCmd(), newChainStartCmd(g), newChainBenchCmd(g))
+	return cmd
+}
+
+func newChainBenchCmd(g *globals) *cobra.Command {
+	var spec chain.BenchSpec
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure storage-order throughput and commit latency of a dev chain (--chain)",
+		Long: `Funds accounts from the dev faucet, registers 12 nodes and the gateways, buys
+territories, then declares --txs storage orders of --segments segments each
+(13 hashes per segment) from --concurrency goroutines. Prints JSON.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Minute)
+			defer cancel()
+			res, err := chain.Bench(ctx, c, spec)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&spec.Txs, "txs", 2000, "storage orders to declare")
+	f.IntVar(&spec.Segments, "segments", 32, "segments per order (32 = a 1 GiB file, 15 KB transactions)")
+	f.IntVar(&spec.Gateways, "gateways", 4, "gateway accounts submitting in parallel")
+	f.IntVar(&spec.Users, "users", 8, "user accounts owning the files")
+	f.IntVar(&spec.Concurrency, "concurrency", 64, "transactions in flight")
 	return cmd
 }
 

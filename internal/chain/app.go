@@ -79,6 +79,14 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	return &abci.ResponseCheckTx{Code: 0}, nil
 }
 
+// PrepareProposal orders this validator's proposal so that each sender's
+// nonces follow one another (ledger.Propose).
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &abci.ResponsePrepareProposal{Txs: a.l.Propose(req.Txs, req.MaxTxBytes)}, nil
+}
+
 // FinalizeBlock applies a decided block and returns the app hash it leads to.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.Lock()

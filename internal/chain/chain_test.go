@@ -158,3 +158,24 @@ func TestEmbeddedValidator(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 }
+
+// TestBench runs a small chain benchmark end to end: every order commits.
+func TestBench(t *testing.T) {
+	dir := t.TempDir()
+	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-bench", Validators: 1, BasePort: freePorts(t, 2),
+		TimeoutCommit: 10 * time.Millisecond, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := startValidator(t, homes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Bench(ctx, c, BenchSpec{Txs: 60, Segments: 32, Gateways: 2, Users: 3, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failures != 0 || res.TPS <= 0 || res.P50 <= 0 {
+		t.Fatalf("bench: %+v", res)
+	}
+	t.Logf("%d orders of %d bytes: %.0f tx/s, commit p50 %.1f ms, p99 %.1f ms", res.Txs, res.TxBytes, res.TPS, res.P50ms, res.P99ms)
+}

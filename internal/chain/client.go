@@ -41,6 +41,7 @@ type Client struct {
 	rpc     *rpchttp.HTTP
 	mu      sync.Mutex
 	chainID string
+	w       waiter
 }
 
 // Dial returns a client of the RPC at addr ("http://127.0.0.1:26657" or
@@ -59,7 +60,9 @@ func Dial(addr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rpc: rpc}, nil
+	c := &Client{rpc: rpc}
+	c.w.c = c
+	return c, nil
 }
 
 // Query asks the ledger (ledger.Query paths) and decodes the JSON answer into
@@ -146,17 +149,34 @@ func (s *Signer) Address() types.Address { return s.key.Address() }
 // Submit signs msg with the next nonce, broadcasts it and waits until it is in
 // a block. A message the ledger refuses returns its typed ledger error.
 func (s *Signer) Submit(ctx context.Context, msg ledger.Msg) (*Result, error) {
-	hash, err := s.broadcast(ctx, msg)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	hash, done, err := s.broadcast(ctx, msg)
 	if err != nil {
 		return nil, err
 	}
-	return s.c.waitTx(ctx, hash)
+	defer s.c.w.forget(hash)
+	select {
+	case o := <-done:
+		r := &Result{Hash: fmt.Sprintf("%X", hash), Height: o.height}
+		return r, ledger.FromCode(ledger.Code(o.code), o.log)
+	case <-ctx.Done():
+		s.mu.Lock()
+		s.synced = false // it may still land: ask the chain before the next
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %X", ErrTimeout, hash)
+	}
 }
 
-func (s *Signer) broadcast(ctx context.Context, msg ledger.Msg) ([]byte, error) {
+// broadcast signs and sends msg, registered with the waiter first.
+func (s *Signer) broadcast(ctx context.Context, msg ledger.Msg) ([32]byte, <-chan outcome, error) {
+	var zero [32]byte
 	chainID, err := s.c.ChainID(ctx)
 	if err != nil {
-		return nil, err
+		return zero, nil, err
 	}
 	// Broadcasting under the lock keeps this key's transactions in nonce
 	// order in the mempool; waiting for inclusion happens outside it.
@@ -166,14 +186,22 @@ func (s *Signer) broadcast(ctx context.Context, msg ledger.Msg) ([]byte, error) 
 		if !s.synced {
 			acc, err := s.c.Account(ctx, s.key.Address())
 			if err != nil {
-				return nil, err
+				return zero, nil, err
 			}
 			s.next, s.synced = acc.Nonce, true
 		}
 		tx := ledger.Tx{ChainID: chainID, Nonce: s.next, Msg: msg}
 		tx.Sign(s.key)
 		b := tx.Encode()
+		hash := ledger.TxHash(b)
+		done, err := s.c.w.register(ctx, hash)
+		if err != nil {
+			return zero, nil, transport(err)
+		}
 		res, err := s.c.rpc.BroadcastTxSync(ctx, b)
+		if err != nil || res.Code != 0 {
+			s.c.w.forget(hash)
+		}
 		if err != nil && isTxInCache(err) && attempt == 0 {
 			// These exact bytes were seen: another signer of this key used
 			// the nonce for the same message. Resync and use the next one.
@@ -182,42 +210,17 @@ func (s *Signer) broadcast(ctx context.Context, msg ledger.Msg) ([]byte, error) 
 		}
 		if err != nil {
 			s.synced = false // unknown whether it got in: ask the chain next time
-			return nil, fmt.Errorf("broadcast: %w", transport(err))
+			return zero, nil, fmt.Errorf("broadcast: %w", transport(err))
 		}
 		if res.Code == uint32(ledger.CodeBadNonce) && attempt == 0 {
 			s.synced = false
 			continue
 		}
 		if res.Code != 0 {
-			return nil, ledger.FromCode(ledger.Code(res.Code), res.Log)
+			return zero, nil, ledger.FromCode(ledger.Code(res.Code), res.Log)
 		}
 		s.next++
-		return res.Hash, nil
-	}
-}
-
-// waitTx polls for a transaction until it is in a block. The tx index lags
-// the block by a little, so polling every 20 ms costs one commit at most.
-func (c *Client) waitTx(ctx context.Context, hash []byte) (*Result, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-	}
-	for {
-		res, err := c.rpc.Tx(ctx, hash, false)
-		if err == nil {
-			r := &Result{Hash: fmt.Sprintf("%X", hash), Height: res.Height}
-			if res.TxResult.Code != 0 {
-				return r, ledger.FromCode(ledger.Code(res.TxResult.Code), res.TxResult.Log)
-			}
-			return r, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %X", ErrTimeout, hash)
-		case <-time.After(20 * time.Millisecond):
-		}
+		return hash, done, nil
 	}
 }
 

@@ -37,6 +37,8 @@ type Settings struct {
 	// gossip sleeps, duplicate IPs allowed (measured: blocks every ~160 ms
 	// instead of ~1.4 s for four validators on 127.0.0.1).
 	Loopback bool `json:"loopback"`
+	// Pprof, when set, serves Go's profiler on this address (host:port).
+	Pprof string `json:"pprof,omitempty"`
 }
 
 // Duration is a time.Duration written as "10ms" in JSON.
@@ -82,7 +84,11 @@ func cometConfig(home string, s *Settings) *cmtcfg.Config {
 		c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
 		c.Consensus.PeerQueryMaj23SleepDuration = 200 * time.Millisecond
 	}
+	// Clients follow blocks and read their results (see waiter) rather than
+	// search an index, so the tx indexer's per-attribute writes are spared.
+	c.TxIndex.Indexer = "null"
 	c.Instrumentation.Prometheus = false
+	c.RPC.PprofListenAddress = s.Pprof
 	return c
 }
 

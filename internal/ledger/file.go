@@ -116,12 +116,11 @@ func (l *Ledger) assign(n types.Address, fid types.FID, col uint8, bytes uint64)
 	s := state{l.o}
 	s.put(addrKey(pNode, n), node)
 	s.setFlag(nodeColKey(n, fid, col))
-	l.emit("deoss.column", "action", "assigned", "fid", fid.String(), "column", strconv.Itoa(int(col)), "node", n.String())
 	return nil
 }
 
 // unassign releases column col of a file from node n.
-func (l *Ledger) unassign(n types.Address, fid types.FID, col uint8, bytes uint64, action string) {
+func (l *Ledger) unassign(n types.Address, fid types.FID, col uint8, bytes uint64) {
 	s := state{l.o}
 	s.o.del(nodeColKey(n, fid, col))
 	if node, err := l.node(n); err == nil {
@@ -129,7 +128,6 @@ func (l *Ledger) unassign(n types.Address, fid types.FID, col uint8, bytes uint6
 		s.put(addrKey(pNode, n), node)
 		l.maybeRemoveNode(node)
 	}
-	l.emit("deoss.column", "action", action, "fid", fid.String(), "column", strconv.Itoa(int(col)), "node", n.String())
 }
 
 func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
@@ -159,7 +157,9 @@ func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
 	if err := l.assign(m.Node, m.FID, m.Column, bytes); err != nil {
 		return err
 	}
-	l.unassign(c.Node, m.FID, m.Column, bytes, "unassigned")
+	l.unassign(c.Node, m.FID, m.Column, bytes)
+	col := strconv.Itoa(int(m.Column))
+	l.emit("deoss.column", "action", "reassigned", "fid", m.FID.String(), "column", col, "node", m.Node.String(), "from", c.Node.String())
 	c.Node = m.Node
 	// A reassignment restarts the clock: the new node needs its time.
 	s := state{l.o}
@@ -258,7 +258,7 @@ func (l *Ledger) removeFile(f *File, action string) {
 	if len(f.Layout.Segments) > 0 {
 		bytes := ColumnBytes(&f.Layout)
 		for j, c := range f.Columns {
-			l.unassign(c.Node, f.FID, uint8(j), bytes, "removed")
+			l.unassign(c.Node, f.FID, uint8(j), bytes)
 		}
 	}
 	if f.State == FilePending {
@@ -280,7 +280,16 @@ func (l *Ledger) expireOrder(fid types.FID) {
 	l.removeFile(f, "expired")
 }
 
+// emitFile emits one event per file change. It names every column's node
+// (attribute "node", twelve times), so a node subscribes to
+// deoss.file.node='<its address>' and learns of files it must store or may
+// collect, with one indexed event per order instead of one per column.
 func (l *Ledger) emitFile(action string, f *File, kv ...string) {
 	attrs := append([]string{"action", action, "fid", f.FID.String(), "state", f.State}, kv...)
+	if len(f.Layout.Segments) > 0 {
+		for _, c := range f.Columns {
+			attrs = append(attrs, "node", c.Node.String())
+		}
+	}
 	l.emit("deoss.file", attrs...)
 }

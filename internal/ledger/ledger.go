@@ -50,6 +50,36 @@ type Ledger struct {
 
 	o      *overlay
 	events []Event
+
+	// checked holds transactions CheckTx decoded and verified, by hash, so
+	// that mempool rechecks and DeliverTx skip decoding and the signature.
+	// Decoding is a pure function of the bytes, so the cache changes no
+	// result, only the work.
+	checked map[[32]byte]*Tx
+}
+
+// maxChecked bounds the CheckTx cache (CometBFT's mempool holds 5,000
+// transactions by default).
+const maxChecked = 8192
+
+// decode returns the transaction of b, from the CheckTx cache if it is there.
+func (l *Ledger) decode(b []byte, keep bool) (*Tx, error) {
+	h := TxHash(b)
+	if tx, ok := l.checked[h]; ok {
+		if !keep {
+			delete(l.checked, h)
+		}
+		return tx, nil
+	}
+	tx, err := DecodeTx(b)
+	if err != nil || !keep {
+		return tx, err
+	}
+	if l.checked == nil || len(l.checked) >= maxChecked {
+		l.checked = make(map[[32]byte]*Tx)
+	}
+	l.checked[h] = tx
+	return tx, nil
 }
 
 // New returns a ledger over committed state with its last app hash.
@@ -90,7 +120,7 @@ func (l *Ledger) BeginBlock(height, unixTime int64) {
 // account's is allowed, because a sender may have several transactions
 // waiting; the block enforces the exact order.
 func (l *Ledger) CheckTx(b []byte) (*Tx, error) {
-	tx, err := DecodeTx(b)
+	tx, err := l.decode(b, true)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +138,7 @@ func (l *Ledger) CheckTx(b []byte) (*Tx, error) {
 // signature and nonce are good uses its nonce even when its message fails, so
 // a failed transaction can never be replayed later, when it might succeed.
 func (l *Ledger) DeliverTx(b []byte) Result {
-	tx, err := DecodeTx(b)
+	tx, err := l.decode(b, false)
 	if err != nil {
 		return failed(err)
 	}

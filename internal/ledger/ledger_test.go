@@ -62,18 +62,26 @@ func TestEnvelopeRejections(t *testing.T) {
 			t.Errorf("%s: %v", name, r)
 		}
 	}
-	// A non-canonical encoding of a valid transaction is refused: here the
-	// nonce 0 written as a two-byte integer.
-	tx = Tx{ChainID: testChain, Nonce: 0, Msg: m}
-	tx.Sign(h.key("bob"))
-	enc := tx.Encode()
-	i := bytes.Index(enc, []byte{0x03, 0x00}) // key 3 (nonce), value 0
+	// A non-canonical encoding of a valid transaction is refused, even signed
+	// by its sender: here the nonce 0 written as a two-byte integer.
+	tx = Tx{ChainID: testChain, Nonce: 0, Msg: m, Sender: h.addr("bob")}
+	body := marshal(&tx)
+	i := bytes.Index(body, []byte{0x03, 0x00}) // key 3 (nonce), value 0
 	if i < 0 {
 		t.Fatal("nonce not found in encoding")
 	}
-	alt := append(append(bytes.Clone(enc[:i+1]), 0x18, 0x00), enc[i+2:]...)
-	if r := h.block(1, alt)[0]; r.Code != CodeMalformed {
-		t.Fatalf("non-canonical: %v", r)
+	alt := append(append(bytes.Clone(body[:i+1]), 0x18, 0x00), body[i+2:]...)
+	if r := h.block(1, signBody(h, "bob", alt))[0]; r.Code != CodeMalformed {
+		t.Fatalf("non-canonical body: %v", r)
+	}
+	// Nobody else can re-encode a signed body: the signature breaks.
+	good = h.sign("bob", m, 0)
+	var env envelope
+	mustUnmarshal(good, &env)
+	j := bytes.Index(env.Body, []byte{0x03, 0x00})
+	env.Body = append(append(bytes.Clone(env.Body[:j+1]), 0x18, 0x00), env.Body[j+2:]...)
+	if r := h.block(1, marshal(env))[0]; r.Code != CodeMalformed && r.Code != CodeBadSignature {
+		t.Fatalf("re-encoded by another: %v", r)
 	}
 }
 

@@ -45,30 +45,47 @@ func (o *overlay) set(key string, v []byte) { o.writes[key] = v }
 func (o *overlay) del(key string) { o.writes[key] = nil }
 
 // iterate visits keys with the prefix in ascending order, the block's writes
-// merged over the committed state.
+// merged over the committed state. It streams: when fn returns false nothing
+// more is read, so a scan that stops early (expiring due orders) costs what it
+// visits, not the whole prefix.
 func (o *overlay) iterate(prefix string, fn func(key string, value []byte) bool) {
-	merged := map[string][]byte{}
-	o.base.Iterate([]byte(prefix), func(k, v []byte) bool {
-		merged[string(k)] = v
-		return true
-	})
-	for k, v := range o.writes {
+	var mine []string // this block's writes under the prefix, sorted
+	for k := range o.writes {
 		if strings.HasPrefix(k, prefix) {
-			merged[k] = v
+			mine = append(mine, k)
 		}
 	}
-	keys := make([]string, 0, len(merged))
-	for k, v := range merged {
-		if v != nil {
-			keys = append(keys, k)
+	sort.Strings(mine)
+	stopped := false
+	// emit sends own writes up to (not including) limit; "" means all.
+	emit := func(limit string, all bool) {
+		for len(mine) > 0 && !stopped && (all || mine[0] < limit) {
+			k := mine[0]
+			mine = mine[1:]
+			if v := o.writes[k]; v != nil && !fn(k, v) {
+				stopped = true
+			}
 		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn(k, merged[k]) {
-			return
+	o.base.Iterate([]byte(prefix), func(bk, bv []byte) bool {
+		k := string(bk)
+		emit(k, false)
+		if stopped {
+			return false
 		}
-	}
+		if len(mine) > 0 && mine[0] == k {
+			mine = mine[1:] // this block's write replaces (or deletes) it
+			if v := o.writes[k]; v != nil && !fn(k, v) {
+				stopped = true
+			}
+			return !stopped
+		}
+		if !fn(k, bv) {
+			stopped = true
+		}
+		return !stopped
+	})
+	emit("", true)
 }
 
 // changes returns the block's writes sorted by key.

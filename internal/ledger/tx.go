@@ -14,15 +14,25 @@ import (
 // mempool and block limits are set from this constant (internal/chain).
 const MaxTxBytes = 5 << 20
 
-// Tx is a signed transaction. The signature covers SignBytes: everything but
+// Tx is a signed transaction. The signature covers the body: everything but
 // the signature, with the chain id (a transaction for one chain is worthless on
 // another) and the sender's nonce (each transaction is accepted once).
+//
+// On the wire a transaction is the CBOR array [body, signature], body being
+// the canonical CBOR of the fields below. The signature covers the body bytes
+// as sent, so checking it needs no re-encoding.
 type Tx struct {
 	ChainID string        `cbor:"1,keyasint"`
 	Sender  types.Address `cbor:"2,keyasint"`
 	Nonce   uint64        `cbor:"3,keyasint"`
 	Msg     Msg           `cbor:"4,keyasint"`
-	Sig     []byte        `cbor:"5,keyasint,omitempty"`
+	Sig     []byte        `cbor:"-"`
+}
+
+type envelope struct {
+	_    struct{} `cbor:",toarray"`
+	Body []byte
+	Sig  []byte
 }
 
 // Msg holds exactly one message. (A struct of optional fields is the simplest
@@ -183,21 +193,16 @@ type (
 // signDomain separates transaction signatures from every other use of a key.
 const signDomain = "deoss/tx/v1\n"
 
-// SignBytes returns what the sender signs.
-func (tx *Tx) SignBytes() []byte {
-	u := *tx
-	u.Sig = nil
-	return append([]byte(signDomain), marshal(&u)...)
-}
+func signBytes(body []byte) []byte { return append([]byte(signDomain), body...) }
 
 // Sign fills in Sender and Sig with k.
 func (tx *Tx) Sign(k *auth.Key) {
 	tx.Sender = k.Address()
-	tx.Sig = k.Sign(tx.SignBytes())
+	tx.Sig = k.Sign(signBytes(marshal(tx)))
 }
 
-// Encode returns the transaction's canonical bytes.
-func (tx *Tx) Encode() []byte { return marshal(tx) }
+// Encode returns the transaction's bytes.
+func (tx *Tx) Encode() []byte { return marshal(envelope{Body: marshal(tx), Sig: tx.Sig}) }
 
 // Hash is the transaction hash CometBFT uses (SHA-256 of the bytes).
 func TxHash(b []byte) [32]byte { return sha256.Sum256(b) }
@@ -208,16 +213,23 @@ func DecodeTx(b []byte) (*Tx, error) {
 	if len(b) > MaxTxBytes {
 		return nil, errf(ErrMalformed, "%d bytes exceed %d", len(b), MaxTxBytes)
 	}
+	var env envelope
+	if err := unmarshalCanonical(b, &env); err != nil {
+		return nil, errf(ErrMalformed, "envelope: %v", err)
+	}
 	var tx Tx
-	if err := unmarshalCanonical(b, &tx); err != nil {
+	// The body must be canonical too: otherwise a message could carry, say,
+	// 11 fragment hashes where 12 are due and decode with one left zero.
+	if err := unmarshalCanonical(env.Body, &tx); err != nil {
 		return nil, errf(ErrMalformed, "%v", err)
 	}
 	if _, err := tx.Msg.one(); err != nil {
 		return nil, err
 	}
-	if err := auth.Verify(tx.Sender, tx.SignBytes(), tx.Sig); err != nil {
+	if err := auth.Verify(tx.Sender, signBytes(env.Body), env.Sig); err != nil {
 		return nil, errf(ErrBadSignature, "%v", err)
 	}
+	tx.Sig = env.Sig
 	return &tx, nil
 }
 
