@@ -146,3 +146,11 @@ func toABCI(evs []ledger.Event) []abci.Event {
 	}
 	return out
 }
+
+func fromABCI(typ string, attrs []abci.EventAttribute) ledger.Event {
+	e := ledger.Event{Type: typ}
+	for _, a := range attrs {
+		e.Attrs = append(e.Attrs, ledger.Attr{Key: a.Key, Value: a.Value})
+	}
+	return e
+}

@@ -179,3 +179,64 @@ func TestBench(t *testing.T) {
 	}
 	t.Logf("%d orders of %d bytes: %.0f tx/s, commit p50 %.1f ms, p99 %.1f ms", res.Txs, res.TxBytes, res.TPS, res.P50ms, res.P99ms)
 }
+
+// TestFollow: the follower sees every block's events in order, and after the
+// validator restarts it continues where it stopped, missing nothing.
+func TestFollow(t *testing.T) {
+	dir := t.TempDir()
+	alice := DevAccount("alice")
+	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-follow", Validators: 1, BasePort: freePorts(t, 2),
+		TimeoutCommit: 10 * time.Millisecond, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, stop := startValidator(t, homes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	type seen struct {
+		height int64
+		amount string
+	}
+	got := make(chan seen, 100)
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	var last int64
+	go c.Follow(fctx, 1, func(be BlockEvents) error {
+		if be.Height != last+1 {
+			t.Errorf("block %d after %d", be.Height, last)
+		}
+		last = be.Height
+		for _, e := range be.Events {
+			if e.Type == "deoss.faucet" {
+				got <- seen{be.Height, e.Attrs[1].Value}
+			}
+		}
+		return nil
+	})
+	s := c.Signer(alice)
+	submit := func() {
+		if _, err := s.Submit(ctx, ledger.Msg{Faucet: &ledger.Faucet{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit()
+	submit()
+	stop()
+	// While the validator is down the follower waits; after the restart it
+	// catches up with the block it had not read and the new ones.
+	c2, stop2 := startValidator(t, homes[0])
+	defer stop2()
+	s = c2.Signer(alice)
+	submit()
+	for i := range 3 {
+		select {
+		case e := <-got:
+			if e.amount == "" {
+				t.Fatalf("event %d without amount", i)
+			}
+		case <-ctx.Done():
+			t.Fatalf("saw %d of 3 faucet events", i)
+		}
+	}
+}

@@ -39,6 +39,7 @@ func transport(err error) error {
 // Client talks to one validator's RPC.
 type Client struct {
 	rpc     *rpchttp.HTTP
+	hc      *http.Client
 	mu      sync.Mutex
 	chainID string
 	w       waiter
@@ -60,7 +61,7 @@ func Dial(addr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{rpc: rpc}
+	c := &Client{rpc: rpc, hc: hc}
 	c.w.c = c
 	return c, nil
 }
@@ -239,3 +240,8 @@ func (c *Client) AppHashAt(ctx context.Context, height int64) ([]byte, error) {
 	}
 	return b.Block.Header.AppHash, nil
 }
+
+// reset drops idle connections after an error, so that the retry dials again:
+// a kept-alive connection can outlive the validator (or the RPC server) that
+// answered on it, and keep failing while a fresh one would succeed.
+func (c *Client) reset() { c.hc.CloseIdleConnections() }

@@ -77,6 +77,9 @@ func cometConfig(home string, s *Settings) *cmtcfg.Config {
 	c.Mempool.MaxTxsBytes = 64 * ledger.MaxTxBytes
 	c.RPC.MaxBodyBytes = 2 * ledger.MaxTxBytes
 	c.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	// Validators know each other as persistent peers; peer exchange (and the
+	// address book it writes, also after stop) is not needed.
+	c.P2P.PexReactor = false
 	if s.Loopback {
 		c.P2P.AllowDuplicateIP = true
 		c.P2P.AddrBookStrict = false

@@ -71,6 +71,9 @@ func (w *waiter) loop() {
 			err = w.scan(ctx, h)
 		}
 		cancel()
+		if err != nil {
+			w.c.reset()
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
