@@ -6,7 +6,8 @@
 // time come in from the consensus engine (internal/chain runs it under
 // CometBFT); state lives behind the KV interface, and every write of a block
 // stays in an overlay until Commit hands the sorted changes and the new app
-// hash to the caller. Tests drive it directly (scenario files in testdata/).
+// hash to the caller. Tests drive it directly, one block at a time
+// (harness_test.go; the scenarios are in ledger_test.go).
 //
 // Nouns:
 //   - Tx: a signed envelope (chain id, sender, nonce, one Msg).
