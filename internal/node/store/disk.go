@@ -406,6 +406,5 @@ func (d *Disk) Usage() (used, capacity uint64) {
 // Close implements Store.
 func (d *Disk) Close() error { return d.db.Close() }
 
-
 // Root returns the folder the store lives in.
 func (d *Disk) Root() string { return d.root }
