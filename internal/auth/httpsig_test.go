@@ -113,4 +113,3 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
-
