@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/node/store"
+	"github.com/deoss/deoss/internal/types"
+	"github.com/deoss/deoss/internal/version"
+)
+
+// Chain is what the node asks the chain. chain.Client provides it (see
+// ChainClient); tests use a fake.
+type Chain interface {
+	// File returns a file's record, or an error matching ledger.ErrNotFound.
+	File(ctx context.Context, fid types.FID) (*ledger.File, error)
+	// Gateway returns a registered gateway, or ledger.ErrNotFound.
+	Gateway(ctx context.Context, addr types.Address) (*ledger.Gateway, error)
+}
+
+// ServerConfig configures the HTTP API.
+type ServerConfig struct {
+	// Self is this node's address: it accepts only columns assigned to it.
+	Self types.Address
+	// FragmentSize is the exact size of a fragment (types.FragmentSize).
+	FragmentSize int64
+	// ReadRate and ReadBurst limit fragment reads per client IP (per second).
+	ReadRate  float64
+	ReadBurst int
+}
+
+// Server is the storage node's HTTP API (docs/api.yaml, node section).
+type Server struct {
+	cfg      ServerConfig
+	store    store.Store
+	chain    Chain
+	verifier *auth.Verifier
+	log      *slog.Logger
+
+	limiters sync.Map // client IP -> *rate.Limiter
+	reg      *prometheus.Registry
+	stored   *prometheus.CounterVec
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
+}
+
+// NewServer builds the API over a store; it starts nothing.
+func NewServer(cfg ServerConfig, st store.Store, ch Chain, log *slog.Logger) *Server {
+	if cfg.ReadRate == 0 {
+		cfg.ReadRate, cfg.ReadBurst = 200, 400
+	}
+	s := &Server{
+		cfg: cfg, store: st, chain: ch, log: log,
+		// Gateways sign with a 1-minute lifetime; 5 s of clock skew; room
+		// for a million requests in flight.
+		verifier: auth.NewVerifier(time.Minute, 5*time.Second, 1<<20),
+		reg:      prometheus.NewRegistry(),
+		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deoss_node_store_requests_total", Help: "Fragment store requests by result.",
+		}, []string{"result"}),
+		bytesIn:  prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_node_bytes_in_total", Help: "Fragment bytes stored."}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_node_bytes_out_total", Help: "Fragment bytes served."}),
+	}
+	used := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "deoss_node_used_bytes", Help: "Bytes stored."},
+		func() float64 { u, _ := st.Usage(); return float64(u) })
+	s.reg.MustRegister(s.stored, s.bytesIn, s.bytesOut, used)
+	return s
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /fragment/{fid}/{column}/{segment}", s.putFragment)
+	mux.HandleFunc("GET /fragment/{hash}", s.getFragment)
+	mux.HandleFunc("HEAD /fragment/{hash}", s.getFragment)
+	mux.HandleFunc("GET /info", s.info)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// HTTPServer wraps the handler with timeouts: a client that sends a fragment
+// slower than ReadTimeout allows is cut off instead of holding a connection.
+func (s *Server) HTTPServer(addr string, readTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      2 * readTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// apiError is an error with its HTTP status; writeError sends it as JSON.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func fail(status int, code, format string, a ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]string{"error": e.msg, "code": e.code})
+}
+
+// authStatus maps a signature failure to its status.
+func authStatus(err error) *apiError {
+	if errors.Is(err, auth.ErrReplayFull) {
+		return fail(http.StatusServiceUnavailable, "busy", "%v", err)
+	}
+	return fail(http.StatusUnauthorized, "unauthenticated", "%v", err)
+}
+
+func (s *Server) putFragment(w http.ResponseWriter, r *http.Request) {
+	res, err := s.store1(r)
+	if err != nil {
+		var e *apiError
+		if !errors.As(err, &e) {
+			s.log.Error("store fragment", "err", err)
+			e = fail(http.StatusInternalServerError, "internal", "internal error")
+		}
+		s.stored.WithLabelValues(e.code).Inc()
+		s.writeError(w, e)
+		return
+	}
+	s.stored.WithLabelValues("ok").Inc()
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// StoreResult is the answer to a successful store.
+type StoreResult struct {
+	FID     types.FID  `json:"fid"`
+	Column  uint8      `json:"column"`
+	Segment uint32     `json:"segment"`
+	Hash    types.Hash `json:"hash"`
+}
+
+func (s *Server) store1(r *http.Request) (*StoreResult, error) {
+	gw, err := s.verifier.Verify(r)
+	if err != nil {
+		return nil, authStatus(err)
+	}
+	fid, err := types.ParseFID(r.PathValue("fid"))
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "bad_fid", "%v", err)
+	}
+	col, err1 := strconv.ParseUint(r.PathValue("column"), 10, 8)
+	seg, err2 := strconv.ParseUint(r.PathValue("segment"), 10, 32)
+	if err1 != nil || err2 != nil || col >= types.TotalShards {
+		return nil, fail(http.StatusBadRequest, "bad_position", "column must be 0..11 and segment a number")
+	}
+	ctx := r.Context()
+	if _, err := s.chain.Gateway(ctx, gw); err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, fail(http.StatusForbidden, "not_a_gateway", "%s is not a registered gateway", gw)
+		}
+		return nil, err
+	}
+	ref := store.Ref{FID: fid, Column: uint8(col), Segment: uint32(seg)}
+	f, err := s.chain.File(ctx, fid)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, fail(http.StatusNotFound, "no_order", "no storage order for %s (unknown or expired)", fid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.Columns[col].Node != s.cfg.Self {
+		return nil, fail(http.StatusForbidden, "not_assigned", "column %d of %s is not assigned to this node", col, fid)
+	}
+	if seg >= uint64(len(f.Layout.Segments)) {
+		return nil, fail(http.StatusNotFound, "no_segment", "%s has %d segments", fid, len(f.Layout.Segments))
+	}
+	want := f.Layout.Segments[seg].Fragments[col]
+	// A repeated store of what is held succeeds whatever the order's state.
+	if held, err := s.store.Lookup(ctx, ref); err == nil && held == want {
+		return &StoreResult{FID: fid, Column: uint8(col), Segment: uint32(seg), Hash: want}, nil
+	}
+	if f.State != ledger.FilePending {
+		return nil, fail(http.StatusConflict, "not_pending", "%s is %s: no fragments are taken for it", fid, f.State)
+	}
+	if r.ContentLength > s.cfg.FragmentSize {
+		return nil, fail(http.StatusRequestEntityTooLarge, "too_large", "a fragment is %d bytes", s.cfg.FragmentSize)
+	}
+	if r.ContentLength >= 0 && r.ContentLength != s.cfg.FragmentSize {
+		return nil, fail(http.StatusBadRequest, "bad_size", "a fragment is %d bytes, not %d", s.cfg.FragmentSize, r.ContentLength)
+	}
+	body := &countingReader{r: http.MaxBytesReader(nil, r.Body, s.cfg.FragmentSize)}
+	err = s.store.Put(ctx, ref, want, body)
+	s.bytesIn.Add(float64(body.n))
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+	case errors.As(err, &mbe), errors.Is(err, store.ErrTooLarge):
+		return nil, fail(http.StatusRequestEntityTooLarge, "too_large", "a fragment is %d bytes", s.cfg.FragmentSize)
+	case errors.Is(err, store.ErrHashMismatch):
+		return nil, fail(http.StatusBadRequest, "hash_mismatch", "the body does not hash to %s; nothing stored", want)
+	case errors.Is(err, store.ErrFull):
+		return nil, fail(http.StatusInsufficientStorage, "full", "%v", err)
+	case errors.Is(err, store.ErrConflict):
+		return nil, fail(http.StatusConflict, "conflict", "%v", err)
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
+			return nil, fail(http.StatusBadRequest, "body", "reading the body: %v", err)
+		}
+		return nil, err
+	}
+	if body.n != s.cfg.FragmentSize {
+		// Put verified the hash, so this cannot happen with a real layout;
+		// say so rather than keep a fragment of the wrong size.
+		_ = s.store.Release(ctx, ref)
+		return nil, fail(http.StatusBadRequest, "bad_size", "a fragment is %d bytes, got %d", s.cfg.FragmentSize, body.n)
+	}
+	return &StoreResult{FID: fid, Column: uint8(col), Segment: uint32(seg), Hash: want}, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *Server) limiter(r *http.Request) *rate.Limiter {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	l, _ := s.limiters.LoadOrStore(ip, rate.NewLimiter(rate.Limit(s.cfg.ReadRate), s.cfg.ReadBurst))
+	return l.(*rate.Limiter)
+}
+
+// getFragment serves a fragment by hash, whole or a Range. Reads need no
+// signature (fragments are public, content-addressed data) but are limited
+// per client.
+func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
+	if !s.limiter(r).Allow() {
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, fail(http.StatusTooManyRequests, "rate_limited", "too many reads; retry later"))
+		return
+	}
+	h, err := types.ParseHash(r.PathValue("hash"))
+	if err != nil {
+		s.writeError(w, fail(http.StatusBadRequest, "bad_hash", "%v", err))
+		return
+	}
+	f, err := s.store.Open(r.Context(), h)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, fail(http.StatusNotFound, "not_found", "no fragment %s here", h))
+		return
+	}
+	if err != nil {
+		s.log.Error("open fragment", "hash", h, "err", err)
+		s.writeError(w, fail(http.StatusInternalServerError, "internal", "internal error"))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+h.String()+`"`)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", time.Time{}, io.NewSectionReader(f, 0, f.Size()))
+	s.bytesOut.Add(float64(cw.n))
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Info is the answer to GET /info.
+type Info struct {
+	Address  types.Address `json:"address"`
+	Capacity uint64        `json:"capacity_bytes"`
+	Used     uint64        `json:"used_bytes"`
+	Version  version.Info  `json:"version"`
+}
+
+func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
+	used, capacity := s.store.Usage()
+	writeJSON(w, http.StatusOK, Info{Address: s.cfg.Self, Capacity: capacity, Used: used, Version: version.Get()})
+}
