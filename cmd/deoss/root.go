@@ -38,7 +38,7 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "file holding the passphrase of a sealed key file")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g))
+	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g))
 	return root
 }
 

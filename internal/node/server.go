@@ -42,6 +42,9 @@ type ServerConfig struct {
 	// ReadRate and ReadBurst limit fragment reads per client IP (per second).
 	ReadRate  float64
 	ReadBurst int
+	// OnStored, if set, is called after each fragment stored (the node kicks
+	// its reporter).
+	OnStored func(fid types.FID, column uint8)
 }
 
 // Server is the storage node's HTTP API (docs/api.yaml, node section).
@@ -152,6 +155,9 @@ func (s *Server) putFragment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stored.WithLabelValues("ok").Inc()
+	if s.cfg.OnStored != nil {
+		s.cfg.OnStored(res.FID, res.Column)
+	}
 	writeJSON(w, http.StatusCreated, res)
 }
 

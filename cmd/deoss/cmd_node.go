@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/node"
+)
+
+func newNodeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Run a storage node"}
+	cmd.AddCommand(newNodeInitCmd(g), newNodeRunCmd(g))
+	return cmd
+}
+
+func newNodeInitCmd(g *globals) *cobra.Command {
+	var (
+		home, listen string
+		capacity     uint64
+		stake        uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node home (key, config) and register the node on the chain",
+		Long: `Creates HOME/key.json and HOME/node.json and registers the node with its
+endpoint, capacity and stake. On a dev chain it first takes funds from the
+faucet. Running it again on the same home re-registers nothing.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := os.MkdirAll(home, 0o700); err != nil {
+				return err
+			}
+			k, err := auth.Load(node.KeyPath(home), nil)
+			if errors.Is(err, os.ErrNotExist) {
+				if k, err = auth.Generate(); err == nil {
+					err = auth.Save(node.KeyPath(home), k, nil)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			cfg := &node.Config{Chain: g.chainURL, Listen: listen, Endpoint: "http://" + listen, Capacity: capacity,
+				ReadTimeout: node.Duration(time.Minute)}
+			if err := node.SaveConfig(home, cfg); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout(cmd)
+			defer cancel()
+			if err := registerNode(ctx, c, k, cfg, stake); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Address())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&home, "home", "", "node home folder (required)")
+	f.StringVar(&listen, "listen", "127.0.0.1:7800", "address the node will listen on (its endpoint is http://<listen>)")
+	f.Uint64Var(&capacity, "capacity", 64<<30, "bytes of fragments to keep at most")
+	f.Uint64Var(&stake, "stake", 1000, "stake to lock")
+	_ = cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+// registerNode funds (dev chains) and registers the node unless it is
+// registered already.
+func registerNode(ctx context.Context, c *chain.Client, k *auth.Key, cfg *node.Config, stake uint64) error {
+	var n ledger.Node
+	if err := c.Query(ctx, "node/"+k.Address().String(), &n); err == nil {
+		return nil
+	} else if !errors.Is(err, ledger.ErrNotFound) {
+		return err
+	}
+	s := c.Signer(k)
+	var info ledger.ChainInfo
+	if err := c.Query(ctx, "chain", &info); err != nil {
+		return err
+	}
+	if acc, err := c.Account(ctx, k.Address()); err == nil && acc.Balance < stake && info.Dev {
+		if _, err := s.Submit(ctx, ledger.Msg{Faucet: &ledger.Faucet{}}); err != nil {
+			return fmt.Errorf("faucet: %w", err)
+		}
+	}
+	_, err := s.Submit(ctx, ledger.Msg{RegisterNode: &ledger.RegisterNode{Endpoint: cfg.Endpoint, Capacity: cfg.Capacity, Stake: stake}})
+	return err
+}
+
+func newNodeRunCmd(g *globals) *cobra.Command {
+	var home, listen string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the storage node of a home until interrupted",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := node.LoadConfig(home)
+			if err != nil {
+				return err
+			}
+			if listen != "" && listen != cfg.Listen {
+				// A new address: the chain must tell gateways.
+				cfg.Listen, cfg.Endpoint = listen, "http://"+listen
+				if err := node.SaveConfig(home, cfg); err != nil {
+					return err
+				}
+				if err := updateEndpoint(cmd, home, cfg); err != nil {
+					return err
+				}
+			}
+			n, err := node.NewNode(home, g.logger())
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ready := make(chan string, 1)
+			go func() {
+				select {
+				case addr := <-ready:
+					fmt.Fprintf(cmd.OutOrStdout(), "node ready: %s listening on %s\n", n.Address(), addr)
+				case <-ctx.Done():
+				}
+			}()
+			return n.Run(ctx, ready)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "node home written by `deoss node init` (required)")
+	cmd.Flags().StringVar(&listen, "listen", "", "listen address (changes the registered endpoint)")
+	_ = cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+func updateEndpoint(cmd *cobra.Command, home string, cfg *node.Config) error {
+	k, err := auth.Load(node.KeyPath(home), nil)
+	if err != nil {
+		return err
+	}
+	c, err := chain.Dial(cfg.Chain)
+	if err != nil {
+		return unavailable{err}
+	}
+	ctx, cancel := timeout(cmd)
+	defer cancel()
+	_, err = c.Signer(k).Submit(ctx, ledger.Msg{UpdateNode: &ledger.UpdateNode{Endpoint: cfg.Endpoint, Capacity: cfg.Capacity}})
+	return err
+}

@@ -1,0 +1,161 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/node/store"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Config is a node's configuration, kept in <home>/node.json.
+type Config struct {
+	// Chain is the RPC address of a validator.
+	Chain string `json:"chain"`
+	// Endpoint is the URL gateways reach this node at (registered on chain).
+	Endpoint string `json:"endpoint"`
+	// Listen is the address the HTTP API listens on.
+	Listen string `json:"listen"`
+	// Capacity is the bytes of fragments the node keeps at most.
+	Capacity uint64 `json:"capacity_bytes"`
+	// ReadTimeout bounds receiving one request (a fragment upload).
+	ReadTimeout Duration `json:"read_timeout"`
+}
+
+// Duration is a time.Duration written as "1m30s" in JSON.
+type Duration = chain.Duration
+
+const configFile = "node.json"
+
+// LoadConfig reads <home>/node.json.
+func LoadConfig(home string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(home, configFile))
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", configFile, err)
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = Duration(time.Minute)
+	}
+	return &c, nil
+}
+
+// SaveConfig writes <home>/node.json.
+func SaveConfig(home string, c *Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return auth.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
+}
+
+// KeyPath is where a node home keeps its key.
+func KeyPath(home string) string { return filepath.Join(home, "key.json") }
+
+// Node is a storage node daemon. NewNode does nothing but remember; Run opens
+// the store, reconciles with the chain, serves, reports and collects until its
+// context ends.
+type Node struct {
+	home string
+	cfg  *Config
+	key  *auth.Key
+	log  *slog.Logger
+}
+
+// NewNode prepares the node of a home written by `deoss node init`.
+func NewNode(home string, log *slog.Logger) (*Node, error) {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	k, err := auth.Load(KeyPath(home), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{home: home, cfg: cfg, key: k, log: log.With("node", k.Address().String()[:14])}, nil
+}
+
+// Address is the node's account.
+func (n *Node) Address() types.Address { return n.key.Address() }
+
+// Run serves until ctx ends. ready, if not nil, receives the listen address
+// once the HTTP API accepts connections.
+func (n *Node) Run(ctx context.Context, ready chan<- string) error {
+	st, err := store.OpenDisk(filepath.Join(n.home, "store"), n.cfg.Capacity, types.FragmentSize)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cl, err := chain.Dial(n.cfg.Chain)
+	if err != nil {
+		return err
+	}
+	cc := NewChainClient(cl, cl.Signer(n.key))
+	rep := newReporter(cc, st, n.key.Address(), n.log)
+	gc := &collector{chain: cc, store: st, self: n.key.Address(), log: n.log}
+	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: rep.kick}, st, cc, n.log)
+	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	g.Go(func() error { rep.run(ctx); return nil })
+	g.Go(func() error {
+		// Reconcile once the chain answers, then follow it from there.
+		var from int64
+		for {
+			h, err := cc.Height(ctx)
+			if err == nil {
+				if err = gc.reconcile(ctx, rep.kick); err == nil {
+					from = h
+					break
+				}
+			}
+			n.log.Warn("waiting for the chain", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+		err := cc.Follow(ctx, from, func(be chain.BlockEvents) error { return gc.onBlock(ctx, be) })
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	return g.Wait()
+}
