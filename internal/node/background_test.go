@@ -1,0 +1,198 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/node/store"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// reportChain is a fakeChain that also takes reports, failing the first
+// failReports of them.
+type reportChain struct {
+	fakeChain
+	mu          sync.Mutex
+	failReports int
+	reports     []column
+}
+
+func (c *reportChain) Report(_ context.Context, fid types.FID, col uint8) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failReports > 0 {
+		c.failReports--
+		return chain.ErrUnavailable
+	}
+	c.reports = append(c.reports, column{fid, col})
+	c.fakeChain.mu.Lock()
+	c.files[fid].Columns[col].Reported = true
+	c.fakeChain.mu.Unlock()
+	return nil
+}
+
+func (c *reportChain) Columns(context.Context, types.Address) ([]ledger.NodeColumn, error) {
+	return nil, nil
+}
+func (c *reportChain) Follow(context.Context, int64, func(chain.BlockEvents) error) error { return nil }
+func (c *reportChain) Height(context.Context) (int64, error)                              { return 1, nil }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// twoSegmentFile puts a pending two-segment file on the chain with column col
+// assigned to self, and returns its fragments for that column.
+func twoSegmentFile(ch *reportChain, fid types.FID, self types.Address, col uint8) [][]byte {
+	f := &ledger.File{FID: fid, State: ledger.FilePending,
+		Layout: types.Layout{Version: types.FormatV1, Size: 2 * types.SegmentSize, Segments: make([]types.SegmentLayout, 2)}}
+	f.Columns[col].Node = self
+	var frags [][]byte
+	for s := range 2 {
+		b := bytes.Repeat([]byte{fid[0], byte(s)}, 64)
+		frags = append(frags, b)
+		f.Layout.Segments[s].Fragments[col] = sha256.Sum256(b)
+	}
+	ch.fakeChain.mu.Lock()
+	ch.files[fid] = f
+	ch.fakeChain.mu.Unlock()
+	return frags
+}
+
+func TestReporter(t *testing.T) {
+	self, _ := auth.Generate()
+	ch := &reportChain{fakeChain: fakeChain{files: map[types.FID]*ledger.File{}}, failReports: 2}
+	st := store.NewMemory(1<<20, 1<<10)
+	fid := types.FID{1}
+	frags := twoSegmentFile(ch, fid, self.Address(), 4)
+	rep := newReporter(ch, st, self.Address(), quiet())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go rep.run(ctx)
+	put := func(seg uint32) {
+		if err := st.Put(ctx, store.Ref{FID: fid, Column: 4, Segment: seg}, sha256.Sum256(frags[seg]), bytes.NewReader(frags[seg])); err != nil {
+			t.Fatal(err)
+		}
+		rep.kick(fid, 4)
+	}
+	// Half a column: nothing to report.
+	put(0)
+	time.Sleep(100 * time.Millisecond)
+	ch.mu.Lock()
+	if len(ch.reports) != 0 {
+		t.Fatal("reported an incomplete column")
+	}
+	ch.mu.Unlock()
+	// Complete: reported once, after two failed attempts.
+	put(1)
+	for {
+		ch.mu.Lock()
+		n := len(ch.reports)
+		ch.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("never reported")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A kick for a reported column, or an order that is gone, does nothing.
+	rep.kick(fid, 4)
+	rep.kick(types.FID{9}, 0)
+	time.Sleep(100 * time.Millisecond)
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if len(ch.reports) != 1 {
+		t.Fatalf("%d reports", len(ch.reports))
+	}
+}
+
+func TestCollector(t *testing.T) {
+	self, _ := auth.Generate()
+	other, _ := auth.Generate()
+	ch := &reportChain{fakeChain: fakeChain{files: map[types.FID]*ledger.File{}}}
+	st := store.NewMemory(1<<20, 1<<10)
+	ctx := context.Background()
+	hold := func(fid types.FID, col uint8, frags [][]byte) {
+		for s, b := range frags {
+			if err := st.Put(ctx, store.Ref{FID: fid, Column: col, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	keep, gone, moved := types.FID{1}, types.FID{2}, types.FID{3}
+	hold(keep, 4, twoSegmentFile(ch, keep, self.Address(), 4))
+	hold(gone, 4, twoSegmentFile(ch, gone, self.Address(), 4))
+	hold(moved, 4, twoSegmentFile(ch, moved, self.Address(), 4))
+	// On chain: "gone" was deleted, "moved" has its column 4 on another node.
+	delete(ch.files, gone)
+	ch.files[moved].Columns[4].Node = other.Address()
+
+	gc := &collector{chain: ch, store: st, self: self.Address(), log: quiet()}
+	var kicked []column
+	if err := gc.reconcile(ctx, func(f types.FID, c uint8) { kicked = append(kicked, column{f, c}) }); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := st.Files(ctx)
+	if len(files) != 1 || files[0] != keep {
+		t.Fatalf("after reconcile: %v", files)
+	}
+	if len(kicked) != 1 || kicked[0] != (column{keep, 4}) {
+		t.Fatalf("kicked %v", kicked)
+	}
+	// Events: a reassignment away from this node of another column, and the
+	// deletion of a file naming another node, change nothing; the deletion of
+	// "keep" naming this node collects it.
+	hold(gone, 7, twoSegmentFile(ch, gone, self.Address(), 7))
+	be := chain.BlockEvents{Height: 5, Events: []ledger.Event{
+		{Type: "deoss.column", Attrs: []ledger.Attr{{Key: "action", Value: "reassigned"}, {Key: "fid", Value: keep.String()},
+			{Key: "column", Value: "4"}, {Key: "node", Value: other.Address().String()}, {Key: "from", Value: other.Address().String()}}},
+		{Type: "deoss.file", Attrs: []ledger.Attr{{Key: "action", Value: "deleted"}, {Key: "fid", Value: keep.String()},
+			{Key: "node", Value: other.Address().String()}}},
+	}}
+	if err := gc.onBlock(ctx, be); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := st.Segments(ctx, keep, 4); len(segs) != 2 {
+		t.Fatalf("collected a referenced column: %v", segs)
+	}
+	be.Events = []ledger.Event{
+		{Type: "deoss.column", Attrs: []ledger.Attr{{Key: "action", Value: "reassigned"}, {Key: "fid", Value: gone.String()},
+			{Key: "column", Value: "7"}, {Key: "from", Value: self.Address().String()}}},
+		{Type: "deoss.file", Attrs: []ledger.Attr{{Key: "action", Value: "deleted"}, {Key: "fid", Value: keep.String()},
+			{Key: "node", Value: self.Address().String()}}},
+	}
+	if err := gc.onBlock(ctx, be); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := st.Files(ctx); len(files) != 0 {
+		t.Fatalf("left: %v", files)
+	}
+	if used, _ := st.Usage(); used != 0 {
+		t.Fatalf("used %d", used)
+	}
+	// An unreachable chain removes nothing at start.
+	hold(keep, 4, twoSegmentFile(ch, keep, self.Address(), 4))
+	gc.chain = &downChain{ch}
+	if err := gc.reconcile(ctx, func(types.FID, uint8) {}); !errors.Is(err, chain.ErrUnavailable) {
+		t.Fatalf("reconcile with the chain down: %v", err)
+	}
+	if files, _ := st.Files(ctx); len(files) != 1 {
+		t.Fatal("collected while the chain was down")
+	}
+}
+
+type downChain struct{ *reportChain }
+
+func (downChain) File(context.Context, types.FID) (*ledger.File, error) {
+	return nil, chain.ErrUnavailable
+}
