@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,13 +21,9 @@ func newKeyCmd(g *globals) *cobra.Command {
 			if _, err := os.Stat(g.keyPath); err == nil && !force {
 				return fmt.Errorf("%s exists; --force replaces it (and loses that key)", g.keyPath)
 			}
-			var pass []byte
-			if g.passphraseFile != "" {
-				b, err := os.ReadFile(g.passphraseFile)
-				if err != nil {
-					return err
-				}
-				pass = bytes.TrimRight(b, "\r\n")
+			pass, err := g.passphrase()
+			if err != nil {
+				return err
 			}
 			k, err := auth.Generate()
 			if err != nil {

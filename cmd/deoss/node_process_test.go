@@ -18,6 +18,7 @@ import (
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -78,7 +79,7 @@ func TestNodeProcess(t *testing.T) {
 		t.Skip("starts a validator and a storage node")
 	}
 	dir := t.TempDir()
-	base := freeBase(t, 3)
+	base := testutil.FreePorts(t, 3)
 	rpc := fmt.Sprintf("http://127.0.0.1:%d", base+1)
 	if _, code := cli(t, nil, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
 		t.Fatal("testnet")

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/testutil"
 )
 
 // deossBin is the deoss binary built once for the process tests.
@@ -56,27 +55,6 @@ func cli(t *testing.T, env []string, a ...string) (string, int) {
 		t.Logf("deoss %s: exit %d: %s", strings.Join(a, " "), code, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), code
-}
-
-func freeBase(t *testing.T, n int) int {
-	t.Helper()
-	for range 100 {
-		base := 20000 + rand.IntN(12000-n)
-		free := true
-		for p := base; p < base+n && free; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				continue
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
 }
 
 // validatorProc is one `deoss chain start` process.
@@ -132,7 +110,7 @@ func TestFourValidatorProcesses(t *testing.T) {
 		t.Skip("starts four validator processes")
 	}
 	dir := t.TempDir()
-	base := freeBase(t, 8)
+	base := testutil.FreePorts(t, 8)
 	keyPath := filepath.Join(dir, "alice.json")
 	env := []string{"DEOSS_KEY=" + keyPath, fmt.Sprintf("DEOSS_CHAIN=http://127.0.0.1:%d", base+1)}
 

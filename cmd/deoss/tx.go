@@ -13,15 +13,24 @@ import (
 	"github.com/deoss/deoss/internal/ledger"
 )
 
+// passphrase reads the --passphrase-file (nil without one); a trailing newline
+// is not part of the passphrase.
+func (g *globals) passphrase() ([]byte, error) {
+	if g.passphraseFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(g.passphraseFile)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
+}
+
 // loadKey reads the --key file, with the --passphrase-file if given.
 func (g *globals) loadKey() (*auth.Key, error) {
-	var pass []byte
-	if g.passphraseFile != "" {
-		b, err := os.ReadFile(g.passphraseFile)
-		if err != nil {
-			return nil, err
-		}
-		pass = bytes.TrimRight(b, "\r\n")
+	pass, err := g.passphrase()
+	if err != nil {
+		return nil, err
 	}
 	k, err := auth.Load(g.keyPath, pass)
 	if errors.Is(err, os.ErrNotExist) {

@@ -3,39 +3,15 @@ package chain
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
 )
-
-// freePorts finds n consecutive free ports on 127.0.0.1 below 32768.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 100 {
-		base := 20000 + rand.IntN(12000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -83,7 +59,7 @@ func TestEmbeddedValidator(t *testing.T) {
 	dir := t.TempDir()
 	alice, bob := DevAccount("alice"), DevAccount("bob")
 	homes, err := Testnet(dir, NetworkSpec{
-		ChainID: "deoss-it", Validators: 1, BasePort: freePorts(t, 2), TimeoutCommit: 10 * time.Millisecond,
+		ChainID: "deoss-it", Validators: 1, BasePort: testutil.FreePorts(t, 2), TimeoutCommit: 10 * time.Millisecond,
 		Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams(),
 			Accounts: []ledger.GenesisAccount{{Address: alice.Address(), Balance: 1_000_000}}},
 	})
@@ -162,7 +138,7 @@ func TestEmbeddedValidator(t *testing.T) {
 // TestBench runs a small chain benchmark end to end: every order commits.
 func TestBench(t *testing.T) {
 	dir := t.TempDir()
-	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-bench", Validators: 1, BasePort: freePorts(t, 2),
+	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-bench", Validators: 1, BasePort: testutil.FreePorts(t, 2),
 		TimeoutCommit: 10 * time.Millisecond, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +161,7 @@ func TestBench(t *testing.T) {
 func TestFollow(t *testing.T) {
 	dir := t.TempDir()
 	alice := DevAccount("alice")
-	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-follow", Validators: 1, BasePort: freePorts(t, 2),
+	homes, err := Testnet(dir, NetworkSpec{ChainID: "deoss-follow", Validators: 1, BasePort: testutil.FreePorts(t, 2),
 		TimeoutCommit: 10 * time.Millisecond, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}})
 	if err != nil {
 		t.Fatal(err)
