@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -57,7 +57,7 @@ func Save(path string, k *Key, passphrase []byte) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
 // Load reads a key file. A sealed file needs its passphrase.
@@ -142,41 +142,4 @@ func open(s *sealedSeed, passphrase []byte, addr types.Address) ([]byte, error) 
 		return nil, ErrWrongPassphrase
 	}
 	return seed, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// folder: write, fsync, rename, fsync the folder. Readers see the old file or
-// the new one, and after it returns the new one survives a crash.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename this fails harmlessly
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	cmttypes "github.com/cometbft/cometbft/types"
 
-	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/ledger"
 )
 
@@ -107,7 +107,7 @@ func Testnet(dir string, spec NetworkSpec) ([]string, error) {
 			Loopback:      true,
 		}
 		b, _ := json.MarshalIndent(s, "", "  ")
-		if err := auth.WriteFileAtomic(filepath.Join(home, settingsFile), append(b, '\n'), 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(home, settingsFile), append(b, '\n'), 0o600); err != nil {
 			return nil, err
 		}
 	}

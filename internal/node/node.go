@@ -16,6 +16,7 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -61,7 +62,7 @@ func SaveConfig(home string, c *Config) error {
 	if err != nil {
 		return err
 	}
-	return auth.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
 }
 
 // KeyPath is where a node home keeps its key.

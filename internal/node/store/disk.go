@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -226,7 +227,7 @@ func (d *Disk) write(ctx context.Context, hash types.Hash, r io.Reader) (int64, 
 	tmp := f.Name()
 	defer os.Remove(tmp) // fails harmlessly once renamed
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, r}, d.maxSize+1))
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(fsutil.ContextReader(ctx, r), d.maxSize+1))
 	switch {
 	case err != nil:
 		f.Close()
@@ -252,29 +253,7 @@ func (d *Disk) write(ctx context.Context, hash types.Hash, r io.Reader) (int64, 
 	if err := os.Rename(tmp, final); err != nil {
 		return 0, err
 	}
-	return n, syncDir(filepath.Dir(final))
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-// ctxReader stops a copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return n, fsutil.SyncDir(filepath.Dir(final))
 }
 
 // Open implements Store. Only fragments the index records are served.

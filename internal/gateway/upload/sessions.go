@@ -1,0 +1,407 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Errors of sessions; the gateway API maps them to HTTP statuses.
+var (
+	ErrNotFound   = errors.New("no such upload session (unknown, aborted or expired)")
+	ErrForbidden  = errors.New("the upload session belongs to another account")
+	ErrBadSpec    = errors.New("invalid upload session")
+	ErrIndex      = errors.New("chunk index out of range")
+	ErrChecksum   = errors.New("chunk does not match its checksum")
+	ErrChunkSize  = errors.New("chunk has the wrong length")
+	ErrConflict   = errors.New("a different chunk is already stored at this index")
+	ErrIncomplete = errors.New("chunks are missing")
+)
+
+// Spec is what a client declares when it creates a session.
+type Spec struct {
+	Owner     types.Address `json:"owner"`
+	Name      string        `json:"name"`
+	Territory string        `json:"territory"`
+	Size      int64         `json:"size"`
+	ChunkSize int64         `json:"chunk_size"`
+}
+
+// Chunks is the number of chunks of the spec.
+func (s Spec) Chunks() int {
+	if s.Size == 0 {
+		return 0
+	}
+	return int((s.Size + s.ChunkSize - 1) / s.ChunkSize)
+}
+
+// chunkLen is the length chunk i must have.
+func (s Spec) chunkLen(i int) int64 {
+	if i == s.Chunks()-1 {
+		return s.Size - int64(i)*s.ChunkSize
+	}
+	return s.ChunkSize
+}
+
+// Session is a session's record.
+type Session struct {
+	ID      string    `json:"id"`
+	Spec    Spec      `json:"spec"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+// State is a session with what it holds and lacks, for a client that resumes.
+type State struct {
+	Session
+	Stored  []int `json:"stored"`
+	Missing []int `json:"missing"`
+}
+
+// Options are the limits of a session store.
+type Options struct {
+	TTL          time.Duration
+	MaxSize      int64 // bytes of one file
+	MaxChunkSize int64
+	DefaultChunk int64
+	Now          func() time.Time
+}
+
+// Sessions is the session store: root/sessions.db (bbolt: each session and
+// the hash of each stored chunk) and root/<session id>/<chunk index> files.
+type Sessions struct {
+	root string
+	opts Options
+	db   *bolt.DB
+	mu   sync.Mutex // serialises chunk commits of one store (cheap; writes happen outside)
+}
+
+var (
+	bucketSessions = []byte("sessions")
+	bucketChunks   = []byte("chunks") // id/index -> sha256
+)
+
+// Open opens (or creates) the session store under root.
+func Open(root string, opts Options) (*Sessions, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(root, "sessions.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketSessions, bucketChunks} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Sessions{root: root, opts: opts, db: db}, nil
+}
+
+// Close closes the store.
+func (s *Sessions) Close() error { return s.db.Close() }
+
+// Create starts a session. A zero chunk size takes the default.
+func (s *Sessions) Create(spec Spec) (*Session, error) {
+	if spec.ChunkSize == 0 {
+		spec.ChunkSize = s.opts.DefaultChunk
+	}
+	switch {
+	case spec.Size < 0 || spec.Size > s.opts.MaxSize:
+		return nil, fmt.Errorf("%w: size must be 0 to %d bytes", ErrBadSpec, s.opts.MaxSize)
+	case spec.ChunkSize <= 0 || spec.ChunkSize > s.opts.MaxChunkSize:
+		return nil, fmt.Errorf("%w: chunk size must be 1 to %d bytes", ErrBadSpec, s.opts.MaxChunkSize)
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	sess := &Session{ID: hex.EncodeToString(id), Spec: spec, Created: now, Expires: now.Add(s.opts.TTL)}
+	if err := os.MkdirAll(s.dir(sess.ID), 0o700); err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(sess)
+	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte(sess.ID), b) })
+	return sess, err
+}
+
+func (s *Sessions) dir(id string) string { return filepath.Join(s.root, id) }
+
+// get loads a live session owned by owner.
+func (s *Sessions) get(id string, owner types.Address) (*Session, error) {
+	var sess Session
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions).Get([]byte(id))
+		if b == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(b, &sess)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !s.opts.Now().Before(sess.Expires) {
+		return nil, ErrNotFound
+	}
+	if sess.Spec.Owner != owner {
+		return nil, ErrForbidden
+	}
+	return &sess, nil
+}
+
+func chunkKey(id string, i int) []byte { return []byte(id + "/" + strconv.Itoa(i)) }
+
+// PutChunk stores chunk index of a session from r, which must hash to sum and
+// have the chunk's length. It returns created=false when the identical chunk
+// was already stored (r is then not read).
+func (s *Sessions) PutChunk(ctx context.Context, id string, owner types.Address, index int, sum types.Hash, r io.Reader) (created bool, err error) {
+	sess, err := s.get(id, owner)
+	if err != nil {
+		return false, err
+	}
+	if index < 0 || index >= sess.Spec.Chunks() {
+		return false, fmt.Errorf("%w: %d of %d chunks", ErrIndex, index, sess.Spec.Chunks())
+	}
+	if held, ok := s.chunkHash(id, index); ok {
+		if held != sum {
+			return false, fmt.Errorf("%w: chunk %d", ErrConflict, index)
+		}
+		return false, nil
+	}
+	want := sess.Spec.chunkLen(index)
+	f, err := os.CreateTemp(s.dir(id), ".chunk-*")
+	if err != nil {
+		return false, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(fsutil.ContextReader(ctx, r), want+1))
+	if err == nil && n != want {
+		err = fmt.Errorf("%w: chunk %d is %d bytes, want %d", ErrChunkSize, index, n, want)
+	}
+	if err == nil && types.Hash(h.Sum(nil)) != sum {
+		err = fmt.Errorf("%w: chunk %d", ErrChecksum, index)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	// Two uploads of the same chunk may race here: the first to commit wins;
+	// the second finds the same hash (success) or another one (conflict).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held, ok := s.chunkHash(id, index); ok {
+		if held != sum {
+			return false, fmt.Errorf("%w: chunk %d", ErrConflict, index)
+		}
+		return false, nil
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir(id), strconv.Itoa(index))); err != nil {
+		return false, err
+	}
+	if err := fsutil.SyncDir(s.dir(id)); err != nil {
+		return false, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSessions).Get([]byte(id)) == nil {
+			return ErrNotFound // aborted meanwhile
+		}
+		return tx.Bucket(bucketChunks).Put(chunkKey(id, index), sum[:])
+	})
+	return err == nil, err
+}
+
+func (s *Sessions) chunkHash(id string, i int) (types.Hash, bool) {
+	var h types.Hash
+	var ok bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketChunks).Get(chunkKey(id, i)); v != nil {
+			copy(h[:], v)
+			ok = true
+		}
+		return nil
+	})
+	return h, ok
+}
+
+// State returns a session with its stored and missing chunks.
+func (s *Sessions) State(id string, owner types.Address) (*State, error) {
+	sess, err := s.get(id, owner)
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Session: *sess, Stored: []int{}, Missing: []int{}}
+	for i := range sess.Spec.Chunks() {
+		if _, ok := s.chunkHash(id, i); ok {
+			st.Stored = append(st.Stored, i)
+		} else {
+			st.Missing = append(st.Missing, i)
+		}
+	}
+	return st, nil
+}
+
+// IncompleteError lists the chunks a complete session still lacks.
+type IncompleteError struct{ Missing []int }
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("%v: %d missing (first %d)", ErrIncomplete, len(e.Missing), e.Missing[0])
+}
+
+func (e *IncompleteError) Unwrap() error { return ErrIncomplete }
+
+// Reader streams a complete session's bytes in order; it holds one chunk file
+// open at a time, never the file.
+func (s *Sessions) Reader(id string, owner types.Address) (io.ReadCloser, *Session, error) {
+	st, err := s.State(id, owner)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(st.Missing) > 0 {
+		return nil, nil, &IncompleteError{Missing: st.Missing}
+	}
+	return &chunkReader{dir: s.dir(id), n: st.Spec.Chunks()}, &st.Session, nil
+}
+
+type chunkReader struct {
+	dir  string
+	n, i int
+	cur  *os.File
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for {
+		if c.cur == nil {
+			if c.i >= c.n {
+				return 0, io.EOF
+			}
+			f, err := os.Open(filepath.Join(c.dir, strconv.Itoa(c.i)))
+			if err != nil {
+				return 0, err
+			}
+			c.cur, c.i = f, c.i+1
+		}
+		n, err := c.cur.Read(p)
+		if err == io.EOF {
+			c.cur.Close()
+			c.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *chunkReader) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
+}
+
+// Remove deletes a session and its chunks (abort, or after the pipeline took
+// the file).
+func (s *Sessions) Remove(id string, owner types.Address) error {
+	if _, err := s.get(id, owner); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return s.remove(id)
+}
+
+func (s *Sessions) remove(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketSessions).Delete([]byte(id)); err != nil {
+			return err
+		}
+		c := tx.Bucket(bucketChunks).Cursor()
+		prefix := []byte(id + "/")
+		var keys [][]byte
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := tx.Bucket(bucketChunks).Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(s.dir(id))
+}
+
+// Expire removes every session past its time to live, and folders no session
+// owns (left by a crash between them). It returns how many it removed.
+func (s *Sessions) Expire() (int, error) {
+	now := s.opts.Now()
+	live := map[string]bool{}
+	var dead []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
+			var sess Session
+			if json.Unmarshal(v, &sess) != nil || !now.Before(sess.Expires) {
+				dead = append(dead, string(k))
+			} else {
+				live[string(k)] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range dead {
+		if err := s.remove(id); err != nil {
+			return 0, err
+		}
+	}
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if e.IsDir() && !live[e.Name()] {
+			os.RemoveAll(filepath.Join(s.root, e.Name()))
+		}
+	}
+	return len(dead), nil
+}

@@ -1,0 +1,217 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func open(t *testing.T, root string, c *clock) *Sessions {
+	t.Helper()
+	s, err := Open(root, Options{TTL: time.Hour, MaxSize: 1 << 20, MaxChunkSize: 1 << 16, DefaultChunk: 1000, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var (
+	alice = types.Address{1}
+	bob   = types.Address{2}
+	ctx   = context.Background()
+)
+
+func data(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/256)
+	}
+	return b
+}
+
+// chunk returns chunk i of b for a chunk size and its hash.
+func chunk(b []byte, size, i int) ([]byte, types.Hash) {
+	c := b[i*size : min((i+1)*size, len(b))]
+	return c, sha256.Sum256(c)
+}
+
+func TestOutOfOrderConcurrent(t *testing.T) {
+	c := &clock{time.Unix(1000, 0)}
+	s := open(t, t.TempDir(), c)
+	defer s.Close()
+	file := data(10_500) // 11 chunks of 1000, the last 500
+	sess, err := s.Create(Spec{Owner: alice, Name: "f", Territory: "home", Size: int64(len(file))})
+	if err != nil || sess.Spec.Chunks() != 11 {
+		t.Fatalf("create: %v %+v", err, sess)
+	}
+	// All chunks, in reverse order, each sent twice concurrently.
+	var wg sync.WaitGroup
+	created := make(chan bool, 22)
+	for i := 10; i >= 0; i-- {
+		for range 2 {
+			wg.Go(func() {
+				b, h := chunk(file, 1000, i)
+				ok, err := s.PutChunk(ctx, sess.ID, alice, i, h, bytes.NewReader(b))
+				if err != nil {
+					t.Error(err)
+				}
+				created <- ok
+			})
+		}
+	}
+	wg.Wait()
+	close(created)
+	n := 0
+	for ok := range created {
+		if ok {
+			n++
+		}
+	}
+	if n != 11 {
+		t.Fatalf("%d chunks created, want 11 (the rest were repeats)", n)
+	}
+	r, got, err := s.Reader(sess.ID, alice)
+	if err != nil || got.ID != sess.ID {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(out, file) {
+		t.Fatalf("reassembled bytes differ: %v", err)
+	}
+}
+
+func TestChunkRejections(t *testing.T) {
+	c := &clock{time.Unix(1000, 0)}
+	s := open(t, t.TempDir(), c)
+	defer s.Close()
+	file := data(2500)
+	sess, _ := s.Create(Spec{Owner: alice, Name: "f", Size: 2500, ChunkSize: 1000})
+	b0, h0 := chunk(file, 1000, 0)
+	b2, h2 := chunk(file, 1000, 2)
+	other := bytes.Repeat([]byte{9}, 1000)
+	cases := []struct {
+		name  string
+		id    string
+		owner types.Address
+		index int
+		sum   types.Hash
+		body  []byte
+		want  error
+	}{
+		{"unknown session", "nope", alice, 0, h0, b0, ErrNotFound},
+		{"another owner", sess.ID, bob, 0, h0, b0, ErrForbidden},
+		{"index too large", sess.ID, alice, 3, h0, b0, ErrIndex},
+		{"negative index", sess.ID, alice, -1, h0, b0, ErrIndex},
+		{"checksum", sess.ID, alice, 0, h2, b0, ErrChecksum},
+		{"short chunk", sess.ID, alice, 0, sha256.Sum256(b0[:999]), b0[:999], ErrChunkSize},
+		{"long last chunk", sess.ID, alice, 2, sha256.Sum256(data(3000)[2000:2600]), data(3000)[2000:2600], ErrChunkSize},
+		{"larger than declared", sess.ID, alice, 0, h0, append(bytes.Clone(b0), 1), ErrChunkSize},
+	}
+	for _, tc := range cases {
+		if _, err := s.PutChunk(ctx, tc.id, tc.owner, tc.index, tc.sum, bytes.NewReader(tc.body)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if ok, err := s.PutChunk(ctx, sess.ID, alice, 2, h2, bytes.NewReader(b2)); !ok || err != nil {
+		t.Fatalf("last chunk: %v", err)
+	}
+	if _, err := s.PutChunk(ctx, sess.ID, alice, 2, sha256.Sum256(other[:500]), bytes.NewReader(other[:500])); !errors.Is(err, ErrConflict) {
+		t.Fatalf("different bytes: %v", err)
+	}
+	st, err := s.State(sess.ID, alice)
+	if err != nil || len(st.Stored) != 1 || st.Stored[0] != 2 || len(st.Missing) != 2 {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+	var ie *IncompleteError
+	if _, _, err := s.Reader(sess.ID, alice); !errors.As(err, &ie) || len(ie.Missing) != 2 || !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("incomplete: %v", err)
+	}
+	// Bad specs.
+	for _, spec := range []Spec{{Owner: alice, Size: -1}, {Owner: alice, Size: 2 << 20}, {Owner: alice, Size: 10, ChunkSize: 1 << 20}} {
+		if _, err := s.Create(spec); !errors.Is(err, ErrBadSpec) {
+			t.Errorf("spec %+v: %v", spec, err)
+		}
+	}
+}
+
+func TestRestartExpiryAbort(t *testing.T) {
+	c := &clock{time.Unix(1000, 0)}
+	root := t.TempDir()
+	s := open(t, root, c)
+	file := data(1500)
+	sess, _ := s.Create(Spec{Owner: alice, Size: 1500})
+	b, h := chunk(file, 1000, 1)
+	s.PutChunk(ctx, sess.ID, alice, 1, h, bytes.NewReader(b))
+	s.Close()
+
+	// After a restart the session and its chunk are there.
+	s = open(t, root, c)
+	defer s.Close()
+	st, err := s.State(sess.ID, alice)
+	if err != nil || len(st.Stored) != 1 || st.Missing[0] != 0 {
+		t.Fatalf("after restart: %+v %v", st, err)
+	}
+	b0, h0 := chunk(file, 1000, 0)
+	s.PutChunk(ctx, sess.ID, alice, 0, h0, bytes.NewReader(b0))
+	r, _, err := s.Reader(sess.ID, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(out, file) {
+		t.Fatal("bytes differ after restart")
+	}
+	// Abort removes it all.
+	if err := s.Remove(sess.ID, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.State(sess.ID, alice); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after abort: %v", err)
+	}
+	if _, err := os.Stat(s.dir(sess.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("chunks left after abort")
+	}
+	// Expiry: a session past its TTL is gone for clients, then cleaned up.
+	old, _ := s.Create(Spec{Owner: alice, Size: 10})
+	c.t = c.t.Add(2 * time.Hour)
+	fresh, _ := s.Create(Spec{Owner: alice, Size: 10})
+	if _, err := s.State(old.ID, alice); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired session answered: %v", err)
+	}
+	os.MkdirAll(s.dir("orphan"), 0o700)
+	n, err := s.Expire()
+	if err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	for _, gone := range []string{old.ID, "orphan"} {
+		if _, err := os.Stat(s.dir(gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s left", gone)
+		}
+	}
+	if _, err := s.State(fresh.ID, alice); err != nil {
+		t.Fatalf("live session removed: %v", err)
+	}
+	// An empty file has no chunks and is complete at once.
+	empty, _ := s.Create(Spec{Owner: alice, Size: 0})
+	r, _, err = s.Reader(empty.ID, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := io.ReadAll(r); len(out) != 0 {
+		t.Fatal("empty file has bytes")
+	}
+}
