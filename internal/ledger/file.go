@@ -27,7 +27,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	if !s.flag(authzKey(m.Owner, gw)) {
 		return errf(ErrUnauthorized, "%s has not authorized gateway %s", m.Owner, gw)
 	}
-	if err := validName(m.Name); err != nil {
+	if err := ValidName(m.Name); err != nil {
 		return err
 	}
 	if err := m.Layout.Validate(); err != nil {

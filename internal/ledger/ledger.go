@@ -279,9 +279,9 @@ func beUint64(s string) uint64 {
 	return v
 }
 
-// validName accepts names of 1..255 bytes without control characters or path
+// ValidName accepts names of 1..255 bytes without control characters or path
 // separators, for territories and file names alike.
-func validName(s string) error {
+func ValidName(s string) error {
 	if len(s) == 0 || len(s) > 255 {
 		return errf(ErrInvalid, "name must be 1 to 255 bytes")
 	}

@@ -20,7 +20,7 @@ const (
 // is documented in docs/ledger.md.
 
 func (l *Ledger) buyTerritory(owner types.Address, m *BuyTerritory) error {
-	if err := validName(m.Name); err != nil {
+	if err := ValidName(m.Name); err != nil {
 		return err
 	}
 	if m.GiB == 0 || m.GiB > maxGiB || m.Days == 0 || m.Days > maxDay {

@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
@@ -111,28 +110,14 @@ func (s *Server) HTTPServer(addr string, readTimeout time.Duration) *http.Server
 	}
 }
 
-// apiError is an error with its HTTP status; writeError sends it as JSON.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-}
+type apiError = httpapi.Error
 
-func (e *apiError) Error() string { return e.msg }
+var (
+	fail      = httpapi.Errorf
+	writeJSON = httpapi.WriteJSON
+)
 
-func fail(status int, code, format string, a ...any) *apiError {
-	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, a...)}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func (s *Server) writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, map[string]string{"error": e.msg, "code": e.code})
-}
+func (s *Server) writeError(w http.ResponseWriter, e *apiError) { httpapi.WriteError(w, e) }
 
 // authStatus maps a signature failure to its status.
 func authStatus(err error) *apiError {
@@ -150,7 +135,7 @@ func (s *Server) putFragment(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("store fragment", "err", err)
 			e = fail(http.StatusInternalServerError, "internal", "internal error")
 		}
-		s.stored.WithLabelValues(e.code).Inc()
+		s.stored.WithLabelValues(e.Code).Inc()
 		s.writeError(w, e)
 		return
 	}

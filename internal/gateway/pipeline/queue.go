@@ -1,0 +1,125 @@
+// Package pipeline is the gateway's durable per-file state machine: every
+// file the gateway accepted has a record that moves through
+// processed -> declared -> distributing -> stored -> cleaned, kept in bbolt so
+// that a restarted gateway resumes each file where it stood.
+//
+// This version records files once they are encoded (processed); the runner
+// that declares and distributes them is the next step of the upload path.
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+// States of a file in the gateway.
+const (
+	Processed    = "processed"    // encoded into the work area
+	Declared     = "declared"     // storage order on chain
+	Distributing = "distributing" // columns being pushed to nodes
+	Stored       = "stored"       // every column reported on chain
+	Cleaned      = "cleaned"      // work area freed
+)
+
+// ErrNotFound is returned for a FID the queue does not hold.
+var ErrNotFound = errors.New("file not in the gateway's queue")
+
+// Record is one file in the pipeline.
+type Record struct {
+	FID       types.FID     `json:"fid"`
+	Owner     types.Address `json:"owner"`
+	Name      string        `json:"name"`
+	Territory string        `json:"territory"`
+	Size      uint64        `json:"size"`
+	State     string        `json:"state"`
+	Updated   time.Time     `json:"updated"`
+}
+
+// Queue is the records in bbolt.
+type Queue struct{ db *bolt.DB }
+
+var bucketFiles = []byte("files")
+
+// Open opens (or creates) root/pipeline.db.
+func Open(root string) (*Queue, error) {
+	db, err := bolt.Open(filepath.Join(root, "pipeline.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketFiles)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Queue{db: db}, nil
+}
+
+// Close closes the queue.
+func (q *Queue) Close() error { return q.db.Close() }
+
+// key is the file and owner: two owners uploading the same bytes are two
+// records (each needs its own order or ownership on chain).
+func key(fid types.FID, owner types.Address) []byte {
+	return append(append([]byte(nil), fid[:]...), owner[:]...)
+}
+
+// Add records a processed file; adding one already recorded keeps the record
+// (a client that retries complete gets the same answer).
+func (q *Queue) Add(r Record) (*Record, error) {
+	var out Record
+	err := q.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFiles)
+		k := key(r.FID, r.Owner)
+		if v := b.Get(k); v != nil {
+			return json.Unmarshal(v, &out)
+		}
+		r.State = Processed
+		out = r
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	})
+	return &out, err
+}
+
+// Get returns the record of a file of an owner.
+func (q *Queue) Get(fid types.FID, owner types.Address) (*Record, error) {
+	var r Record
+	err := q.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketFiles).Get(key(fid, owner))
+		if v == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(v, &r)
+	})
+	return &r, err
+}
+
+// Pending lists the records not yet cleaned, for the runner to resume.
+func (q *Queue) Pending() ([]Record, error) {
+	var out []Record
+	err := q.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFiles).ForEach(func(_, v []byte) error {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("pipeline record: %w", err)
+			}
+			if r.State != Cleaned {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
