@@ -272,4 +272,3 @@ func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, na
 	}
 	return a.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: a.now()})
 }
-

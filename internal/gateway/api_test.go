@@ -147,7 +147,9 @@ func TestUploadRejections(t *testing.T) {
 	c := &client{t: t, url: srv.URL, key: user}
 	stranger, _ := auth.Generate()
 	sc := &client{t: t, url: srv.URL, key: stranger}
-	create := func(cl *client, body string) (int, map[string]any) { return cl.do("POST", "/upload", []byte(body), nil) }
+	create := func(cl *client, body string) (int, map[string]any) {
+		return cl.do("POST", "/upload", []byte(body), nil)
+	}
 	check := func(name string, st int, body map[string]any, want int, code string) {
 		t.Helper()
 		if st != want || body["code"] != code || body["error"] == nil {
