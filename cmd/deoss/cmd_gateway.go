@@ -1,16 +1,22 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway"
 
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
 
-// newGatewayCmd holds the user's side of gateways; running a gateway (init,
-// run) joins it with the gateway itself.
+// newGatewayCmd holds both sides of gateways: running one (init, run) and a
+// user's authorizations (authorize, revoke, list).
 func newGatewayCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "gateway", Short: "Authorize gateways to store files for you"}
+	cmd := &cobra.Command{Use: "gateway", Short: "Run a gateway, or authorize gateways to store files for you"}
 	one := func(use, short string, msg func(types.Address) ledger.Msg) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " GATEWAY_ADDRESS",
@@ -36,6 +42,74 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			Args:  args(cobra.NoArgs),
 			RunE:  func(cmd *cobra.Command, _ []string) error { return show(cmd, g, "gateways") },
 		},
+		newGatewayInitCmd(g), newGatewayRunCmd(g),
 	)
+	return cmd
+}
+
+func newGatewayInitCmd(g *globals) *cobra.Command {
+	var home, listen string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a gateway home (key, config) and register the gateway on the chain",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := loadOrCreateKey(gateway.KeyPath(home))
+			if err != nil {
+				return err
+			}
+			cfg := gateway.DefaultConfig()
+			cfg.Chain, cfg.Listen, cfg.Endpoint = g.chainURL, listen, "http://"+listen
+			if err := gateway.SaveConfig(home, &cfg); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := timeout(cmd)
+			defer cancel()
+			var gw ledger.Gateway
+			if err := c.Query(ctx, "gateway/"+k.Address().String(), &gw); errors.Is(err, ledger.ErrNotFound) {
+				s := c.Signer(k)
+				if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
+					return err
+				}
+				if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint}}); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.Address())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "gateway home folder (required)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address the gateway will listen on (its endpoint is http://<listen>)")
+	_ = cmd.MarkFlagRequired("home")
+	return cmd
+}
+
+func newGatewayRunCmd(g *globals) *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the gateway of a home until interrupted",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			gw, err := gateway.NewGateway(home, g.logger())
+			if err != nil {
+				return err
+			}
+			k, err := auth.Load(gateway.KeyPath(home), nil)
+			if err != nil {
+				return err
+			}
+			return serve(cmd, "gateway", k.Address(), gw.Run)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "gateway home written by `deoss gateway init` (required)")
+	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }

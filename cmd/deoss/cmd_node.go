@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,15 +34,7 @@ endpoint, capacity and stake. On a dev chain it first takes funds from the
 faucet. Running it again on the same home re-registers nothing.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := os.MkdirAll(home, 0o700); err != nil {
-				return err
-			}
-			k, err := auth.Load(node.KeyPath(home), nil)
-			if errors.Is(err, os.ErrNotExist) {
-				if k, err = auth.Generate(); err == nil {
-					err = auth.Save(node.KeyPath(home), k, nil)
-				}
-			}
+			k, err := loadOrCreateKey(node.KeyPath(home))
 			if err != nil {
 				return err
 			}
@@ -86,14 +75,8 @@ func registerNode(ctx context.Context, c *chain.Client, k *auth.Key, cfg *node.C
 		return err
 	}
 	s := c.Signer(k)
-	var info ledger.ChainInfo
-	if err := c.Query(ctx, "chain", &info); err != nil {
+	if err := fundOnDev(ctx, c, s, k.Address(), stake); err != nil {
 		return err
-	}
-	if acc, err := c.Account(ctx, k.Address()); err == nil && acc.Balance < stake && info.Dev {
-		if _, err := s.Submit(ctx, ledger.Msg{Faucet: &ledger.Faucet{}}); err != nil {
-			return fmt.Errorf("faucet: %w", err)
-		}
 	}
 	_, err := s.Submit(ctx, ledger.Msg{RegisterNode: &ledger.RegisterNode{Endpoint: cfg.Endpoint, Capacity: cfg.Capacity, Stake: stake}})
 	return err
@@ -124,17 +107,7 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			ready := make(chan string, 1)
-			go func() {
-				select {
-				case addr := <-ready:
-					fmt.Fprintf(cmd.OutOrStdout(), "node ready: %s listening on %s\n", n.Address(), addr)
-				case <-ctx.Done():
-				}
-			}()
-			return n.Run(ctx, ready)
+			return serve(cmd, "node", n.Address(), n.Run)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home written by `deoss node init` (required)")

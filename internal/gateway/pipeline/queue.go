@@ -123,3 +123,25 @@ func (q *Queue) Pending() ([]Record, error) {
 	})
 	return out, err
 }
+
+// SetState moves a record to a state.
+func (q *Queue) SetState(fid types.FID, owner types.Address, state string, at time.Time) error {
+	return q.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFiles)
+		k := key(fid, owner)
+		v := b.Get(k)
+		if v == nil {
+			return ErrNotFound
+		}
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		r.State, r.Updated = state, at
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, nv)
+	})
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// TestUploadToStored: a validator, 13 storage nodes and a gateway as
+// separate processes; a file uploaded to the gateway reaches the stored
+// state on chain, every column's node holds its fragments, and the gateway's
+// work area is cleaned.
+func TestUploadToStored(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 15 processes")
+	}
+	dir := t.TempDir()
+	const nodes = 13
+	base := testutil.FreePorts(t, 3+nodes)
+	rpc := fmt.Sprintf("http://127.0.0.1:%d", base+1)
+	if _, code := cli(t, nil, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
+		t.Fatal("testnet")
+	}
+	startDaemon(t, dir, "validator", "chain", "start", "--home", filepath.Join(dir, "v0"), "--log-level", "error")
+	c, _ := chain.Dial(rpc)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nodes, initialised in parallel.
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
+			listen := fmt.Sprintf("127.0.0.1:%d", base+3+i)
+			if _, code := cli(t, nil, "node", "init", "--home", home, "--chain", rpc, "--listen", listen, "--capacity", fmt.Sprint(4<<30)); code != 0 {
+				t.Errorf("node %d init", i)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range nodes {
+		startDaemon(t, dir, fmt.Sprintf("node%02d", i), "node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i)))
+	}
+	gwHome := filepath.Join(dir, "gateway")
+	gwListen := fmt.Sprintf("127.0.0.1:%d", base+2)
+	out, code := cli(t, nil, "gateway", "init", "--home", gwHome, "--chain", rpc, "--listen", gwListen)
+	if code != 0 {
+		t.Fatal("gateway init")
+	}
+	gwAddr, err := types.ParseAddress(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	for i := range nodes {
+		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", base+3+i))
+	}
+	waitHTTP(t, "http://"+gwListen+"/version")
+
+	// The user.
+	user := chain.DevAccount("uploader")
+	for _, m := range []ledger.Msg{{Faucet: &ledger.Faucet{}}, {BuyTerritory: &ledger.BuyTerritory{Name: "home", GiB: 4, Days: 1}},
+		{Authorize: &ledger.Authorize{Gateway: gwAddr}}} {
+		if _, err := c.Signer(user).Submit(ctx, m); err != nil {
+			t.Fatalf("%s: %v", m.Name(), err)
+		}
+	}
+	data := bytes.Repeat([]byte("end to end "), types.SegmentSize/11+5000) // two segments
+	req, _ := http.NewRequest("PUT", "http://"+gwListen+"/object/e2e.bin?territory=home", bytes.NewReader(data))
+	auth.SignRequest(req, user, time.Minute)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		FID types.FID `json:"fid"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &rec) != nil {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+
+	// Stored on chain, by the nodes' own reports.
+	var f ledger.File
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if err := c.Query(ctx, "file/"+rec.FID.String(), &f); err == nil && f.State == ledger.FileStored {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not stored in time: %+v", f.Columns)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if f.Layout.Size != uint64(len(data)) || len(f.Owners) != 1 || f.Owners[0].Address != user.Address() {
+		t.Fatalf("file record: %+v", f)
+	}
+	// Every column's node serves its fragments, which hash right.
+	var ns []ledger.Node
+	c.Query(ctx, "nodes", &ns)
+	endpoint := map[types.Address]string{}
+	for _, n := range ns {
+		endpoint[n.Address] = n.Endpoint
+	}
+	for j, col := range f.Columns {
+		for s, seg := range f.Layout.Segments {
+			r, err := http.Get(endpoint[col.Node] + "/fragment/" + seg.Fragments[j].String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != 200 || types.Sum(b) != seg.Fragments[j] {
+				t.Fatalf("column %d segment %d at %s: %d", j, s, endpoint[col.Node], r.StatusCode)
+			}
+		}
+	}
+	// The gateway frees its work area once the file is stored.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		entries, _ := os.ReadDir(filepath.Join(gwHome, "work"))
+		if len(entries) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("work area not cleaned: %v", entries)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// DistChain is what distribution asks of the chain.
+type DistChain interface {
+	File(ctx context.Context, fid types.FID) (*ledger.File, error)
+	Nodes(ctx context.Context) ([]ledger.Node, error)
+	// Submit sends a message signed by the gateway and waits for its block.
+	Submit(ctx context.Context, m ledger.Msg) error
+}
+
+// DistConfig tunes distribution.
+type DistConfig struct {
+	// PushTimeout bounds pushing one fragment to a node.
+	PushTimeout time.Duration
+	// ReportDeadline is how long a node has, after its column was pushed, to
+	// report it on chain before the column moves elsewhere.
+	ReportDeadline time.Duration
+	// Interval is how often pending files are looked at.
+	Interval time.Duration
+	// Files is how many files are advanced at once.
+	Files int
+}
+
+// Distributor moves files from processed to cleaned: it declares them,
+// pushes their columns, replaces nodes that fail or do not report, and frees
+// the work area once the chain says stored.
+type Distributor struct {
+	cfg   DistConfig
+	chain DistChain
+	sched *scheduler.Scheduler
+	work  *work.Area
+	queue *pipeline.Queue
+	key   *auth.Key
+	hc    *http.Client
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[string]bool
+	pushed   map[colKey]pushState
+}
+
+type colKey struct {
+	fid types.FID
+	col int
+}
+
+type pushState struct {
+	node types.Address
+	at   time.Time
+}
+
+// NewDistributor assembles a distributor; it starts nothing.
+func NewDistributor(cfg DistConfig, ch DistChain, s *scheduler.Scheduler, w *work.Area, q *pipeline.Queue, key *auth.Key, log *slog.Logger) *Distributor {
+	if cfg.PushTimeout == 0 {
+		cfg.PushTimeout = time.Minute
+	}
+	if cfg.ReportDeadline == 0 {
+		cfg.ReportDeadline = 2 * time.Minute
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 200 * time.Millisecond
+	}
+	if cfg.Files == 0 {
+		cfg.Files = 4
+	}
+	return &Distributor{cfg: cfg, chain: ch, sched: s, work: w, queue: q, key: key, log: log,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, inFlight: map[string]bool{}, pushed: map[colKey]pushState{}}
+}
+
+// Run advances pending files until ctx ends.
+func (d *Distributor) Run(ctx context.Context) {
+	sem := make(chan struct{}, d.cfg.Files)
+	for {
+		recs, err := d.queue.Pending()
+		if err != nil {
+			d.log.Error("pipeline queue", "err", err)
+		}
+		for _, r := range recs {
+			k := string(r.FID[:]) + string(r.Owner[:])
+			d.mu.Lock()
+			busy := d.inFlight[k]
+			if !busy {
+				d.inFlight[k] = true
+			}
+			d.mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer func() {
+					<-sem
+					d.mu.Lock()
+					delete(d.inFlight, k)
+					d.mu.Unlock()
+				}()
+				if err := d.advance(ctx, r); err != nil && ctx.Err() == nil {
+					d.log.Warn("file not advanced; will retry", "fid", r.FID, "state", r.State, "err", err)
+				}
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.cfg.Interval):
+		}
+	}
+}
+
+func (d *Distributor) setState(r pipeline.Record, state string) error {
+	if r.State == state {
+		return nil
+	}
+	d.log.Info("file state", "fid", r.FID, "state", state)
+	return d.queue.SetState(r.FID, r.Owner, state, time.Now())
+}
+
+// advance takes one step (or several) for a file.
+func (d *Distributor) advance(ctx context.Context, r pipeline.Record) error {
+	if r.State == pipeline.Stored {
+		if err := d.work.Remove(r.FID); err != nil {
+			return err
+		}
+		return d.setState(r, pipeline.Cleaned)
+	}
+	l, err := d.work.Layout(r.FID)
+	if err != nil {
+		return fmt.Errorf("work area: %w", err)
+	}
+	f, err := d.chain.File(ctx, r.FID)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return d.declare(ctx, r, l)
+	case err != nil:
+		return err
+	}
+	if f.State == ledger.FileStored {
+		if !owns(f, r.Owner) {
+			// Stored for someone else: this owner is added, no second copy.
+			if err := d.chain.Submit(ctx, d.declareMsg(r, l, [types.TotalShards]types.Address{})); err != nil {
+				return err
+			}
+		}
+		return d.setState(r, pipeline.Stored)
+	}
+	if f.Gateway != d.key.Address() {
+		return fmt.Errorf("another gateway's order for %s is pending", r.FID)
+	}
+	if err := d.setState(r, pipeline.Distributing); err != nil {
+		return err
+	}
+	return d.distribute(ctx, f, l)
+}
+
+func owns(f *ledger.File, a types.Address) bool {
+	for _, o := range f.Owners {
+		if o.Address == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Distributor) declareMsg(r pipeline.Record, l *types.Layout, cols [types.TotalShards]types.Address) ledger.Msg {
+	return ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: r.Owner, FID: r.FID, Name: r.Name, Territory: r.Territory, Layout: *l, Columns: cols}}
+}
+
+// declare picks 12 nodes and declares the order. With fewer than 12 eligible
+// nodes the file waits, processed, and is tried again.
+func (d *Distributor) declare(ctx context.Context, r pipeline.Record, l *types.Layout) error {
+	var cols [types.TotalShards]types.Address
+	if len(l.Segments) > 0 {
+		nodes, err := d.candidates(ctx)
+		if err != nil {
+			return err
+		}
+		picked, err := d.sched.Pick(nodes, ledger.ColumnBytes(l), types.TotalShards, nil)
+		if err != nil {
+			return err
+		}
+		copy(cols[:], picked)
+	}
+	if err := d.chain.Submit(ctx, d.declareMsg(r, l, cols)); err != nil {
+		return err
+	}
+	return d.setState(r, pipeline.Declared)
+}
+
+func (d *Distributor) candidates(ctx context.Context) ([]scheduler.Node, error) {
+	ns, err := d.chain.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]scheduler.Node, len(ns))
+	for i, n := range ns {
+		out[i] = scheduler.Node{Address: n.Address, Free: n.Free(), Active: n.State == ledger.NodeActive}
+	}
+	return out, nil
+}
+
+// distribute pushes every unreported column to its node, in parallel, and
+// moves the columns whose push failed or whose report is overdue.
+func (d *Distributor) distribute(ctx context.Context, f *ledger.File, l *types.Layout) error {
+	nodes, err := d.chain.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	endpoint := map[types.Address]string{}
+	for _, n := range nodes {
+		endpoint[n.Address] = n.Endpoint
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for j, c := range f.Columns {
+		if c.Reported {
+			continue
+		}
+		g.Go(func() error {
+			k := colKey{f.FID, j}
+			d.mu.Lock()
+			ps, ok := d.pushed[k]
+			d.mu.Unlock()
+			switch {
+			case ok && ps.node == c.Node && time.Since(ps.at) < d.cfg.ReportDeadline:
+				return nil // pushed; waiting for its report
+			case ok && ps.node == c.Node:
+				d.log.Warn("report overdue; moving the column", "fid", f.FID, "column", j, "node", c.Node)
+				d.sched.Failure(c.Node)
+				return d.reassign(gctx, f, j)
+			}
+			start := time.Now()
+			if err := d.pushColumn(gctx, endpoint[c.Node], f.FID, l, j); err != nil {
+				d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", c.Node, "err", err)
+				d.sched.Failure(c.Node)
+				return d.reassign(gctx, f, j)
+			}
+			d.sched.Success(c.Node, int64(len(l.Segments))*types.FragmentSize, time.Since(start))
+			d.mu.Lock()
+			d.pushed[k] = pushState{node: c.Node, at: time.Now()}
+			d.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// reassign moves column j of a pending file to another node.
+func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int) error {
+	cands, err := d.candidates(ctx)
+	if err != nil {
+		return err
+	}
+	avoid := map[types.Address]bool{}
+	for _, c := range f.Columns {
+		avoid[c.Node] = true
+	}
+	picked, err := d.sched.Pick(cands, ledger.ColumnBytes(&f.Layout), 1, avoid)
+	if err != nil {
+		return err
+	}
+	err = d.chain.Submit(ctx, ledger.Msg{ReassignColumn: &ledger.ReassignColumn{FID: f.FID, Column: uint8(j), Node: picked[0]}})
+	d.mu.Lock()
+	delete(d.pushed, colKey{f.FID, j})
+	d.mu.Unlock()
+	return err // the next round pushes to the new node
+}
+
+// pushColumn stores every fragment of column j on the node at endpoint.
+func (d *Distributor) pushColumn(ctx context.Context, endpoint string, fid types.FID, l *types.Layout, j int) error {
+	if endpoint == "" {
+		return errors.New("node has no endpoint on chain")
+	}
+	for s := range uint64(len(l.Segments)) {
+		if err := d.pushFragment(ctx, endpoint, fid, s, j); err != nil {
+			return fmt.Errorf("segment %d: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid types.FID, s uint64, j int) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
+	defer cancel()
+	body, err := d.work.Fragment(fid, s, j)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	req, err := http.NewRequestWithContext(ctx, "PUT", fmt.Sprintf("%s/fragment/%s/%d/%d", endpoint, fid, j, s), body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = types.FragmentSize
+	if err := auth.SignRequest(req, d.key, time.Minute); err != nil {
+		return err
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("node answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
+	"github.com/deoss/deoss/internal/gateway/upload"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Config is a gateway's configuration, kept in <home>/gateway.json.
+type Config struct {
+	Chain     string           `json:"chain"`
+	Endpoint  string           `json:"endpoint"`
+	Listen    string           `json:"listen"`
+	Scheduler scheduler.Config `json:"scheduler"`
+	// MaxFileSize bounds one file; MaxChunkSize one chunk.
+	MaxFileSize  int64          `json:"max_file_size"`
+	MaxChunkSize int64          `json:"max_chunk_size"`
+	SessionTTL   chain.Duration `json:"session_ttl"`
+	// ReportDeadline is how long a node has to report a pushed column.
+	ReportDeadline chain.Duration `json:"report_deadline"`
+}
+
+// DefaultConfig is the configuration `deoss gateway init` writes.
+func DefaultConfig() Config {
+	return Config{
+		MaxFileSize:    int64(types.MaxSegments) * (types.SegmentSize - types.GCMOverhead),
+		MaxChunkSize:   64 << 20,
+		SessionTTL:     chain.Duration(24 * time.Hour),
+		ReportDeadline: chain.Duration(2 * time.Minute),
+	}
+}
+
+const configFile = "gateway.json"
+
+// LoadConfig reads <home>/gateway.json.
+func LoadConfig(home string) (*Config, error) {
+	b, err := os.ReadFile(filepath.Join(home, configFile))
+	if err != nil {
+		return nil, err
+	}
+	c := DefaultConfig()
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", configFile, err)
+	}
+	return &c, nil
+}
+
+// SaveConfig writes <home>/gateway.json.
+func SaveConfig(home string, c *Config) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
+}
+
+// KeyPath is where a gateway home keeps its key.
+func KeyPath(home string) string { return filepath.Join(home, "key.json") }
+
+// Gateway is the gateway daemon: NewGateway remembers, Run serves.
+type Gateway struct {
+	home string
+	cfg  *Config
+	key  *auth.Key
+	log  *slog.Logger
+}
+
+// NewGateway prepares the gateway of a home written by `deoss gateway init`.
+func NewGateway(home string, log *slog.Logger) (*Gateway, error) {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	k, err := auth.Load(KeyPath(home), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{home: home, cfg: cfg, key: k, log: log.With("gateway", k.Address().String()[:14])}, nil
+}
+
+// Run serves until ctx ends; ready receives the listen address.
+func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
+	sessions, err := upload.Open(filepath.Join(g.home, "sessions"), upload.Options{
+		TTL: time.Duration(g.cfg.SessionTTL), MaxSize: g.cfg.MaxFileSize, MaxChunkSize: g.cfg.MaxChunkSize, DefaultChunk: 8 << 20})
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
+	area, err := work.Open(filepath.Join(g.home, "work"))
+	if err != nil {
+		return err
+	}
+	queue, err := pipeline.Open(g.home)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
+	sched := scheduler.New(g.cfg.Scheduler, nil)
+	schedPath := filepath.Join(g.home, "scheduler.json")
+	if err := sched.Load(schedPath); err != nil {
+		return err
+	}
+	defer sched.Save(schedPath)
+	cl, err := chain.Dial(g.cfg.Chain)
+	if err != nil {
+		return err
+	}
+	view := &chainView{c: cl, signer: cl.Signer(g.key), self: g.key.Address(), authz: map[types.Address]time.Time{}}
+	api := NewAPI(view, sessions, area, queue, g.log)
+	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)
+
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	eg.Go(func() error { dist.Run(ctx); return nil })
+	eg.Go(func() error {
+		// Housekeeping: expired sessions, and the scheduler's memory.
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(30 * time.Second):
+			}
+			if _, err := sessions.Expire(); err != nil {
+				g.log.Warn("expire sessions", "err", err)
+			}
+			if err := sched.Save(schedPath); err != nil {
+				g.log.Warn("save scheduler", "err", err)
+			}
+		}
+	})
+	g.log.Info("gateway serving", "listen", ln.Addr().String(), "endpoint", g.cfg.Endpoint)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	return eg.Wait()
+}
+
+// chainView is the gateway's view of the chain over a chain.Client.
+type chainView struct {
+	c      *chain.Client
+	signer *chain.Signer
+	self   types.Address
+
+	mu    sync.Mutex
+	authz map[types.Address]time.Time // users seen authorizing this gateway
+}
+
+// Authorized implements Chain; a positive answer is cached for 10 s.
+func (v *chainView) Authorized(ctx context.Context, user types.Address) (bool, error) {
+	v.mu.Lock()
+	at, ok := v.authz[user]
+	v.mu.Unlock()
+	if ok && time.Since(at) < 10*time.Second {
+		return true, nil
+	}
+	var gws []types.Address
+	if err := v.c.Query(ctx, "authorized/"+user.String(), &gws); err != nil {
+		return false, err
+	}
+	if !slices.Contains(gws, v.self) {
+		return false, nil
+	}
+	v.mu.Lock()
+	v.authz[user] = time.Now()
+	v.mu.Unlock()
+	return true, nil
+}
+
+// Territory implements Chain.
+func (v *chainView) Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error) {
+	var t ledger.Territory
+	err := v.c.Query(ctx, "territory/"+owner.String()+"/"+name, &t)
+	return &t, err
+}
+
+// File implements DistChain.
+func (v *chainView) File(ctx context.Context, fid types.FID) (*ledger.File, error) {
+	var f ledger.File
+	err := v.c.Query(ctx, "file/"+fid.String(), &f)
+	return &f, err
+}
+
+// Nodes implements DistChain.
+func (v *chainView) Nodes(ctx context.Context) ([]ledger.Node, error) {
+	var ns []ledger.Node
+	err := v.c.Query(ctx, "nodes", &ns)
+	return ns, err
+}
+
+// Submit implements DistChain.
+func (v *chainView) Submit(ctx context.Context, m ledger.Msg) error {
+	_, err := v.signer.Submit(ctx, m)
+	return err
+}
