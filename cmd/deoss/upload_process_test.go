@@ -55,8 +55,9 @@ func TestUploadToStored(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	procs := make([]*validatorProc, nodes)
 	for i := range nodes {
-		startDaemon(t, dir, fmt.Sprintf("node%02d", i), "node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i)))
+		procs[i] = startDaemon(t, dir, fmt.Sprintf("node%02d", i), "node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i)))
 	}
 	gwHome := filepath.Join(dir, "gateway")
 	gwListen := fmt.Sprintf("127.0.0.1:%d", base+2)
@@ -68,7 +69,7 @@ func TestUploadToStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	gwProc := startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	for i := range nodes {
 		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", base+3+i))
 	}
@@ -82,33 +83,60 @@ func TestUploadToStored(t *testing.T) {
 			t.Fatalf("%s: %v", m.Name(), err)
 		}
 	}
+	put := func(name string, data []byte) types.FID {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://"+gwListen+"/object/"+name+"?territory=home", bytes.NewReader(data))
+		auth.SignRequest(req, user, time.Minute)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			FID types.FID `json:"fid"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &rec) != nil {
+			t.Fatalf("upload %s: %d %s", name, resp.StatusCode, body)
+		}
+		return rec.FID
+	}
+	stored := func(fid types.FID) ledger.File {
+		t.Helper()
+		var f ledger.File
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			if err := c.Query(ctx, "file/"+fid.String(), &f); err == nil && f.State == ledger.FileStored {
+				return f
+			}
+			if time.Now().After(deadline) {
+				for _, name := range []string{"gateway.log", "gateway2.log"} {
+					if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+						t.Logf("%s:\n%s", name, b)
+					}
+				}
+				t.Fatalf("%s not stored in time: %+v", fid, f.Columns)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// One node is down: its column (if it was chosen) moves to the spare.
+	procs[0].kill()
 	data := bytes.Repeat([]byte("end to end "), types.SegmentSize/11+5000) // two segments
-	req, _ := http.NewRequest("PUT", "http://"+gwListen+"/object/e2e.bin?territory=home", bytes.NewReader(data))
-	auth.SignRequest(req, user, time.Minute)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec struct {
-		FID types.FID `json:"fid"`
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &rec) != nil {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
-
-	// Stored on chain, by the nodes' own reports.
-	var f ledger.File
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if err := c.Query(ctx, "file/"+rec.FID.String(), &f); err == nil && f.State == ledger.FileStored {
-			break
+	fid := put("e2e.bin", data)
+	f := stored(fid)
+	var dead types.Address
+	if b, err := os.ReadFile(filepath.Join(dir, "node00", "key.json")); err == nil {
+		var kf struct {
+			Address types.Address `json:"address"`
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not stored in time: %+v", f.Columns)
+		json.Unmarshal(b, &kf)
+		dead = kf.Address
+	}
+	for j, col := range f.Columns {
+		if col.Node == dead {
+			t.Fatalf("column %d stored on the dead node", j)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	if f.Layout.Size != uint64(len(data)) || len(f.Owners) != 1 || f.Owners[0].Address != user.Address() {
 		t.Fatalf("file record: %+v", f)
@@ -133,8 +161,15 @@ func TestUploadToStored(t *testing.T) {
 			}
 		}
 	}
-	// The gateway frees its work area once the file is stored.
-	deadline = time.Now().Add(30 * time.Second)
+	// The gateway is killed right after answering: after a restart the file
+	// still reaches stored.
+	fid2 := put("after-kill.bin", bytes.Repeat([]byte("kill "), 100_000))
+	gwProc.kill()
+	startDaemon(t, dir, "gateway2", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	stored(fid2)
+
+	// The gateway frees its work area once the files are stored.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		entries, _ := os.ReadDir(filepath.Join(gwHome, "work"))
 		if len(entries) == 0 {

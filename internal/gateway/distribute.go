@@ -1,15 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
@@ -56,6 +56,14 @@ type Distributor struct {
 	mu       sync.Mutex
 	inFlight map[string]bool
 	pushed   map[colKey]pushState
+	backoff  map[string]retry // files whose last step failed
+}
+
+// retry is when a file that failed may be tried again, and how long the next
+// wait is.
+type retry struct {
+	at   time.Time
+	wait time.Duration
 }
 
 type colKey struct {
@@ -83,7 +91,7 @@ func NewDistributor(cfg DistConfig, ch DistChain, s *scheduler.Scheduler, w *wor
 		cfg.Files = 4
 	}
 	return &Distributor{cfg: cfg, chain: ch, sched: s, work: w, queue: q, key: key, log: log,
-		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, inFlight: map[string]bool{}, pushed: map[colKey]pushState{}}
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, inFlight: map[string]bool{}, pushed: map[colKey]pushState{}, backoff: map[string]retry{}}
 }
 
 // Run advances pending files until ctx ends.
@@ -97,7 +105,7 @@ func (d *Distributor) Run(ctx context.Context) {
 		for _, r := range recs {
 			k := string(r.FID[:]) + string(r.Owner[:])
 			d.mu.Lock()
-			busy := d.inFlight[k]
+			busy := d.inFlight[k] || time.Now().Before(d.backoff[k].at)
 			if !busy {
 				d.inFlight[k] = true
 			}
@@ -117,7 +125,18 @@ func (d *Distributor) Run(ctx context.Context) {
 					delete(d.inFlight, k)
 					d.mu.Unlock()
 				}()
-				if err := d.advance(ctx, r); err != nil && ctx.Err() == nil {
+				err := d.advance(ctx, r)
+				d.mu.Lock()
+				if err == nil {
+					delete(d.backoff, k)
+				} else {
+					b := d.backoff[k]
+					b.wait = min(max(2*b.wait, 500*time.Millisecond), 30*time.Second)
+					b.at = time.Now().Add(b.wait)
+					d.backoff[k] = b
+				}
+				d.mu.Unlock()
+				if err != nil && ctx.Err() == nil {
 					d.log.Warn("file not advanced; will retry", "fid", r.FID, "state", r.State, "err", err)
 				}
 			}()
@@ -232,51 +251,71 @@ func (d *Distributor) distribute(ctx context.Context, f *ledger.File, l *types.L
 	for _, n := range nodes {
 		endpoint[n.Address] = n.Endpoint
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for j, c := range f.Columns {
-		if c.Reported {
-			continue
-		}
-		g.Go(func() error {
-			k := colKey{f.FID, j}
-			d.mu.Lock()
-			ps, ok := d.pushed[k]
-			d.mu.Unlock()
-			switch {
-			case ok && ps.node == c.Node && time.Since(ps.at) < d.cfg.ReportDeadline:
-				return nil // pushed; waiting for its report
-			case ok && ps.node == c.Node:
-				d.log.Warn("report overdue; moving the column", "fid", f.FID, "column", j, "node", c.Node)
-				d.sched.Failure(c.Node)
-				return d.reassign(gctx, f, j)
-			}
-			start := time.Now()
-			if err := d.pushColumn(gctx, endpoint[c.Node], f.FID, l, j); err != nil {
-				d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", c.Node, "err", err)
-				d.sched.Failure(c.Node)
-				return d.reassign(gctx, f, j)
-			}
-			d.sched.Success(c.Node, int64(len(l.Segments))*types.FragmentSize, time.Since(start))
-			d.mu.Lock()
-			d.pushed[k] = pushState{node: c.Node, at: time.Now()}
-			d.mu.Unlock()
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-// reassign moves column j of a pending file to another node.
-func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int) error {
-	cands, err := d.candidates(ctx)
-	if err != nil {
-		return err
-	}
+	// Replacements chosen in this round, by any column: two failing columns
+	// must not move to the same node.
+	var avoidMu sync.Mutex
 	avoid := map[types.Address]bool{}
 	for _, c := range f.Columns {
 		avoid[c.Node] = true
 	}
+	// Columns fail independently: one column's trouble must not cancel the
+	// others' pushes (a cancelled push would then be charged to a healthy
+	// node).
+	var wg sync.WaitGroup
+	errs := make([]error, types.TotalShards)
+	for j, c := range f.Columns {
+		if c.Reported {
+			continue
+		}
+		gctx := ctx
+		wg.Go(func() {
+			errs[j] = func() error {
+				k := colKey{f.FID, j}
+				d.mu.Lock()
+				ps, ok := d.pushed[k]
+				d.mu.Unlock()
+				switch {
+				case ok && ps.node == c.Node && time.Since(ps.at) < d.cfg.ReportDeadline:
+					return nil // pushed; waiting for its report
+				case ok && ps.node == c.Node:
+					d.log.Warn("report overdue; moving the column", "fid", f.FID, "column", j, "node", c.Node)
+					d.sched.Failure(c.Node)
+					return d.reassign(gctx, f, j, &avoidMu, avoid)
+				}
+				start := time.Now()
+				if err := d.pushColumn(gctx, endpoint[c.Node], f.FID, l, j); err != nil {
+					if gctx.Err() != nil {
+						return gctx.Err() // we stopped, not the node
+					}
+					d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", c.Node, "err", err)
+					d.sched.Failure(c.Node)
+					return d.reassign(gctx, f, j, &avoidMu, avoid)
+				}
+				d.sched.Success(c.Node, int64(len(l.Segments))*types.FragmentSize, time.Since(start))
+				d.mu.Lock()
+				d.pushed[k] = pushState{node: c.Node, at: time.Now()}
+				d.mu.Unlock()
+				return nil
+			}()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reassign moves column j of a pending file to a node not in avoid (the
+// file's nodes and this round's other replacements), and adds it there.
+func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int, mu *sync.Mutex, avoid map[types.Address]bool) error {
+	cands, err := d.candidates(ctx)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
 	picked, err := d.sched.Pick(cands, ledger.ColumnBytes(&f.Layout), 1, avoid)
+	if err == nil {
+		avoid[picked[0]] = true
+	}
+	mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -322,7 +361,8 @@ func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid typ
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("node answered %s", resp.Status)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("node answered %s: %s", resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
 }

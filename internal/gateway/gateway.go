@@ -150,12 +150,13 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	})
 	eg.Go(func() error { dist.Run(ctx); return nil })
 	eg.Go(func() error {
-		// Housekeeping: expired sessions, and the scheduler's memory.
+		// Housekeeping: expired sessions, and the scheduler's memory (saved
+		// often: a killed gateway keeps what it learned of bad nodes).
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(30 * time.Second):
+			case <-time.After(5 * time.Second):
 			}
 			if _, err := sessions.Expire(); err != nil {
 				g.log.Warn("expire sessions", "err", err)

@@ -165,6 +165,25 @@ func TestStoreAndRead(t *testing.T) {
 	}
 }
 
+// TestSharedFragment: two refs of identical bytes (zero padding is the common
+// case) are both stored; the second does not need the body read again.
+func TestSharedFragment(t *testing.T) {
+	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
+	f := fx.chain.files[fx.fid]
+	f.Layout.Segments[1].Fragments[3] = f.Layout.Segments[0].Fragments[3]
+	for seg := range 2 {
+		if resp, body := fx.put(fx.gw, fx.path(3, seg), fx.frags[0]); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("segment %d: %d %v", seg, resp.StatusCode, body)
+		}
+	}
+	if used, _ := fx.store.Usage(); used != fragSize {
+		t.Fatalf("used %d: stored twice", used)
+	}
+	if segs, _ := fx.store.Segments(context.Background(), fx.fid, 3); len(segs) != 2 {
+		t.Fatalf("refs: %v", segs)
+	}
+}
+
 func TestStoreRejections(t *testing.T) {
 	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
 	stranger, _ := auth.Generate()
