@@ -83,7 +83,7 @@ func registerNode(ctx context.Context, c *chain.Client, k *auth.Key, cfg *node.C
 }
 
 func newNodeRunCmd(g *globals) *cobra.Command {
-	var home, listen string
+	var home, listen, fault string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the storage node of a home until interrupted",
@@ -103,6 +103,12 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
+			if fault != cfg.Fault {
+				cfg.Fault = fault
+				if err := node.SaveConfig(home, cfg); err != nil {
+					return err
+				}
+			}
 			n, err := node.NewNode(home, g.logger())
 			if err != nil {
 				return err
@@ -112,6 +118,8 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home written by `deoss node init` (required)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address (changes the registered endpoint)")
+	cmd.Flags().StringVar(&fault, "fault", "", "misbehave on purpose, for tests: no-report")
+	_ = cmd.Flags().MarkHidden("fault")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }

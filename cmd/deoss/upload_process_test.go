@@ -21,7 +21,7 @@ import (
 	"github.com/deoss/deoss/internal/types"
 )
 
-// TestUploadToStored: a validator, 13 storage nodes and a gateway as
+// TestUploadToStored: a validator, 14 storage nodes and a gateway as
 // separate processes; a file uploaded to the gateway reaches the stored
 // state on chain, every column's node holds its fragments, and the gateway's
 // work area is cleaned.
@@ -30,7 +30,7 @@ func TestUploadToStored(t *testing.T) {
 		t.Skip("starts 15 processes")
 	}
 	dir := t.TempDir()
-	const nodes = 13
+	const nodes = 14 // 12 columns, a dead node and a lying one
 	base := testutil.FreePorts(t, 3+nodes)
 	rpc := fmt.Sprintf("http://127.0.0.1:%d", base+1)
 	if _, code := cli(t, nil, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
@@ -57,8 +57,13 @@ func TestUploadToStored(t *testing.T) {
 	wg.Wait()
 	procs := make([]*validatorProc, nodes)
 	for i := range nodes {
-		procs[i] = startDaemon(t, dir, fmt.Sprintf("node%02d", i), "node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i)))
+		a := []string{"node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i))}
+		if i == 1 {
+			a = append(a, "--fault", "no-report") // accepts fragments, never reports
+		}
+		procs[i] = startDaemon(t, dir, fmt.Sprintf("node%02d", i), a...)
 	}
+	liar := nodeAddress(t, dir, 1)
 	gwHome := filepath.Join(dir, "gateway")
 	gwListen := fmt.Sprintf("127.0.0.1:%d", base+2)
 	out, code := cli(t, nil, "gateway", "init", "--home", gwHome, "--chain", rpc, "--listen", gwListen)
@@ -69,6 +74,15 @@ func TestUploadToStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The gateway prefers the lying node, gives reports 2 s, and sends a node
+	// to the cooldown pool on its first failure.
+	var gcfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(gwHome, "gateway.json"))
+	json.Unmarshal(b, &gcfg)
+	gcfg["report_deadline"] = "2s"
+	gcfg["scheduler"] = map[string]any{"preferred": []string{liar.String()}, "preferred_boost": 1000, "failures": 1}
+	b, _ = json.Marshal(gcfg)
+	os.WriteFile(filepath.Join(gwHome, "gateway.json"), b, 0o600)
 	gwProc := startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	for i := range nodes {
 		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", base+3+i))
@@ -125,17 +139,24 @@ func TestUploadToStored(t *testing.T) {
 	data := bytes.Repeat([]byte("end to end "), types.SegmentSize/11+5000) // two segments
 	fid := put("e2e.bin", data)
 	f := stored(fid)
-	var dead types.Address
-	if b, err := os.ReadFile(filepath.Join(dir, "node00", "key.json")); err == nil {
-		var kf struct {
-			Address types.Address `json:"address"`
-		}
-		json.Unmarshal(b, &kf)
-		dead = kf.Address
-	}
+	dead := nodeAddress(t, dir, 0)
 	for j, col := range f.Columns {
-		if col.Node == dead {
-			t.Fatalf("column %d stored on the dead node", j)
+		if col.Node == dead || col.Node == liar {
+			t.Fatalf("column %d stored on a dead or lying node", j)
+		}
+	}
+	// The liar was chosen (it is preferred), missed its deadline, lost its
+	// column and went to the cooldown pool.
+	r, err := http.Get("http://" + gwListen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{"deoss_gateway_cooldowns_total", "deoss_gateway_reassignments_total"} {
+		if !strings.Contains(string(m), want+" ") || strings.Contains(string(m), want+" 0\n") {
+			gl, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+			t.Fatalf("metric %s not counted:\n%s\ngateway log:\n%s", want, m, gl)
 		}
 	}
 	if f.Layout.Size != uint64(len(data)) || len(f.Owners) != 1 || f.Owners[0].Address != user.Address() {
@@ -180,4 +201,20 @@ func TestUploadToStored(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// nodeAddress reads the address of node i's key file.
+func nodeAddress(t *testing.T, dir string, i int) types.Address {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("node%02d", i), "key.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kf struct {
+		Address types.Address `json:"address"`
+	}
+	if err := json.Unmarshal(b, &kf); err != nil {
+		t.Fatal(err)
+	}
+	return kf.Address
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
@@ -39,6 +41,8 @@ type API struct {
 	verifier *auth.Verifier
 	log      *slog.Logger
 	now      func() time.Time
+	// Metrics, when set, is served at GET /metrics and counts accepted bytes.
+	Metrics *metrics
 }
 
 // NewAPI assembles the API over its stores.
@@ -62,6 +66,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
 	mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
 	mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics.reg, promhttp.HandlerOpts{}))
+	}
 	return mux
 }
 
@@ -269,6 +276,9 @@ func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, na
 	}
 	if err != nil {
 		return nil, err
+	}
+	if a.Metrics != nil {
+		a.Metrics.bytesIn.Add(float64(res.Layout.Size))
 	}
 	return a.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: a.now()})
 }

@@ -52,6 +52,7 @@ type Distributor struct {
 	key   *auth.Key
 	hc    *http.Client
 	log   *slog.Logger
+	m     *metrics
 
 	mu       sync.Mutex
 	inFlight map[string]bool
@@ -72,8 +73,9 @@ type colKey struct {
 }
 
 type pushState struct {
-	node types.Address
-	at   time.Time
+	node    types.Address
+	at      time.Time
+	charged bool // the missed report was charged; only the move remains
 }
 
 // NewDistributor assembles a distributor; it starts nothing.
@@ -90,7 +92,7 @@ func NewDistributor(cfg DistConfig, ch DistChain, s *scheduler.Scheduler, w *wor
 	if cfg.Files == 0 {
 		cfg.Files = 4
 	}
-	return &Distributor{cfg: cfg, chain: ch, sched: s, work: w, queue: q, key: key, log: log,
+	return &Distributor{cfg: cfg, chain: ch, sched: s, work: w, queue: q, key: key, log: log, m: newMetrics(q),
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}, inFlight: map[string]bool{}, pushed: map[colKey]pushState{}, backoff: map[string]retry{}}
 }
 
@@ -177,6 +179,9 @@ func (d *Distributor) advance(ctx context.Context, r pipeline.Record) error {
 		return err
 	}
 	if f.State == ledger.FileStored {
+		if r.State == pipeline.Distributing {
+			d.m.reportWait.Observe(time.Since(r.Updated).Seconds())
+		}
 		if !owns(f, r.Owner) {
 			// Stored for someone else: this owner is added, no second copy.
 			if err := d.chain.Submit(ctx, d.declareMsg(r, l, [types.TotalShards]types.Address{})); err != nil {
@@ -264,43 +269,64 @@ func (d *Distributor) distribute(ctx context.Context, f *ledger.File, l *types.L
 	var wg sync.WaitGroup
 	errs := make([]error, types.TotalShards)
 	for j, c := range f.Columns {
-		if c.Reported {
-			continue
+		if !c.Reported {
+			wg.Go(func() { errs[j] = d.column(ctx, f, l, j, endpoint[c.Node], &avoidMu, avoid) })
 		}
-		gctx := ctx
-		wg.Go(func() {
-			errs[j] = func() error {
-				k := colKey{f.FID, j}
-				d.mu.Lock()
-				ps, ok := d.pushed[k]
-				d.mu.Unlock()
-				switch {
-				case ok && ps.node == c.Node && time.Since(ps.at) < d.cfg.ReportDeadline:
-					return nil // pushed; waiting for its report
-				case ok && ps.node == c.Node:
-					d.log.Warn("report overdue; moving the column", "fid", f.FID, "column", j, "node", c.Node)
-					d.sched.Failure(c.Node)
-					return d.reassign(gctx, f, j, &avoidMu, avoid)
-				}
-				start := time.Now()
-				if err := d.pushColumn(gctx, endpoint[c.Node], f.FID, l, j); err != nil {
-					if gctx.Err() != nil {
-						return gctx.Err() // we stopped, not the node
-					}
-					d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", c.Node, "err", err)
-					d.sched.Failure(c.Node)
-					return d.reassign(gctx, f, j, &avoidMu, avoid)
-				}
-				d.sched.Success(c.Node, int64(len(l.Segments))*types.FragmentSize, time.Since(start))
-				d.mu.Lock()
-				d.pushed[k] = pushState{node: c.Node, at: time.Now()}
-				d.mu.Unlock()
-				return nil
-			}()
-		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// column pushes column j to its node, or, when the push fails or the report
+// is overdue, charges the node and moves the column.
+func (d *Distributor) column(ctx context.Context, f *ledger.File, l *types.Layout, j int, endpoint string, avoidMu *sync.Mutex, avoid map[types.Address]bool) error {
+	node := f.Columns[j].Node
+	k := colKey{f.FID, j}
+	d.mu.Lock()
+	ps, ok := d.pushed[k]
+	d.mu.Unlock()
+	switch {
+	case ok && ps.node == node && time.Since(ps.at) < d.cfg.ReportDeadline:
+		return nil // pushed; waiting for its report
+	case ok && ps.node == node:
+		// One missed report is one failure, however many rounds it takes
+		// to find the column another node.
+		if !ps.charged {
+			d.log.Warn("report overdue; moving the column", "fid", f.FID, "column", j, "node", node)
+			d.charge(node)
+			d.mu.Lock()
+			ps.charged = true
+			d.pushed[k] = ps
+			d.mu.Unlock()
+		}
+		return d.reassign(ctx, f, j, avoidMu, avoid)
+	}
+	start := time.Now()
+	if err := d.pushColumn(ctx, endpoint, f.FID, l, j); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // we stopped, not the node
+		}
+		d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", node, "err", err)
+		d.m.pushes.WithLabelValues("failed").Inc()
+		d.charge(node)
+		return d.reassign(ctx, f, j, avoidMu, avoid)
+	}
+	bytes := int64(len(l.Segments)) * types.FragmentSize
+	d.sched.Success(node, bytes, time.Since(start))
+	d.m.pushes.WithLabelValues("ok").Inc()
+	d.m.bytesOut.Add(float64(bytes))
+	d.mu.Lock()
+	d.pushed[k] = pushState{node: node, at: time.Now()}
+	d.mu.Unlock()
+	return nil
+}
+
+// charge records a node's failure (and a cooldown it causes).
+func (d *Distributor) charge(node types.Address) {
+	if d.sched.Failure(node) {
+		d.m.cooldowns.Inc()
+		d.log.Warn("node sent to the cooldown pool", "node", node)
+	}
 }
 
 // reassign moves column j of a pending file to a node not in avoid (the
@@ -320,6 +346,9 @@ func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int, mu *s
 		return err
 	}
 	err = d.chain.Submit(ctx, ledger.Msg{ReassignColumn: &ledger.ReassignColumn{FID: f.FID, Column: uint8(j), Node: picked[0]}})
+	if err == nil {
+		d.m.reassigned.Inc()
+	}
 	d.mu.Lock()
 	delete(d.pushed, colKey{f.FID, j})
 	d.mu.Unlock()

@@ -129,6 +129,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	view := &chainView{c: cl, signer: cl.Signer(g.key), self: g.key.Address(), authz: map[types.Address]time.Time{}}
 	api := NewAPI(view, sessions, area, queue, g.log)
 	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)
+	api.Metrics = dist.m
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
@@ -166,7 +167,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 			}
 		}
 	})
-	g.log.Info("gateway serving", "listen", ln.Addr().String(), "endpoint", g.cfg.Endpoint)
+	g.log.Info("gateway serving", "listen", ln.Addr().String(), "endpoint", g.cfg.Endpoint, "scheduler", fmt.Sprintf("%+v", g.cfg.Scheduler))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	Capacity uint64 `json:"capacity_bytes"`
 	// ReadTimeout bounds receiving one request (a fragment upload).
 	ReadTimeout Duration `json:"read_timeout"`
+	// Fault makes the node misbehave on purpose, for tests of gateways:
+	// "no-report" stores fragments but never reports columns. Empty in
+	// production.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Duration is a time.Duration written as "1m30s" in JSON.
@@ -109,7 +113,12 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	cc := NewChainClient(cl, cl.Signer(n.key))
 	rep := newReporter(cc, st, n.key.Address(), n.log)
 	gc := &collector{chain: cc, store: st, self: n.key.Address(), log: n.log}
-	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: rep.kick}, st, cc, n.log)
+	kick := rep.kick
+	if n.cfg.Fault == "no-report" {
+		n.log.Warn("fault injected: this node never reports columns")
+		kick = func(types.FID, uint8) {}
+	}
+	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick}, st, cc, n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
@@ -136,7 +145,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 		for {
 			h, err := cc.Height(ctx)
 			if err == nil {
-				if err = gc.reconcile(ctx, rep.kick); err == nil {
+				if err = gc.reconcile(ctx, kick); err == nil {
 					from = h
 					break
 				}
