@@ -3,11 +3,10 @@ package chain
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/ledger"
 )
 
@@ -22,20 +21,8 @@ var (
 type store struct{ db *bolt.DB }
 
 func openStore(path string) (*store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := fsutil.OpenDB(path, bucketState, bucketMeta)
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketState, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &store{db: db}, nil

@@ -1,13 +1,19 @@
 // Package fsutil holds the few file-system disciplines deoss relies on for
-// durability: atomic file replacement and folder syncs, and a reader that stops
+// durability: atomic file replacement and folder syncs, JSON files written
+// that way, bbolt files opened with their buckets, and a reader that stops
 // with its context (so a cancelled request stops writing a file).
 package fsutil
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // SyncDir fsyncs a folder, making a rename or a new file in it durable.
@@ -66,4 +72,48 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// WriteJSON writes v as indented JSON to path, atomically, with mode 0600
+// (configuration files may name keys and endpoints).
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'), 0o600)
+}
+
+// ReadJSON reads the JSON file at path into v, naming the file in errors.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// OpenDB opens (or creates) a bbolt file with the given buckets. Every write
+// transaction is fsynced before it returns.
+func OpenDB(path string, buckets ...[]byte) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }

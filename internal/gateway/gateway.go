@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -53,26 +51,18 @@ func DefaultConfig() Config {
 
 const configFile = "gateway.json"
 
-// LoadConfig reads <home>/gateway.json.
+// LoadConfig reads <home>/gateway.json over the defaults.
 func LoadConfig(home string) (*Config, error) {
-	b, err := os.ReadFile(filepath.Join(home, configFile))
-	if err != nil {
-		return nil, err
-	}
 	c := DefaultConfig()
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", configFile, err)
+	if err := fsutil.ReadJSON(filepath.Join(home, configFile), &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
 
 // SaveConfig writes <home>/gateway.json.
 func SaveConfig(home string, c *Config) error {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
+	return fsutil.WriteJSON(filepath.Join(home, configFile), c)
 }
 
 // KeyPath is where a gateway home keeps its key.

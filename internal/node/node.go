@@ -2,13 +2,10 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -46,13 +43,9 @@ const configFile = "node.json"
 
 // LoadConfig reads <home>/node.json.
 func LoadConfig(home string) (*Config, error) {
-	b, err := os.ReadFile(filepath.Join(home, configFile))
-	if err != nil {
-		return nil, err
-	}
 	var c Config
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", configFile, err)
+	if err := fsutil.ReadJSON(filepath.Join(home, configFile), &c); err != nil {
+		return nil, err
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = Duration(time.Minute)
@@ -62,11 +55,7 @@ func LoadConfig(home string) (*Config, error) {
 
 // SaveConfig writes <home>/node.json.
 func SaveConfig(home string, c *Config) error {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	return fsutil.WriteFileAtomic(filepath.Join(home, configFile), append(b, '\n'), 0o600)
+	return fsutil.WriteJSON(filepath.Join(home, configFile), c)
 }
 
 // KeyPath is where a node home keeps its key.

@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -49,15 +50,8 @@ var bucketFiles = []byte("files")
 
 // Open opens (or creates) root/pipeline.db.
 func Open(root string) (*Queue, error) {
-	db, err := bolt.Open(filepath.Join(root, "pipeline.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := fsutil.OpenDB(filepath.Join(root, "pipeline.db"), bucketFiles)
 	if err != nil {
-		return nil, err
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketFiles)
-		return err
-	}); err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &Queue{db: db}, nil

@@ -105,20 +105,8 @@ func Open(root string, opts Options) (*Sessions, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(root, "sessions.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := fsutil.OpenDB(filepath.Join(root, "sessions.db"), bucketSessions, bucketChunks)
 	if err != nil {
-		return nil, err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSessions, bucketChunks} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &Sessions{root: root, opts: opts, db: db}, nil

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -58,23 +57,12 @@ func OpenDisk(root string, capacity uint64, maxSize int64) (*Disk, error) {
 	if err := clearDir(filepath.Join(root, "tmp")); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(root, "index.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := fsutil.OpenDB(filepath.Join(root, "index.db"), bucketRefs, bucketCounts)
 	if err != nil {
-		return nil, fmt.Errorf("fragment index: %w", err)
+		return nil, err
 	}
 	d := &Disk{root: root, maxSize: maxSize, capacity: capacity, db: db, seed: maphash.MakeSeed()}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRefs, bucketCounts} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = d.reconcile()
-	}
-	if err != nil {
+	if err := d.reconcile(); err != nil {
 		db.Close()
 		return nil, err
 	}
