@@ -186,8 +186,75 @@ func TestUploadToStored(t *testing.T) {
 	// still reaches stored.
 	fid2 := put("after-kill.bin", bytes.Repeat([]byte("kill "), 100_000))
 	gwProc.kill()
-	startDaemon(t, dir, "gateway2", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	gw2 := startDaemon(t, dir, "gateway2", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	stored(fid2)
+
+	// Killed in the middle of a chunked upload: after a restart the session
+	// shows the chunks it holds, the client sends the rest, and the file is
+	// stored.
+	gw := "http://" + gwListen
+	call := func(method, path string, body []byte, hdr map[string]string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw+path, bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		auth.SignRequest(req, user, time.Minute)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	chunked := bytes.Repeat([]byte("resumed "), 3<<17) // 3 MiB in 1 MiB chunks
+	st, sess := call("POST", "/upload", []byte(fmt.Sprintf(`{"name":"resumed.bin","territory":"home","size":%d,"chunk_size":%d}`, len(chunked), 1<<20)), nil)
+	if st != 201 {
+		t.Fatalf("create session: %d %v", st, sess)
+	}
+	id := sess["id"].(string)
+	putChunk := func(i int) {
+		t.Helper()
+		part := chunked[i<<20 : (i+1)<<20]
+		if st, m := call("PUT", fmt.Sprintf("/upload/%s/%d", id, i), part, map[string]string{"Chunk-Sha256": types.Sum(part).String()}); st != 201 {
+			t.Fatalf("chunk %d: %d %v", i, st, m)
+		}
+	}
+	putChunk(0)
+	putChunk(2)
+	gw2.kill()
+	gw3 := startDaemon(t, dir, "gateway3", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	waitHTTP(t, gw+"/version")
+	if st, m := call("GET", "/upload/"+id, nil, nil); st != 200 || fmt.Sprint(m["stored"]) != "[0 2]" || fmt.Sprint(m["missing"]) != "[1]" {
+		t.Fatalf("session after the restart: %d %v", st, m)
+	}
+	putChunk(1)
+	st, done := call("POST", "/upload/"+id+"/complete", nil, nil)
+	if st != 200 {
+		t.Fatalf("complete: %d %v", st, done)
+	}
+	fid3, _ := types.ParseFID(done["fid"].(string))
+	stored(fid3)
+
+	// Killed while a declared file is being distributed: after a restart it
+	// is stored.
+	fid4 := put("distributing.bin", bytes.Repeat([]byte("distributing "), 3*types.SegmentSize/13))
+	deadline0 := time.Now().Add(60 * time.Second)
+	for {
+		var f ledger.File
+		if c.Query(ctx, "file/"+fid4.String(), &f) == nil {
+			break // declared: distribution has begun
+		}
+		if time.Now().After(deadline0) {
+			t.Fatal("never declared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	gw3.kill()
+	startDaemon(t, dir, "gateway4", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	stored(fid4)
 
 	// The gateway frees its work area once the files are stored.
 	deadline := time.Now().Add(30 * time.Second)
