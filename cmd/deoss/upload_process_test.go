@@ -74,13 +74,15 @@ func TestUploadToStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The gateway prefers the lying node, gives reports 2 s, and sends a node
-	// to the cooldown pool on its first failure.
+	// The gateway prefers the lying node, gives reports 5 s, and sends a node
+	// to the cooldown pool for 30 s on its first failure (short enough that
+	// an honest node slowed down by a loaded CI machine comes back).
 	var gcfg map[string]any
 	b, _ := os.ReadFile(filepath.Join(gwHome, "gateway.json"))
 	json.Unmarshal(b, &gcfg)
-	gcfg["report_deadline"] = "2s"
-	gcfg["scheduler"] = map[string]any{"preferred": []string{liar.String()}, "preferred_boost": 1000, "failures": 1}
+	gcfg["report_deadline"] = "5s"
+	gcfg["scheduler"] = map[string]any{"preferred": []string{liar.String()}, "preferred_boost": 1000, "failures": 1,
+		"cooldown": int64(30 * time.Second)}
 	b, _ = json.Marshal(gcfg)
 	os.WriteFile(filepath.Join(gwHome, "gateway.json"), b, 0o600)
 	gwProc := startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
