@@ -8,7 +8,6 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway"
-
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
