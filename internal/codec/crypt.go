@@ -38,6 +38,7 @@ var ErrEmptyCipher = errors.New("empty cipher")
 // A Key never prints its secret: String and the fmt verbs show only the salt.
 type Key struct {
 	salt []byte
+	raw  []byte // kept only so Wrap can seal it for a later use
 	aead cipher.AEAD
 }
 
@@ -60,9 +61,11 @@ func DeriveKey(userCipher, salt []byte) (*Key, error) {
 	if len(salt) != types.SaltSize {
 		return nil, fmt.Errorf("salt is %d bytes, want %d", len(salt), types.SaltSize)
 	}
-	k := argon2.IDKey(userCipher, salt, argonTime, argonMemory, argonThreads, keySize)
-	block, err := aes.NewCipher(k)
-	clear(k)
+	return keyFrom(argon2.IDKey(userCipher, salt, argonTime, argonMemory, argonThreads, keySize), salt)
+}
+
+func keyFrom(raw, salt []byte) (*Key, error) {
+	block, err := aes.NewCipher(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +73,31 @@ func DeriveKey(userCipher, salt []byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{salt: append([]byte(nil), salt...), aead: aead}, nil
+	return &Key{salt: append([]byte(nil), salt...), raw: raw, aead: aead}, nil
+}
+
+// Wrap seals the key and its salt with kek (a key-encryption key), so a
+// service that must use the key later (a gateway between an upload's start
+// and its end) keeps it on disk without ever writing it in plaintext.
+func (k *Key) Wrap(kek cipher.AEAD) ([]byte, error) {
+	n := make([]byte, kek.NonceSize())
+	if _, err := rand.Read(n); err != nil {
+		return nil, err
+	}
+	return kek.Seal(n, n, append(append([]byte(nil), k.raw...), k.salt...), []byte("deoss/codec/key/v1")), nil
+}
+
+// UnwrapKey opens what Wrap sealed.
+func UnwrapKey(kek cipher.AEAD, wrapped []byte) (*Key, error) {
+	ns := kek.NonceSize()
+	if len(wrapped) < ns {
+		return nil, errors.New("wrapped key: too short")
+	}
+	b, err := kek.Open(nil, wrapped[:ns], wrapped[ns:], []byte("deoss/codec/key/v1"))
+	if err != nil || len(b) != keySize+types.SaltSize {
+		return nil, errors.New("wrapped key: does not open with this key-encryption key")
+	}
+	return keyFrom(b[:keySize], b[keySize:])
 }
 
 // Salt returns the salt the key was derived with (file metadata, not secret).

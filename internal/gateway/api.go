@@ -2,10 +2,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,6 +46,13 @@ type API struct {
 	verifier *auth.Verifier
 	log      *slog.Logger
 	now      func() time.Time
+	// kek seals the keys of encrypted uploads kept between a session's
+	// create and complete; kdf bounds concurrent Argon2id derivations (64 MiB
+	// each).
+	kek cipher.AEAD
+	kdf chan struct{}
+	// MaxSize bounds a file whose size is not declared (PUT /file).
+	MaxSize int64
 	// Metrics, when set, is served at GET /metrics and counts accepted bytes.
 	Metrics *metrics
 }
@@ -48,7 +60,61 @@ type API struct {
 // NewAPI assembles the API over its stores.
 func NewAPI(ch Chain, s *upload.Sessions, w *work.Area, q *pipeline.Queue, log *slog.Logger) *API {
 	return &API{chain: ch, sessions: s, work: w, queue: q, log: log, now: time.Now,
-		verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20)}
+		verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), kek: randomKEK(), kdf: make(chan struct{}, 2),
+		MaxSize: int64(types.MaxSegments) * (types.SegmentSize - types.GCMOverhead)}
+}
+
+// SetKeyEncryptionKey derives the key that seals session keys from the
+// gateway's identity, so encrypted sessions survive a restart.
+func (a *API) SetKeyEncryptionKey(k *auth.Key) {
+	sum := sha256.Sum256(append([]byte("deoss/gateway/kek/v1\n"), k.Seed()...))
+	a.kek = aeadOf(sum[:])
+}
+
+func randomKEK() cipher.AEAD {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
+	return aeadOf(b)
+}
+
+func aeadOf(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // 32-byte keys only
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+// CipherHeader carries the user's cipher when the gateway encrypts a file.
+const CipherHeader = "Cipher"
+
+// newKey derives a fresh file key from the request's Cipher header; nil when
+// the request has none.
+func (a *API) newKey(r *http.Request) (*codec.Key, error) {
+	c := r.Header.Get(CipherHeader)
+	if c == "" {
+		return nil, nil
+	}
+	select {
+	case a.kdf <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	defer func() { <-a.kdf }()
+	return codec.NewKey([]byte(c))
+}
+
+func encryption(k *codec.Key) types.Encryption {
+	if k == nil {
+		return types.EncryptionNone
+	}
+	return types.EncryptionAES256GCM
 }
 
 // ChunkHeader carries a chunk's SHA-256 (64 lowercase hex characters).
@@ -66,6 +132,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
 	mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
 	mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
+	mux.HandleFunc("PUT /file", a.signed(a.putFile))
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics.reg, promhttp.HandlerOpts{}))
 	}
@@ -111,7 +178,7 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, h handler) error
 }
 
 // checkSpace refuses a file that the territory cannot take now.
-func (a *API) checkSpace(ctx context.Context, user types.Address, territory string, size int64) error {
+func (a *API) checkSpace(ctx context.Context, user types.Address, territory string, size int64, enc types.Encryption) error {
 	t, err := a.chain.Territory(ctx, user, territory)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return httpapi.Errorf(http.StatusForbidden, "no_territory", "%s has no territory %q", user, territory)
@@ -122,7 +189,7 @@ func (a *API) checkSpace(ctx context.Context, user types.Address, territory stri
 	if !t.Active(a.now().Unix()) {
 		return httpapi.Errorf(http.StatusForbidden, "territory_expired", "territory %q expired; renew it", territory)
 	}
-	need := types.ProfileV1.Segments(uint64(size), types.EncryptionNone) * types.SegmentSize
+	need := types.ProfileV1.Segments(uint64(size), enc) * types.SegmentSize
 	if t.Free() < need {
 		return httpapi.Errorf(http.StatusForbidden, "insufficient_space", "territory %q has %d bytes free; the file takes %d", territory, t.Free(), need)
 	}
@@ -147,10 +214,20 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	if err := ledger.ValidName(req.Name); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
 	}
-	if err := a.checkSpace(r.Context(), user, req.Territory, req.Size); err != nil {
+	key, err := a.newKey(r)
+	if err != nil {
 		return err
 	}
-	sess, err := a.sessions.Create(upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize})
+	if err := a.checkSpace(r.Context(), user, req.Territory, req.Size, encryption(key)); err != nil {
+		return err
+	}
+	var wrapped []byte
+	if key != nil {
+		if wrapped, err = key.Wrap(a.kek); err != nil {
+			return err
+		}
+	}
+	sess, err := a.sessions.Create(upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize}, wrapped)
 	if errors.Is(err, upload.ErrBadSpec) {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_size", "%v", err)
 	}
@@ -159,6 +236,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	}
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{
 		"id": sess.ID, "chunk_size": sess.Spec.ChunkSize, "chunks": sess.Spec.Chunks(), "expires": sess.Expires,
+		"encryption": encryption(key).String(),
 	})
 	return nil
 }
@@ -190,6 +268,7 @@ func (a *API) sessionState(w http.ResponseWriter, r *http.Request, user types.Ad
 	if err != nil {
 		return sessionError(err)
 	}
+	st.WrappedKey = nil // sealed, but of no use to the client
 	httpapi.WriteJSON(w, http.StatusOK, st)
 	return nil
 }
@@ -233,10 +312,16 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 		return sessionError(err)
 	}
 	defer rc.Close()
-	if err := a.checkSpace(r.Context(), user, sess.Spec.Territory, sess.Spec.Size); err != nil {
+	var key *codec.Key
+	if len(sess.WrappedKey) > 0 {
+		if key, err = codec.UnwrapKey(a.kek, sess.WrappedKey); err != nil {
+			return httpapi.Errorf(http.StatusConflict, "key_lost", "the session's key does not open with this gateway's identity (%v); abort and upload again", err)
+		}
+	}
+	if err := a.checkSpace(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, encryption(key)); err != nil {
 		return err
 	}
-	rec, err := a.accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size)
+	rec, err := a.accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key)
 	if err != nil {
 		return err
 	}
@@ -257,10 +342,14 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 	if r.ContentLength < 0 {
 		return httpapi.Errorf(http.StatusLengthRequired, "length_required", "send Content-Length, or upload in chunks")
 	}
-	if err := a.checkSpace(r.Context(), user, territory, r.ContentLength); err != nil {
+	key, err := a.newKey(r)
+	if err != nil {
 		return err
 	}
-	rec, err := a.accept(r.Context(), r.Body, user, name, territory, r.ContentLength)
+	if err := a.checkSpace(r.Context(), user, territory, r.ContentLength, encryption(key)); err != nil {
+		return err
+	}
+	rec, err := a.accept(r.Context(), r.Body, user, name, territory, r.ContentLength, key)
 	if err != nil {
 		return err
 	}
@@ -268,17 +357,110 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 	return nil
 }
 
-// accept encodes a file into the work area and records it.
-func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64) (*pipeline.Record, error) {
-	res, err := a.work.Encode(ctx, body, codec.WithSize(size))
-	if errors.Is(err, codec.ErrSizeMismatch) {
-		return nil, httpapi.Errorf(http.StatusBadRequest, "size_mismatch", "%v", err)
-	}
+// putFile takes a multipart/form-data body: an optional "territory" field,
+// then a "file" part whose filename names the file. The part is streamed
+// through the codec; its size is known only at its end, so the territory's
+// space is checked against the request's length first and the file's own
+// size before it is accepted.
+func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	mr, err := r.MultipartReader()
 	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+	}
+	territory := r.URL.Query().Get("territory")
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "no part named \"file\"")
+		}
+		if err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+		}
+		switch p.FormName() {
+		case "territory":
+			b, err := io.ReadAll(io.LimitReader(p, 256))
+			if err != nil {
+				return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+			}
+			territory = string(b)
+		case "file":
+			// Not p.FileName(): it drops directories, and a name with a
+			// path in it is an error to report, not to repair.
+			_, params, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+			name := params["filename"]
+			if err := ledger.ValidName(name); err != nil {
+				return httpapi.Errorf(http.StatusBadRequest, "bad_name", "file part's filename: %v", err)
+			}
+			key, err := a.newKey(r)
+			if err != nil {
+				return err
+			}
+			// The body bounds the file: refuse early what cannot fit.
+			if err := a.checkSpace(r.Context(), user, territory, max(r.ContentLength, 0), encryption(key)); err != nil {
+				return err
+			}
+			rec, err := a.accept(r.Context(), p, user, name, territory, -1, key)
+			if err != nil {
+				return err
+			}
+			httpapi.WriteJSON(w, http.StatusCreated, rec)
+			return nil
+		}
+	}
+}
+
+// accept encodes a file into the work area and records it. size < 0 means
+// unknown (the stream's end ends the file).
+func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
+	opts := []codec.EncodeOption{codec.WithKey(key)}
+	if size >= 0 {
+		opts = append(opts, codec.WithSize(size))
+	}
+	if size < 0 {
+		body = &capped{r: body, n: a.MaxSize + 1}
+	}
+	res, err := a.work.Encode(ctx, body, opts...)
+	switch {
+	case errors.Is(err, codec.ErrSizeMismatch):
+		return nil, httpapi.Errorf(http.StatusBadRequest, "size_mismatch", "%v", err)
+	case errors.Is(err, errTooLarge), errors.Is(err, codec.ErrTooLarge):
+		return nil, httpapi.Errorf(http.StatusRequestEntityTooLarge, "too_large", "files are at most %d bytes here", a.MaxSize)
+	case err != nil:
+		return nil, err
+	}
+	// The chain refuses an order the territory cannot take; a file the
+	// queue could never declare is refused now instead.
+	if err := a.checkSpace(ctx, user, territory, int64(res.Layout.Size), res.Layout.Encryption); err != nil {
+		if held, herr := a.queue.Holds(res.FID); herr == nil && !held {
+			a.work.Remove(res.FID)
+		}
 		return nil, err
 	}
 	if a.Metrics != nil {
 		a.Metrics.bytesIn.Add(float64(res.Layout.Size))
 	}
 	return a.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: a.now()})
+}
+
+var errTooLarge = errors.New("file too large")
+
+// capped reads at most n bytes and fails with errTooLarge past them.
+type capped struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	if c.n <= 0 && err == nil {
+		return n, errTooLarge
+	}
+	return n, err
 }

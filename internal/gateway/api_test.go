@@ -67,6 +67,11 @@ func (c *client) do(method, path string, body []byte, hdr map[string]string) (in
 }
 
 func newAPI(t *testing.T) (*httptest.Server, *auth.Key, *fakeChain) {
+	srv, user, ch, _ := newAPIRoot(t)
+	return srv, user, ch
+}
+
+func newAPIRoot(t *testing.T) (*httptest.Server, *auth.Key, *fakeChain, string) {
 	user, _ := auth.Generate()
 	ch := &fakeChain{authorized: map[types.Address]bool{user.Address(): true}, territories: map[string]*ledger.Territory{
 		user.Address().String() + "/home": {Total: 1 << 30, Expires: time.Now().Add(time.Hour).Unix()},
@@ -84,7 +89,7 @@ func newAPI(t *testing.T) (*httptest.Server, *auth.Key, *fakeChain) {
 	api := NewAPI(ch, sess, wa, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return srv, user, ch
+	return srv, user, ch, root
 }
 
 func TestChunkedEqualsOneShot(t *testing.T) {

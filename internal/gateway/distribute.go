@@ -138,8 +138,18 @@ func (d *Distributor) Run(ctx context.Context) {
 					d.backoff[k] = b
 				}
 				d.mu.Unlock()
-				if err != nil && ctx.Err() == nil {
+				if ctx.Err() != nil {
+					return
+				}
+				note := ""
+				if err != nil {
+					note = err.Error()
 					d.log.Warn("file not advanced; will retry", "fid", r.FID, "state", r.State, "err", err)
+				}
+				if note != r.Note {
+					if err := d.queue.SetNote(r.FID, r.Owner, note); err != nil && !errors.Is(err, pipeline.ErrNotFound) {
+						d.log.Warn("pipeline note", "fid", r.FID, "err", err)
+					}
 				}
 			}()
 		}

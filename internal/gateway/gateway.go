@@ -118,6 +118,8 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	view := &chainView{c: cl, signer: cl.Signer(g.key), self: g.key.Address(), authz: map[types.Address]time.Time{}}
 	api := NewAPI(view, sessions, area, queue, g.log)
+	api.SetKeyEncryptionKey(g.key)
+	api.MaxSize = g.cfg.MaxFileSize
 	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)
 	api.Metrics = dist.m
 

@@ -8,6 +8,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Record struct {
 	Size      uint64        `json:"size"`
 	State     string        `json:"state"`
 	Updated   time.Time     `json:"updated"`
+	// Note says why the file is not advancing (for example, too few nodes
+	// to place it); empty while all is well.
+	Note string `json:"note,omitempty"`
 }
 
 // Queue is the records in bbolt.
@@ -74,7 +78,11 @@ func (q *Queue) Add(r Record) (*Record, error) {
 		b := tx.Bucket(bucketFiles)
 		k := key(r.FID, r.Owner)
 		if v := b.Get(k); v != nil {
-			return json.Unmarshal(v, &out)
+			if err := json.Unmarshal(v, &out); err != nil || out.State != Cleaned {
+				return err
+			}
+			// Uploaded again after its columns were freed: the new copy in
+			// the work area must be freed too.
 		}
 		r.State = Processed
 		out = r
@@ -100,6 +108,24 @@ func (q *Queue) Get(fid types.FID, owner types.Address) (*Record, error) {
 	return &r, err
 }
 
+// Holds reports whether any owner's record of fid is not yet cleaned (its
+// columns are still needed in the work area).
+func (q *Queue) Holds(fid types.FID) (bool, error) {
+	held := false
+	err := q.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketFiles).Cursor()
+		for k, v := c.Seek(fid[:]); k != nil && bytes.HasPrefix(k, fid[:]); k, v = c.Next() {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			held = held || r.State != Cleaned
+		}
+		return nil
+	})
+	return held, err
+}
+
 // Pending lists the records not yet cleaned, for the runner to resume.
 func (q *Queue) Pending() ([]Record, error) {
 	var out []Record
@@ -120,6 +146,15 @@ func (q *Queue) Pending() ([]Record, error) {
 
 // SetState moves a record to a state.
 func (q *Queue) SetState(fid types.FID, owner types.Address, state string, at time.Time) error {
+	return q.update(fid, owner, func(r *Record) { r.State, r.Updated, r.Note = state, at, "" })
+}
+
+// SetNote records why a file is not advancing ("" when it is again).
+func (q *Queue) SetNote(fid types.FID, owner types.Address, note string) error {
+	return q.update(fid, owner, func(r *Record) { r.Note = note })
+}
+
+func (q *Queue) update(fid types.FID, owner types.Address, f func(*Record)) error {
 	return q.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiles)
 		k := key(fid, owner)
@@ -131,7 +166,7 @@ func (q *Queue) SetState(fid types.FID, owner types.Address, state string, at ti
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		r.State, r.Updated = state, at
+		f(&r)
 		nv, err := json.Marshal(r)
 		if err != nil {
 			return err

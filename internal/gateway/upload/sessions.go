@@ -65,6 +65,9 @@ type Session struct {
 	Spec    Spec      `json:"spec"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
+	// WrappedKey is the file's encryption key sealed with the gateway's
+	// key-encryption key (codec.Key.Wrap); empty for a plain file.
+	WrappedKey []byte `json:"wrapped_key,omitempty"`
 }
 
 // State is a session with what it holds and lacks, for a client that resumes.
@@ -115,8 +118,9 @@ func Open(root string, opts Options) (*Sessions, error) {
 // Close closes the store.
 func (s *Sessions) Close() error { return s.db.Close() }
 
-// Create starts a session. A zero chunk size takes the default.
-func (s *Sessions) Create(spec Spec) (*Session, error) {
+// Create starts a session. A zero chunk size takes the default. wrappedKey,
+// when not empty, is kept with the session for the encoder.
+func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 	if spec.ChunkSize == 0 {
 		spec.ChunkSize = s.opts.DefaultChunk
 	}
@@ -131,7 +135,7 @@ func (s *Sessions) Create(spec Spec) (*Session, error) {
 		return nil, err
 	}
 	now := s.opts.Now()
-	sess := &Session{ID: hex.EncodeToString(id), Spec: spec, Created: now, Expires: now.Add(s.opts.TTL)}
+	sess := &Session{ID: hex.EncodeToString(id), Spec: spec, Created: now, Expires: now.Add(s.opts.TTL), WrappedKey: wrappedKey}
 	if err := os.MkdirAll(s.dir(sess.ID), 0o700); err != nil {
 		return nil, err
 	}

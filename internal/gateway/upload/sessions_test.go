@@ -52,7 +52,7 @@ func TestOutOfOrderConcurrent(t *testing.T) {
 	s := open(t, t.TempDir(), c)
 	defer s.Close()
 	file := data(10_500) // 11 chunks of 1000, the last 500
-	sess, err := s.Create(Spec{Owner: alice, Name: "f", Territory: "home", Size: int64(len(file))})
+	sess, err := s.Create(Spec{Owner: alice, Name: "f", Territory: "home", Size: int64(len(file))}, nil)
 	if err != nil || sess.Spec.Chunks() != 11 {
 		t.Fatalf("create: %v %+v", err, sess)
 	}
@@ -98,7 +98,7 @@ func TestChunkRejections(t *testing.T) {
 	s := open(t, t.TempDir(), c)
 	defer s.Close()
 	file := data(2500)
-	sess, _ := s.Create(Spec{Owner: alice, Name: "f", Size: 2500, ChunkSize: 1000})
+	sess, _ := s.Create(Spec{Owner: alice, Name: "f", Size: 2500, ChunkSize: 1000}, nil)
 	b0, h0 := chunk(file, 1000, 0)
 	b2, h2 := chunk(file, 1000, 2)
 	other := bytes.Repeat([]byte{9}, 1000)
@@ -141,7 +141,7 @@ func TestChunkRejections(t *testing.T) {
 	}
 	// Bad specs.
 	for _, spec := range []Spec{{Owner: alice, Size: -1}, {Owner: alice, Size: 2 << 20}, {Owner: alice, Size: 10, ChunkSize: 1 << 20}} {
-		if _, err := s.Create(spec); !errors.Is(err, ErrBadSpec) {
+		if _, err := s.Create(spec, nil); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("spec %+v: %v", spec, err)
 		}
 	}
@@ -152,7 +152,7 @@ func TestRestartExpiryAbort(t *testing.T) {
 	root := t.TempDir()
 	s := open(t, root, c)
 	file := data(1500)
-	sess, _ := s.Create(Spec{Owner: alice, Size: 1500})
+	sess, _ := s.Create(Spec{Owner: alice, Size: 1500}, nil)
 	b, h := chunk(file, 1000, 1)
 	s.PutChunk(ctx, sess.ID, alice, 1, h, bytes.NewReader(b))
 	s.Close()
@@ -186,9 +186,9 @@ func TestRestartExpiryAbort(t *testing.T) {
 		t.Fatal("chunks left after abort")
 	}
 	// Expiry: a session past its TTL is gone for clients, then cleaned up.
-	old, _ := s.Create(Spec{Owner: alice, Size: 10})
+	old, _ := s.Create(Spec{Owner: alice, Size: 10}, nil)
 	c.t = c.t.Add(2 * time.Hour)
-	fresh, _ := s.Create(Spec{Owner: alice, Size: 10})
+	fresh, _ := s.Create(Spec{Owner: alice, Size: 10}, nil)
 	if _, err := s.State(old.ID, alice); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired session answered: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestRestartExpiryAbort(t *testing.T) {
 		t.Fatalf("live session removed: %v", err)
 	}
 	// An empty file has no chunks and is complete at once.
-	empty, _ := s.Create(Spec{Owner: alice, Size: 0})
+	empty, _ := s.Create(Spec{Owner: alice, Size: 0}, nil)
 	r, _, err = s.Reader(empty.ID, alice)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,404 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// deossBin is the deoss binary, built once for the package.
+var deossBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "deoss-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	deossBin = filepath.Join(dir, "deoss")
+	if out, err := exec.Command("go", "build", "-o", deossBin, "../../cmd/deoss").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build deoss: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the deoss binary to its end and returns standard output and the
+// exit code.
+func cli(t testing.TB, a ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(deossBin, a...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("deoss %v: %v", a, err)
+	}
+	if code != 0 {
+		t.Logf("deoss %s: exit %d: %s", strings.Join(a, " "), code, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), code
+}
+
+// Proc is one daemon process; Restart starts it again with the same
+// arguments.
+type Proc struct {
+	t    testing.TB
+	name string
+	dir  string
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	log  *os.File
+	runs int
+}
+
+func startProc(t testing.TB, dir, name string, a ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, name: name, dir: dir, args: a}
+	p.Restart()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Restart starts the process (again); its output goes to dir/name.log.
+func (p *Proc) Restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lf, err := os.OpenFile(filepath.Join(p.dir, p.name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(lf, "=== run %d: deoss %s\n", p.runs, strings.Join(p.args, " "))
+	p.runs++
+	cmd := exec.Command(deossBin, p.args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd, p.log = cmd, lf
+}
+
+// Kill sends SIGKILL and waits for the end.
+func (p *Proc) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT) // a stopped process dies only once resumed
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+		p.log.Close()
+	}
+}
+
+// Stop freezes the process (SIGSTOP); Cont resumes it.
+func (p *Proc) Stop() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Cont resumes a stopped process.
+func (p *Proc) Cont() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Pid is the process id of the current run.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// PeakRSS is the process's peak resident set (VmHWM), in bytes.
+func (p *Proc) PeakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+// Gateway is a gateway process of a network.
+type Gateway struct {
+	*Proc
+	Home    string
+	URL     string
+	Address types.Address
+}
+
+// Node is a storage node process of a network.
+type Node struct {
+	*Proc
+	Home    string
+	URL     string
+	Address types.Address
+}
+
+// Options shape a network.
+type Options struct {
+	Nodes    int // storage nodes (default 14; -1 for none)
+	Gateways int // default 1
+	// Gateway edits each gateway's gateway.json before its first start.
+	Gateway func(i int, cfg map[string]any)
+	// NodeArgs adds arguments to node i's `deoss node run`.
+	NodeArgs func(i int) []string
+	// Capacity of each node in bytes (default 8 GiB).
+	Capacity int64
+	// TerritoryGiB is the user's territory size (default 4).
+	TerritoryGiB uint64
+}
+
+// Network is a validator, gateways and storage nodes, each its own process,
+// and a funded user with a territory "home" who authorized every gateway.
+type Network struct {
+	t         testing.TB
+	Dir       string
+	RPC       string
+	Chain     *chain.Client
+	Validator *Proc
+	Nodes     []*Node
+	Gateways  []*Gateway
+	User      *auth.Key
+}
+
+// Start starts a network and waits until every part answers.
+func Start(t testing.TB, o Options) *Network {
+	t.Helper()
+	switch o.Nodes {
+	case 0:
+		o.Nodes = 14
+	case -1:
+		o.Nodes = 0
+	}
+	if o.Gateways == 0 {
+		o.Gateways = 1
+	}
+	if o.Capacity == 0 {
+		o.Capacity = 8 << 30
+	}
+	if o.TerritoryGiB == 0 {
+		o.TerritoryGiB = 4
+	}
+	dir := t.TempDir()
+	base := testutil.FreePorts(t, 2+o.Gateways+o.Nodes)
+	n := &Network{t: t, Dir: dir, RPC: fmt.Sprintf("http://127.0.0.1:%d", base+1)}
+	if _, code := cli(t, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
+		t.Fatal("chain testnet")
+	}
+	n.Validator = startProc(t, dir, "validator", "chain", "start", "--home", filepath.Join(dir, "v0"), "--log-level", "error")
+	n.Chain, _ = chain.Dial(n.RPC)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Chain.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	n.Nodes = make([]*Node, o.Nodes)
+	for i := range o.Nodes {
+		wg.Go(func() {
+			home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
+			listen := fmt.Sprintf("127.0.0.1:%d", base+2+o.Gateways+i)
+			out, code := cli(t, "node", "init", "--home", home, "--chain", n.RPC, "--listen", listen, "--capacity", fmt.Sprint(o.Capacity))
+			addr, err := types.ParseAddress(strings.TrimSpace(out))
+			if code != 0 || err != nil {
+				t.Errorf("node %d init: %d %v", i, code, err)
+				return
+			}
+			n.Nodes[i] = &Node{Home: home, URL: "http://" + listen, Address: addr}
+		})
+	}
+	n.Gateways = make([]*Gateway, o.Gateways)
+	for i := range o.Gateways {
+		wg.Go(func() {
+			home := filepath.Join(dir, fmt.Sprintf("gateway%d", i))
+			listen := fmt.Sprintf("127.0.0.1:%d", base+2+i)
+			out, code := cli(t, "gateway", "init", "--home", home, "--chain", n.RPC, "--listen", listen)
+			addr, err := types.ParseAddress(strings.TrimSpace(out))
+			if code != 0 || err != nil {
+				t.Errorf("gateway %d init: %d %v", i, code, err)
+				return
+			}
+			n.Gateways[i] = &Gateway{Home: home, URL: "http://" + listen, Address: addr}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, nd := range n.Nodes {
+		a := []string{"node", "run", "--home", nd.Home, "--log-level", "warn"}
+		if o.NodeArgs != nil {
+			a = append(a, o.NodeArgs(i)...)
+		}
+		nd.Proc = startProc(t, dir, fmt.Sprintf("node%02d", i), a...)
+	}
+	for i, g := range n.Gateways {
+		if o.Gateway != nil {
+			var cfg map[string]any
+			b, _ := os.ReadFile(filepath.Join(g.Home, "gateway.json"))
+			json.Unmarshal(b, &cfg)
+			o.Gateway(i, cfg)
+			b, _ = json.Marshal(cfg)
+			os.WriteFile(filepath.Join(g.Home, "gateway.json"), b, 0o600)
+		}
+		g.Proc = startProc(t, dir, fmt.Sprintf("gateway%d", i), "gateway", "run", "--home", g.Home, "--log-level", "info")
+	}
+	n.User = chain.DevAccount("e2e-user")
+	msgs := []ledger.Msg{{Faucet: &ledger.Faucet{}}, {BuyTerritory: &ledger.BuyTerritory{Name: "home", GiB: o.TerritoryGiB, Days: 1}}}
+	for _, g := range n.Gateways {
+		msgs = append(msgs, ledger.Msg{Authorize: &ledger.Authorize{Gateway: g.Address}})
+	}
+	for _, m := range msgs {
+		if _, err := n.Chain.Signer(n.User).Submit(ctx, m); err != nil {
+			t.Fatalf("%s: %v", m.Name(), err)
+		}
+	}
+	for _, nd := range n.Nodes {
+		waitHTTP(t, nd.URL+"/healthz")
+	}
+	for _, g := range n.Gateways {
+		waitHTTP(t, g.URL+"/version")
+	}
+	return n
+}
+
+func waitHTTP(t testing.TB, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered", url)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Do sends a request signed by the network's user (or by key, when given)
+// and returns the response, whose body the caller closes.
+func (n *Network) Do(key *auth.Key, method, url string, body io.Reader, size int64, hdr map[string]string) *http.Response {
+	n.t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if key == nil {
+		key = n.User
+	}
+	if err := auth.SignRequest(req, key, 5*time.Minute); err != nil {
+		n.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return resp
+}
+
+// Call is Do with a byte body and a JSON answer.
+func (n *Network) Call(method, url string, body []byte, hdr map[string]string) (int, map[string]any) {
+	n.t.Helper()
+	resp := n.Do(nil, method, url, bytes.NewReader(body), int64(len(body)), hdr)
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// Put uploads data as one object through gateway g and returns its FID.
+func (n *Network) Put(g int, name string, r io.Reader, size int64, hdr map[string]string) types.FID {
+	n.t.Helper()
+	resp := n.Do(nil, "PUT", n.Gateways[g].URL+"/object/"+name+"?territory=home", r, size, hdr)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var rec struct {
+		FID types.FID `json:"fid"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &rec) != nil {
+		n.t.Fatalf("put %s: %d %s", name, resp.StatusCode, b)
+	}
+	return rec.FID
+}
+
+// File returns the chain's record of fid.
+func (n *Network) File(fid types.FID) (*ledger.File, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var f ledger.File
+	err := n.Chain.Query(ctx, "file/"+fid.String(), &f)
+	return &f, err
+}
+
+// WaitStored waits until the chain says fid is stored.
+func (n *Network) WaitStored(fid types.FID, within time.Duration) *ledger.File {
+	n.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		f, err := n.File(fid)
+		if err == nil && f.State == ledger.FileStored {
+			return f
+		}
+		if time.Now().After(deadline) {
+			n.dumpLogs("gateway")
+			n.t.Fatalf("%s not stored within %v: %+v %v", fid, within, f.Columns, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dumpLogs logs the tails of the logs whose names start with prefix.
+func (n *Network) dumpLogs(prefix string) {
+	entries, _ := os.ReadDir(n.Dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && strings.HasSuffix(e.Name(), ".log") {
+			b, _ := os.ReadFile(filepath.Join(n.Dir, e.Name()))
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			n.t.Logf("%s (tail):\n%s", e.Name(), b)
+		}
+	}
+}
+
+// NodeByAddress finds a node of the network.
+func (n *Network) NodeByAddress(a types.Address) *Node {
+	for _, nd := range n.Nodes {
+		if nd.Address == a {
+			return nd
+		}
+	}
+	return nil
+}
