@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/klauspost/reedsolomon"
 
@@ -25,6 +26,7 @@ var (
 	ErrRange              = errors.New("range outside the file")
 	ErrKeyRequired        = errors.New("file is encrypted: a cipher is required")
 	ErrKeyMismatch        = errors.New("key was derived for another file's salt")
+	ErrSegmentCorrupt     = errors.New("segment does not match its hash")
 )
 
 // FragmentSource supplies fragments to the decoder.
@@ -70,10 +72,12 @@ func firstFailure(f []*FragmentError) error {
 }
 
 type decodeConfig struct {
-	workers int
-	key     *Key
-	cipher  []byte
-	onBad   func(*FragmentError)
+	workers      int
+	key          *Key
+	cipher       []byte
+	onBad        func(*FragmentError)
+	hedge        time.Duration
+	checkSegment bool
 }
 
 // DecodeOption configures Decode.
@@ -105,6 +109,18 @@ func WithCipher(userCipher []byte) DecodeOption {
 func WithBadFragment(f func(*FragmentError)) DecodeOption {
 	return func(c *decodeConfig) { c.onBad = f }
 }
+
+// WithHedge starts further fragments of a segment when its reads have not
+// all finished after d, so one slow source does not set the pace: the first
+// four good fragments win and the rest are cancelled. Zero (the default)
+// waits for each read to finish or fail.
+func WithHedge(d time.Duration) DecodeOption { return func(c *decodeConfig) { c.hedge = d } }
+
+// WithSegmentCheck reads every segment whole and checks it against its
+// segment hash. Use it when the layout's fragment hashes come from a source
+// the FID does not bind (a peer's layout of a file not yet on chain): the
+// segment hashes are bound by the FID, the fragment hashes are not.
+func WithSegmentCheck() DecodeOption { return func(c *decodeConfig) { c.checkSegment = true } }
 
 // decodeSlot is the memory of one segment in flight.
 type decodeSlot struct {
@@ -146,7 +162,7 @@ func Decode(ctx context.Context, w io.Writer, l *types.Layout, src FragmentSourc
 	if err != nil {
 		return err
 	}
-	d := &segmentDecoder{l: l, src: src, rs: rs, key: key, onBad: cfg.onBad}
+	d := &segmentDecoder{l: l, src: src, rs: rs, key: key, onBad: cfg.onBad, hedge: cfg.hedge, checkSegment: cfg.checkSegment}
 
 	block := int64(types.ProfileV1.BlockSize(l.Encryption))
 	first, last := uint64(offset/block), uint64((offset+length-1)/block)
@@ -202,11 +218,13 @@ func decodeKey(cfg *decodeConfig, l *types.Layout) (*Key, error) {
 }
 
 type segmentDecoder struct {
-	l     *types.Layout
-	src   FragmentSource
-	rs    reedsolomon.Encoder
-	key   *Key
-	onBad func(*FragmentError)
+	l            *types.Layout
+	src          FragmentSource
+	rs           reedsolomon.Encoder
+	key          *Key
+	onBad        func(*FragmentError)
+	hedge        time.Duration
+	checkSegment bool
 }
 
 // decode fills s.out with the wanted bytes of segment s.index.
@@ -214,62 +232,26 @@ func (d *segmentDecoder) decode(ctx context.Context, s *decodeSlot) error {
 	const f = types.FragmentSize
 	meta := &d.l.Segments[s.index]
 	// Which data fragments hold the wanted bytes. Ciphertext is authenticated
-	// as a whole, so an encrypted segment needs all four.
+	// as a whole, and a segment checked against its hash is hashed whole, so
+	// those need all four.
 	needLo, needHi := 0, types.DataShards
-	if d.key == nil {
+	if d.key == nil && !d.checkSegment {
 		needLo, needHi = s.lo/f, (s.hi-1)/f+1
 	}
-
-	var shards [types.TotalShards][]byte
-	var failures []*FragmentError
-	var mu sync.Mutex
-	fetch := func(ctx context.Context, idxs []int) {
-		var wg sync.WaitGroup
-		for _, i := range idxs {
-			var buf []byte
-			if i < types.DataShards {
-				buf = s.seg[i*f : (i+1)*f : (i+1)*f]
-			} else {
-				buf = fragmentBufs.get()
-				s.extra = append(s.extra, buf)
-			}
-			wg.Go(func() {
-				err := readFragment(ctx, d.src, s.index, i, buf, meta.Fragments[i])
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					fe := &FragmentError{Segment: s.index, Index: i, Err: err}
-					failures = append(failures, fe)
-					if d.onBad != nil && ctx.Err() == nil {
-						d.onBad(fe)
-					}
-					return
-				}
-				shards[i] = buf
-			})
-		}
-		wg.Wait()
-	}
-
-	// Fast path: only the data fragments that cover the range.
-	want := make([]int, 0, types.TotalShards)
-	for i := needLo; i < needHi; i++ {
-		want = append(want, i)
-	}
-	fetch(ctx, want)
-	if err := ctx.Err(); err != nil {
+	shards, failures, err := d.gather(ctx, s, needLo, needHi)
+	if err != nil {
 		return err
 	}
-	if len(failures) > 0 {
-		if err := d.rebuild(ctx, s, &shards, needLo, needHi, fetch, &failures); err != nil {
-			return err
-		}
+	if err := d.rebuild(s, &shards, needLo, needHi, failures); err != nil {
+		return err
 	}
-
+	if d.checkSegment && types.Hash(sha256.Sum256(s.seg)) != meta.Hash {
+		return &SegmentError{Segment: s.index, Failures: append(failures,
+			&FragmentError{Segment: s.index, Index: -1, Err: ErrSegmentCorrupt})}
+	}
 	plain := s.seg
 	if d.key != nil {
 		last := s.index == uint64(len(d.l.Segments)-1)
-		var err error
 		if plain, err = d.key.open(s.seg, s.index, last); err != nil {
 			return err
 		}
@@ -278,42 +260,136 @@ func (d *segmentDecoder) decode(ctx context.Context, s *decodeSlot) error {
 	return nil
 }
 
-// rebuild fetches further fragments until four are good, then reconstructs the
-// missing data fragments in [needLo, needHi) into s.seg and verifies them.
-func (d *segmentDecoder) rebuild(ctx context.Context, s *decodeSlot, shards *[types.TotalShards][]byte,
-	needLo, needHi int, fetch func(context.Context, []int), failures *[]*FragmentError) error {
+// fetched is the outcome of one fragment read.
+type fetched struct {
+	index int
+	buf   []byte
+	err   error
+}
+
+// gather reads fragments until the data fragments in [needLo, needHi) are all
+// good, or four good fragments can rebuild them. It starts with just the
+// needed data fragments; a failure starts another fragment (data first, then
+// parity) at once; each time the hedge delay passes with reads still
+// running, enough others start that four good ones can arrive without them.
+// When it returns, no read is running: the losers are cancelled and waited
+// for, so none writes into s.seg while it is rebuilt.
+func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, needHi int) ([types.TotalShards][]byte, []*FragmentError, error) {
 	const f = types.FragmentSize
-	tried := make([]bool, types.TotalShards)
-	for i := needLo; i < needHi; i++ {
+	meta := &d.l.Segments[s.index]
+	var shards [types.TotalShards][]byte
+	var failures []*FragmentError
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan fetched, types.TotalShards)
+	var wg sync.WaitGroup
+	var tried [types.TotalShards]bool
+	inflight := 0
+	launch := func(i int) {
 		tried[i] = true
-	}
-	good := func() int {
-		n := 0
-		for _, b := range shards {
-			if b != nil {
-				n++
-			}
+		inflight++
+		var buf []byte
+		if i < types.DataShards {
+			buf = s.seg[i*f : (i+1)*f : (i+1)*f]
+		} else {
+			buf = fragmentBufs.get()
+			s.extra = append(s.extra, buf)
 		}
-		return n
+		wg.Go(func() {
+			results <- fetched{i, buf, readFragment(fctx, d.src, s.index, i, buf, meta.Fragments[i])}
+		})
 	}
-	// Data fragments first (a good one needs no rebuilding), then parity; ask
-	// for exactly as many as are still missing, in parallel.
-	for good() < types.DataShards {
-		var batch []int
-		for i := 0; i < types.TotalShards && len(batch) < types.DataShards-good(); i++ {
+	// launchMore starts untried fragments, data first, until good+pending
+	// reaches four; it reports whether any was left to start.
+	launchMore := func(good, pending int) {
+		for i := 0; i < types.TotalShards && good+pending < types.DataShards; i++ {
 			if !tried[i] {
-				tried[i] = true
-				batch = append(batch, i)
+				launch(i)
+				pending++
 			}
 		}
-		if len(batch) == 0 {
-			return &SegmentError{Segment: s.index, Failures: *failures}
+	}
+	apply := func(r fetched) {
+		if r.err == nil {
+			shards[r.index] = r.buf
+			return
 		}
-		fetch(ctx, batch)
-		if err := ctx.Err(); err != nil {
-			return err
+		if fctx.Err() != nil {
+			return // we cancelled it: not the source's fault
+		}
+		fe := &FragmentError{Segment: s.index, Index: r.index, Err: r.err}
+		failures = append(failures, fe)
+		if d.onBad != nil {
+			d.onBad(fe)
 		}
 	}
+	count := func() (good int, wanted bool) {
+		wanted = true
+		for i, b := range shards {
+			if b != nil {
+				good++
+			} else if i >= needLo && i < needHi {
+				wanted = false
+			}
+		}
+		return good, wanted
+	}
+	for i := needLo; i < needHi; i++ {
+		launch(i)
+	}
+	// The hedge fires every d: a fragment started by one hedge may stall
+	// too.
+	var hedge <-chan time.Time
+	if d.hedge > 0 {
+		t := time.NewTicker(d.hedge)
+		defer t.Stop()
+		hedge = t.C
+	}
+	var err error
+	for {
+		good, wanted := count()
+		if wanted || good >= types.DataShards {
+			break
+		}
+		if inflight == 0 {
+			err = &SegmentError{Segment: s.index, Failures: failures}
+			break
+		}
+		select {
+		case r := <-results:
+			inflight--
+			apply(r)
+			if r.err != nil {
+				good, _ := count()
+				launchMore(good, inflight)
+			}
+		case <-hedge:
+			// The running reads may never finish: start enough others
+			// that four good ones can arrive without them.
+			launchMore(good, 0)
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	cancel()
+	wg.Wait()
+	for inflight > 0 {
+		r := <-results
+		inflight--
+		if r.err == nil && err == nil {
+			shards[r.index] = r.buf // finished as it was cancelled: still good
+		}
+	}
+	return shards, failures, err
+}
+
+// rebuild reconstructs the missing data fragments in [needLo, needHi) into
+// s.seg from four good fragments, and verifies them.
+func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byte, needLo, needHi int, failures []*FragmentError) error {
+	const f = types.FragmentSize
 	// Reconstruct into the segment buffer: a missing data shard is given as a
 	// zero-length slice whose capacity is its place in s.seg.
 	required := make([]bool, types.TotalShards)
@@ -327,6 +403,9 @@ func (d *segmentDecoder) rebuild(ctx context.Context, s *decodeSlot, shards *[ty
 			rebuilt = append(rebuilt, i)
 		}
 	}
+	if len(rebuilt) == 0 {
+		return nil
+	}
 	if err := d.rs.ReconstructSome(input, required); err != nil {
 		return fmt.Errorf("segment %d: reconstruct: %w", s.index, err)
 	}
@@ -336,7 +415,7 @@ func (d *segmentDecoder) rebuild(ctx context.Context, s *decodeSlot, shards *[ty
 	meta := &d.l.Segments[s.index]
 	for _, i := range rebuilt {
 		if types.Hash(sha256.Sum256(s.seg[i*f:(i+1)*f])) != meta.Fragments[i] {
-			return &SegmentError{Segment: s.index, Failures: append(*failures,
+			return &SegmentError{Segment: s.index, Failures: append(failures,
 				&FragmentError{Segment: s.index, Index: i, Err: fmt.Errorf("rebuilt: %w", ErrFragmentCorrupt)})}
 		}
 	}
