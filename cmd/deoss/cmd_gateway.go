@@ -48,6 +48,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 
 func newGatewayInitCmd(g *globals) *cobra.Command {
 	var home, listen string
+	var cacheOnly bool
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a gateway home (key, config) and register the gateway on the chain",
@@ -58,7 +59,7 @@ func newGatewayInitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			cfg := gateway.DefaultConfig()
-			cfg.Chain, cfg.Listen, cfg.Endpoint = g.chainURL, listen, "http://"+listen
+			cfg.Chain, cfg.Listen, cfg.Endpoint, cfg.CacheOnly = g.chainURL, listen, "http://"+listen, cacheOnly
 			if err := gateway.SaveConfig(home, &cfg); err != nil {
 				return err
 			}
@@ -74,7 +75,7 @@ func newGatewayInitCmd(g *globals) *cobra.Command {
 				if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
 					return err
 				}
-				if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint}}); err != nil {
+				if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cacheOnly}}); err != nil {
 					return err
 				}
 			} else if err != nil {
@@ -86,17 +87,29 @@ func newGatewayInitCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&home, "home", "", "gateway home folder (required)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address the gateway will listen on (its endpoint is http://<listen>)")
+	cmd.Flags().BoolVar(&cacheOnly, "cache-only", false, "register a cache node: it serves reads and peers, takes no uploads")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }
 
 func newGatewayRunCmd(g *globals) *cobra.Command {
 	var home string
+	var cacheOnly bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the gateway of a home until interrupted",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cache-only") {
+				cfg, err := gateway.LoadConfig(home)
+				if err != nil {
+					return err
+				}
+				cfg.CacheOnly = cacheOnly
+				if err := gateway.SaveConfig(home, cfg); err != nil {
+					return err
+				}
+			}
 			gw, err := gateway.NewGateway(home, g.logger())
 			if err != nil {
 				return err
@@ -109,6 +122,7 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "gateway home written by `deoss gateway init` (required)")
+	cmd.Flags().BoolVar(&cacheOnly, "cache-only", false, "serve reads and peers only (a cache node); kept in the home's config")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/upload"
@@ -51,6 +52,12 @@ type API struct {
 	// each).
 	kek cipher.AEAD
 	kdf chan struct{}
+	// Reader serves downloads, metadata and peers.
+	Reader *Reader
+	// Submit sends a message signed by the gateway (deletes).
+	Submit func(ctx context.Context, m ledger.Msg) error
+	// CacheOnly leaves out every route that takes or deletes files.
+	CacheOnly bool
 	// MaxSize bounds a file whose size is not declared (PUT /file).
 	MaxSize int64
 	// Metrics, when set, is served at GET /metrics and counts accepted bytes.
@@ -126,13 +133,18 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, version.Get())
 	})
-	mux.HandleFunc("POST /upload", a.signed(a.createSession))
-	mux.HandleFunc("GET /upload/{id}", a.signed(a.sessionState))
-	mux.HandleFunc("PUT /upload/{id}/{index}", a.signed(a.putChunk))
-	mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
-	mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
-	mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
-	mux.HandleFunc("PUT /file", a.signed(a.putFile))
+	if !a.CacheOnly {
+		mux.HandleFunc("POST /upload", a.signed(a.createSession))
+		mux.HandleFunc("GET /upload/{id}", a.signed(a.sessionState))
+		mux.HandleFunc("PUT /upload/{id}/{index}", a.signed(a.putChunk))
+		mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
+		mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
+		mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
+		mux.HandleFunc("PUT /file", a.signed(a.putFile))
+	}
+	if a.Reader != nil {
+		a.readRoutes(mux)
+	}
 	if a.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Metrics.reg, promhttp.HandlerOpts{}))
 	}
@@ -145,18 +157,27 @@ type handler func(w http.ResponseWriter, r *http.Request, user types.Address) er
 // signed checks the request's signature and that the account authorized this
 // gateway, then runs h; an error from h becomes the JSON error response.
 func (a *API) signed(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := a.authorize(w, r, h)
-		if err == nil {
-			return
-		}
-		var e *httpapi.Error
-		if !errors.As(err, &e) {
-			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			e = httpapi.Errorf(http.StatusInternalServerError, "internal", "internal error")
-		}
-		httpapi.WriteError(w, e)
+	return func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, a.authorize(w, r, h)) }
+}
+
+// respond writes err, if any, as the JSON error response; errors that are
+// not *httpapi.Error are logged and answered 500 without their text.
+func (a *API) respond(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		return
 	}
+	var e *httpapi.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return // the client went away
+	case errors.Is(err, chain.ErrUnavailable):
+		e = httpapi.Errorf(http.StatusServiceUnavailable, "chain_unavailable", "the chain does not answer; try again")
+	default:
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = httpapi.Errorf(http.StatusInternalServerError, "internal", "internal error")
+	}
+	httpapi.WriteError(w, e)
 }
 
 func (a *API) authorize(w http.ResponseWriter, r *http.Request, h handler) error {

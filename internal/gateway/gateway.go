@@ -17,6 +17,7 @@ import (
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/gateway/cache"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/upload"
@@ -37,6 +38,12 @@ type Config struct {
 	SessionTTL   chain.Duration `json:"session_ttl"`
 	// ReportDeadline is how long a node has to report a pushed column.
 	ReportDeadline chain.Duration `json:"report_deadline"`
+	// CacheBytes bounds the fragment cache (home/cache).
+	CacheBytes int64 `json:"cache_bytes"`
+	// Downloads is how many downloads decode at once; more wait.
+	Downloads int `json:"downloads"`
+	// CacheOnly serves reads and peers only: no uploads, no deletes.
+	CacheOnly bool `json:"cache_only,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -46,6 +53,8 @@ func DefaultConfig() Config {
 		MaxChunkSize:   64 << 20,
 		SessionTTL:     chain.Duration(24 * time.Hour),
 		ReportDeadline: chain.Duration(2 * time.Minute),
+		CacheBytes:     4 << 30,
+		Downloads:      8,
 	}
 }
 
@@ -117,11 +126,18 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	view := &chainView{c: cl, signer: cl.Signer(g.key), self: g.key.Address(), authz: map[types.Address]time.Time{}}
+	fc, err := cache.Open(filepath.Join(g.home, "cache"), g.cfg.CacheBytes)
+	if err != nil {
+		return err
+	}
 	api := NewAPI(view, sessions, area, queue, g.log)
 	api.SetKeyEncryptionKey(g.key)
 	api.MaxSize = g.cfg.MaxFileSize
+	api.CacheOnly = g.cfg.CacheOnly
+	api.Submit = view.Submit
 	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)
 	api.Metrics = dist.m
+	api.Reader = NewReader(ReaderConfig{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, dist.m, g.log)
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
@@ -141,7 +157,9 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		defer cancel()
 		return hs.Shutdown(sctx)
 	})
-	eg.Go(func() error { dist.Run(ctx); return nil })
+	if !g.cfg.CacheOnly {
+		eg.Go(func() error { dist.Run(ctx); return nil })
+	}
 	eg.Go(func() error {
 		// Housekeeping: expired sessions, and the scheduler's memory (saved
 		// often: a killed gateway keeps what it learned of bad nodes).
@@ -216,6 +234,20 @@ func (v *chainView) Nodes(ctx context.Context) ([]ledger.Node, error) {
 	var ns []ledger.Node
 	err := v.c.Query(ctx, "nodes", &ns)
 	return ns, err
+}
+
+// Gateways implements ReadChain.
+func (v *chainView) Gateways(ctx context.Context) ([]ledger.Gateway, error) {
+	var gs []ledger.Gateway
+	err := v.c.Query(ctx, "gateways", &gs)
+	return gs, err
+}
+
+// UserFiles implements ReadChain.
+func (v *chainView) UserFiles(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
+	var fs []ledger.UserFile
+	err := v.c.Query(ctx, "files/"+owner.String(), &fs)
+	return fs, err
 }
 
 // Submit implements DistChain.

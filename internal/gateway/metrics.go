@@ -15,6 +15,11 @@ type metrics struct {
 	reassigned prometheus.Counter
 	cooldowns  prometheus.Counter
 	reportWait prometheus.Histogram
+	// Reading.
+	fragments    *prometheus.CounterVec // source: cache, work, peer, node
+	badFragments prometheus.Counter
+	bytesServed  prometheus.Counter
+	firstByte    prometheus.Histogram
 }
 
 func newMetrics(q *pipeline.Queue) *metrics {
@@ -27,15 +32,35 @@ func newMetrics(q *pipeline.Queue) *metrics {
 		cooldowns:  prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_cooldowns_total", Help: "Nodes sent to the cooldown pool."}),
 		reportWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deoss_gateway_report_seconds", Help: "From declaring a file to its stored state.",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2, 14)}),
+		fragments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_fragments_read_total", Help: "Fragments read for downloads, by source."}, []string{"source"}),
+		badFragments: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bad_fragments_total", Help: "Fragments that failed verification (routed around)."}),
+		bytesServed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_served_total", Help: "User bytes sent to downloaders."}),
+		firstByte: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deoss_gateway_first_byte_seconds", Help: "From a download request to its first byte.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 	}
-	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "deoss_gateway_queue_files", Help: "Files in the pipeline not yet cleaned."},
-		func() float64 {
-			recs, err := q.Pending()
-			if err != nil {
-				return -1
-			}
-			return float64(len(recs))
-		})
-	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.pushes, m.reassigned, m.cooldowns, m.reportWait, depth)
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.pushes, m.reassigned, m.cooldowns, m.reportWait,
+		m.fragments, m.badFragments, m.bytesServed, m.firstByte, queueDepth{q})
 	return m
+}
+
+// queueDepth reports the files in the pipeline per state, read from the
+// queue at each scrape.
+type queueDepth struct{ q *pipeline.Queue }
+
+var queueDepthDesc = prometheus.NewDesc("deoss_gateway_queue_files", "Files in the pipeline not yet cleaned, by state.", []string{"state"}, nil)
+
+func (d queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }
+
+func (d queueDepth) Collect(ch chan<- prometheus.Metric) {
+	recs, err := d.q.Pending()
+	if err != nil {
+		return
+	}
+	n := map[string]int{pipeline.Processed: 0, pipeline.Declared: 0, pipeline.Distributing: 0, pipeline.Stored: 0}
+	for _, r := range recs {
+		n[r.State]++
+	}
+	for state, c := range n {
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(c), state)
+	}
 }

@@ -203,6 +203,20 @@ func Start(t testing.TB, o Options) *Network {
 	dir := t.TempDir()
 	base := testutil.FreePorts(t, 2+o.Gateways+o.Nodes)
 	n := &Network{t: t, Dir: dir, RPC: fmt.Sprintf("http://127.0.0.1:%d", base+1)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			n.dumpLogs("gateway")
+		}
+		if keep := os.Getenv("DEOSS_E2E_KEEP_LOGS"); keep != "" {
+			// Copy every log out of the test's folder before it goes.
+			os.MkdirAll(keep, 0o755)
+			logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				os.WriteFile(filepath.Join(keep, filepath.Base(l)), b, 0o644)
+			}
+		}
+	})
 	if _, code := cli(t, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
 		t.Fatal("chain testnet")
 	}
@@ -372,7 +386,6 @@ func (n *Network) WaitStored(fid types.FID, within time.Duration) *ledger.File {
 			return f
 		}
 		if time.Now().After(deadline) {
-			n.dumpLogs("gateway")
 			n.t.Fatalf("%s not stored within %v: %+v %v", fid, within, f.Columns, err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -385,10 +398,17 @@ func (n *Network) dumpLogs(prefix string) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix) && strings.HasSuffix(e.Name(), ".log") {
 			b, _ := os.ReadFile(filepath.Join(n.Dir, e.Name()))
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
+			var keep []string
+			for _, line := range strings.Split(string(b), "\n") {
+				if !strings.Contains(line, "level=INFO") && !strings.Contains(line, "level=DEBUG") {
+					keep = append(keep, line)
+				}
 			}
-			n.t.Logf("%s (tail):\n%s", e.Name(), b)
+			s := strings.Join(keep, "\n")
+			if len(s) > 12000 {
+				s = s[len(s)-12000:]
+			}
+			n.t.Logf("%s (warnings and errors, tail):\n%s", e.Name(), s)
 		}
 	}
 }

@@ -111,7 +111,18 @@ func (q *Queue) Get(fid types.FID, owner types.Address) (*Record, error) {
 // Holds reports whether any owner's record of fid is not yet cleaned (its
 // columns are still needed in the work area).
 func (q *Queue) Holds(fid types.FID) (bool, error) {
-	held := false
+	recs, err := q.Records(fid)
+	for _, r := range recs {
+		if r.State != Cleaned {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+// Records lists every owner's record of fid.
+func (q *Queue) Records(fid types.FID) ([]Record, error) {
+	var out []Record
 	err := q.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketFiles).Cursor()
 		for k, v := c.Seek(fid[:]); k != nil && bytes.HasPrefix(k, fid[:]); k, v = c.Next() {
@@ -119,11 +130,16 @@ func (q *Queue) Holds(fid types.FID) (bool, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
 			}
-			held = held || r.State != Cleaned
+			out = append(out, r)
 		}
 		return nil
 	})
-	return held, err
+	return out, err
+}
+
+// Remove forgets an owner's record (the owner deleted the file).
+func (q *Queue) Remove(fid types.FID, owner types.Address) error {
+	return q.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFiles).Delete(key(fid, owner)) })
 }
 
 // Pending lists the records not yet cleaned, for the runner to resume.

@@ -1,0 +1,453 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// readRoutes adds the read, metadata, delete and peer routes.
+func (a *API) readRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /file/download/{fid}", a.unsigned(a.download(false)))
+	mux.HandleFunc("HEAD /file/download/{fid}", a.unsigned(a.download(false)))
+	mux.HandleFunc("GET /file/open/{fid}", a.unsigned(a.download(true)))
+	mux.HandleFunc("HEAD /file/open/{fid}", a.unsigned(a.download(true)))
+	mux.HandleFunc("GET /file/metadata/{fid}", a.unsigned(a.metadata))
+	mux.HandleFunc("GET /file/location/{fid}", a.unsigned(a.location))
+	mux.HandleFunc("GET /files/{owner}", a.unsigned(a.list))
+	mux.HandleFunc("GET /peer/file/{fid}", a.unsigned(a.peerFile))
+	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", a.unsigned(a.peerFragment))
+	if !a.CacheOnly {
+		mux.HandleFunc("DELETE /file/{fid}", a.signed(a.deleteFile))
+	}
+}
+
+// unsigned adapts a handler that needs no account.
+func (a *API) unsigned(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, h(w, r)) }
+}
+
+func pathFID(r *http.Request) (types.FID, error) {
+	fid, err := types.ParseFID(r.PathValue("fid"))
+	if err != nil {
+		return fid, httpapi.Errorf(http.StatusBadRequest, "bad_fid", "%q is not a FID (64 hex characters): %v", r.PathValue("fid"), err)
+	}
+	return fid, nil
+}
+
+func (a *API) resolve(r *http.Request) (*File, error) {
+	fid, err := pathFID(r)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.Reader.Resolve(r.Context(), fid)
+	if errors.Is(err, ErrNoFile) {
+		return nil, httpapi.Errorf(http.StatusNotFound, "no_file", "no file %s on chain or at any gateway", fid)
+	}
+	return f, err
+}
+
+// byteRange is a resolved Range header.
+type byteRange struct {
+	off, n  int64
+	partial bool
+}
+
+// parseRange reads a Range header against a size: one range of the
+// "bytes" unit (a-b, a-, -n). Several ranges are refused (416), a header
+// that does not parse is refused (400), and a range starting past the end is
+// unsatisfiable (416).
+func parseRange(h string, size int64) (byteRange, error) {
+	if h == "" {
+		return byteRange{0, size, false}, nil
+	}
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return byteRange{}, httpapi.Errorf(http.StatusBadRequest, "bad_range", "Range %q: only the bytes unit is served", h)
+	}
+	if strings.Contains(spec, ",") {
+		return byteRange{}, httpapi.Errorf(http.StatusRequestedRangeNotSatisfiable, "multiple_ranges", "Range %q: ask for one range per request", h)
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return byteRange{}, httpapi.Errorf(http.StatusBadRequest, "bad_range", "Range %q: want bytes=FIRST-LAST, FIRST- or -SUFFIX", h)
+	}
+	num := func(s string) (int64, bool) {
+		if s == "" || len(s) > 19 || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil
+	}
+	unsat := httpapi.Errorf(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "Range %q: the file has %d bytes", h, size)
+	switch {
+	case first == "":
+		n, ok := num(last)
+		if !ok {
+			return byteRange{}, httpapi.Errorf(http.StatusBadRequest, "bad_range", "Range %q: bad suffix length", h)
+		}
+		if n == 0 || size == 0 {
+			return byteRange{}, unsat
+		}
+		n = min(n, size)
+		return byteRange{size - n, n, true}, nil
+	default:
+		lo, ok := num(first)
+		if !ok {
+			return byteRange{}, httpapi.Errorf(http.StatusBadRequest, "bad_range", "Range %q: bad first byte", h)
+		}
+		hi := size - 1
+		if last != "" {
+			if hi, ok = num(last); !ok || hi < lo {
+				return byteRange{}, httpapi.Errorf(http.StatusBadRequest, "bad_range", "Range %q: bad last byte", h)
+			}
+		}
+		if lo >= size {
+			return byteRange{}, unsat
+		}
+		hi = min(hi, size-1)
+		return byteRange{lo, hi - lo + 1, true}, nil
+	}
+}
+
+// download serves a file (or one range of it). Nothing is sent before the
+// first range's bytes are verified, so a wrong cipher, a missing file or a
+// lost segment at the start is a clean error; a failure after that cuts the
+// connection, so the client sees a short body, never a wrong or complete-
+// looking one.
+func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		start := time.Now()
+		f, err := a.resolve(r)
+		if err != nil {
+			return err
+		}
+		size := int64(f.Layout.Size)
+		rng, err := parseRange(r.Header.Get("Range"), size)
+		if err != nil {
+			var e *httpapi.Error
+			if errors.As(err, &e) && e.Status == http.StatusRequestedRangeNotSatisfiable {
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			}
+			return err
+		}
+		var key *codec.Key
+		if f.Layout.Encryption != types.EncryptionNone && size > 0 {
+			c := r.Header.Get(CipherHeader)
+			if c == "" {
+				return httpapi.Errorf(http.StatusUnauthorized, "cipher_required", "the file is encrypted: send its cipher in the %s header", CipherHeader)
+			}
+			if key, err = a.deriveKey([]byte(c), f.Layout.Salt, r); err != nil {
+				return err
+			}
+		}
+		h := w.Header()
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("ETag", `"`+f.FID.String()+`"`)
+		h.Set("Content-Length", strconv.FormatInt(rng.n, 10))
+		h.Set("X-Content-Type-Options", "nosniff")
+		status := http.StatusOK
+		if rng.partial {
+			status = http.StatusPartialContent
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.off, rng.off+rng.n-1, size))
+		}
+		name := fileName(f)
+		if inline {
+			h.Set("Content-Disposition", "inline")
+		} else {
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Disposition", mimeAttachment(name))
+		}
+		if r.Method == http.MethodHead && !inline || rng.n == 0 {
+			if inline {
+				h.Set("Content-Type", "application/octet-stream")
+			}
+			w.WriteHeader(status)
+			return nil
+		}
+		lw := &lazyWriter{w: w, status: status, sniff: inline, head: r.Method == http.MethodHead}
+		err = a.Reader.Read(r.Context(), lw, f, rng.off, rng.n, key)
+		if err != nil && !lw.started {
+			// The error answer is JSON: the file's headers do not apply.
+			for _, k := range []string{"Content-Length", "Content-Range", "Content-Disposition", "Content-Type", "ETag"} {
+				h.Del(k)
+			}
+		}
+		if lw.started && a.Metrics != nil {
+			a.Metrics.firstByte.Observe(lw.first.Sub(start).Seconds())
+			a.Metrics.bytesServed.Add(float64(lw.n))
+		}
+		switch {
+		case errors.Is(err, errHeadDone):
+			return nil
+		case err == nil && lw.n != rng.n:
+			a.log.Error("download wrote the wrong length", "fid", f.FID, "wrote", lw.n, "want", rng.n)
+			panic(http.ErrAbortHandler)
+		case err == nil:
+			return nil
+		case lw.started:
+			a.log.Warn("download cut short", "fid", f.FID, "after", lw.n, "err", err)
+			panic(http.ErrAbortHandler) // the client sees a short body
+		case errors.Is(err, codec.ErrAuthentication):
+			return httpapi.Errorf(http.StatusForbidden, "wrong_cipher", "%v", err)
+		case errors.Is(err, codec.ErrNotEnoughFragments):
+			return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "%v", err)
+		}
+		return err
+	}
+}
+
+var errHeadDone = errors.New("head: headers sent")
+
+// lazyWriter sends the status and headers with the first verified bytes
+// (sniffing the content type from them for inline previews).
+type lazyWriter struct {
+	w       http.ResponseWriter
+	status  int
+	sniff   bool
+	head    bool
+	started bool
+	first   time.Time
+	n       int64
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started, l.first = true, time.Now()
+		if l.sniff {
+			l.w.Header().Set("Content-Type", http.DetectContentType(p))
+		}
+		l.w.WriteHeader(l.status)
+		if l.head {
+			return 0, errHeadDone
+		}
+	}
+	n, err := l.w.Write(p)
+	l.n += int64(n)
+	return n, err
+}
+
+func fileName(f *File) string {
+	switch {
+	case f.Chain != nil && len(f.Chain.Owners) > 0:
+		return f.Chain.Owners[0].Name
+	case f.Pending != nil:
+		return f.Pending.Name
+	}
+	return f.FID.String()
+}
+
+func mimeAttachment(name string) string {
+	return fmt.Sprintf("attachment; filename=%q", strings.Map(func(r rune) rune {
+		if r < 0x20 || r == '"' || r == '\\' || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, name))
+}
+
+// deriveKey derives a file's key from a cipher, bounded like uploads.
+func (a *API) deriveKey(c, salt []byte, r *http.Request) (*codec.Key, error) {
+	select {
+	case a.kdf <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	defer func() { <-a.kdf }()
+	k, err := codec.DeriveKey(c, salt)
+	if err != nil {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "bad_cipher", "%v", err)
+	}
+	return k, nil
+}
+
+// Metadata is the answer of GET /file/metadata/{fid}.
+type Metadata struct {
+	FID        types.FID      `json:"fid"`
+	Size       uint64         `json:"size"`
+	Segments   int            `json:"segments"`
+	Encryption string         `json:"encryption"`
+	State      string         `json:"state"`
+	Owners     []ledger.Owner `json:"owners,omitempty"`
+	Gateway    types.Address  `json:"gateway,omitempty"`
+	// Pipeline is this gateway's state of the file, when it took the upload,
+	// and Note why it is not advancing (for example too few nodes).
+	Pipeline string `json:"pipeline,omitempty"`
+	Note     string `json:"note,omitempty"`
+}
+
+func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
+	f, err := a.resolve(r)
+	if err != nil {
+		return err
+	}
+	m := Metadata{FID: f.FID, Size: f.Layout.Size, Segments: len(f.Layout.Segments), Encryption: f.Layout.Encryption.String(), State: "pending"}
+	if f.Chain != nil {
+		m.State, m.Owners, m.Gateway = f.Chain.State, f.Chain.Owners, f.Chain.Gateway
+	}
+	if f.Pending != nil {
+		m.Pipeline, m.Note = f.Pending.State, f.Pending.Note
+		if f.Chain == nil {
+			m.Owners = []ledger.Owner{{Address: f.Pending.Owner, Name: f.Pending.Name, Territory: f.Pending.Territory}}
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// Location is one column's place.
+type Location struct {
+	Column   int           `json:"column"`
+	Node     types.Address `json:"node"`
+	Endpoint string        `json:"endpoint"`
+	Reported bool          `json:"reported"`
+}
+
+func (a *API) location(w http.ResponseWriter, r *http.Request) error {
+	f, err := a.resolve(r)
+	if err != nil {
+		return err
+	}
+	if f.Chain == nil {
+		return httpapi.Errorf(http.StatusConflict, "not_declared", "%s is not placed on nodes yet (pending at a gateway)", f.FID)
+	}
+	ends := a.Reader.nodeEndpoints(r.Context())
+	out := make([]Location, 0, types.TotalShards)
+	for j, c := range f.Chain.Columns {
+		if c.Node == (types.Address{}) {
+			continue // an empty file has no columns
+		}
+		out = append(out, Location{Column: j, Node: c.Node, Endpoint: ends[c.Node], Reported: c.Reported})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"fid": f.FID, "state": f.Chain.State, "columns": out})
+	return nil
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) error {
+	owner, err := types.ParseAddress(r.PathValue("owner"))
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_address", "%v", err)
+	}
+	files, err := a.Reader.Files(r.Context(), owner)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, files)
+	return nil
+}
+
+// deleteFile removes the caller's ownership of a file: on chain (the file
+// goes with its last owner and the nodes collect its fragments), and from
+// this gateway's queue if it is still pending here.
+func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	f, err := a.resolve(r)
+	if err != nil {
+		return err
+	}
+	owns := f.Pending != nil && f.Chain == nil && f.Pending.Owner == user
+	if f.Chain != nil {
+		owns = false
+		for _, o := range f.Chain.Owners {
+			owns = owns || o.Address == user
+		}
+	}
+	if !owns {
+		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
+	}
+	if f.Chain != nil {
+		if err := a.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: f.FID, Owner: user}}); err != nil {
+			return err
+		}
+	}
+	if err := a.queue.Remove(f.FID, user); err != nil {
+		return err
+	}
+	if held, err := a.queue.Holds(f.FID); err == nil && !held {
+		a.work.Remove(f.FID)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// peerFile tells a peer gateway whether this gateway holds fid: pending here
+// (with its layout, which the peer checks against the FID) or cached.
+func (a *API) peerFile(w http.ResponseWriter, r *http.Request) error {
+	fid, err := pathFID(r)
+	if err != nil {
+		return err
+	}
+	if held, err := a.queue.Holds(fid); err == nil && held {
+		if l, err := a.work.Layout(fid); err == nil {
+			httpapi.WriteJSON(w, http.StatusOK, PeerFile{Layout: l})
+			return nil
+		}
+	}
+	if a.Reader.cache.HasFile(fid) {
+		httpapi.WriteJSON(w, http.StatusOK, PeerFile{})
+		return nil
+	}
+	return httpapi.Errorf(http.StatusNotFound, "not_held", "this gateway does not hold %s", fid)
+}
+
+// peerFragment serves a fragment this gateway holds, from its cache or its
+// work area. The asker verifies it against the hash it names.
+func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
+	fid, err := pathFID(r)
+	if err != nil {
+		return err
+	}
+	seg, err1 := strconv.ParseUint(r.PathValue("seg"), 10, 32)
+	idx, err2 := strconv.Atoi(r.PathValue("idx"))
+	h, err3 := types.ParseHash(r.URL.Query().Get("hash"))
+	if err1 != nil || err2 != nil || err3 != nil || idx < 0 || idx >= types.TotalShards {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_fragment", "want /peer/fragment/FID/SEGMENT/INDEX?hash=HASH")
+	}
+	rc, err := a.Reader.cache.Open(h)
+	if err != nil {
+		if held, herr := a.queue.Holds(fid); herr != nil || !held {
+			return httpapi.Errorf(http.StatusNotFound, "not_held", "no such fragment here")
+		}
+		if rc, err = a.work.Fragment(fid, seg, idx); err != nil {
+			return httpapi.Errorf(http.StatusNotFound, "not_held", "no such fragment here")
+		}
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(types.FragmentSize))
+	if _, err := io.Copy(w, rc); err != nil {
+		panic(http.ErrAbortHandler) // a short body, not a wrong one
+	}
+	return nil
+}
+
+// Files lists an owner's files on chain, and those pending at this gateway.
+func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
+	out, err := rd.chain.UserFiles(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[types.FID]bool{}
+	for _, f := range out {
+		seen[f.FID] = true
+	}
+	recs, err := rd.queue.Pending()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Owner == owner && !seen[r.FID] {
+			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending"})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+func fragment(b byte) ([]byte, types.Hash) {
+	f := bytes.Repeat([]byte{b}, types.FragmentSize)
+	return f, types.Sum(f)
+}
+
+func put(c *Cache, f []byte, h types.Hash) {
+	w := c.Writer(h)
+	w.Write(f[:100])
+	w.Write(f[100:])
+	w.Commit()
+}
+
+func TestCacheLRUBound(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir, 3*types.FragmentSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []types.Hash
+	for i := range 4 {
+		f, h := fragment(byte(i))
+		hs = append(hs, h)
+		put(c, f, h)
+		if i == 1 {
+			// Touch the first: the second becomes the oldest.
+			r, err := c.Open(hs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+		}
+	}
+	if c.Size() > 3*types.FragmentSize {
+		t.Fatalf("size %d over the bound", c.Size())
+	}
+	if c.Has(hs[1]) || !c.Has(hs[0]) || !c.Has(hs[2]) || !c.Has(hs[3]) {
+		t.Fatal("evicted the wrong fragment")
+	}
+	r, _ := c.Open(hs[3])
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if types.Sum(got) != hs[3] {
+		t.Fatal("cached bytes differ")
+	}
+	// Reopened, the cache holds the same and still fits.
+	c2, _ := Open(dir, 2*types.FragmentSize)
+	if c2.Size() != 2*types.FragmentSize || c2.Has(hs[1]) {
+		t.Fatalf("reopened: %d", c2.Size())
+	}
+	if n, _ := os.ReadDir(dir); len(n) != 3 { // two fragments and layouts/
+		t.Fatalf("files on disk: %d", len(n))
+	}
+}
+
+func TestCacheRefusesWrongBytes(t *testing.T) {
+	c, _ := Open(t.TempDir(), 4*types.FragmentSize)
+	f, h := fragment(1)
+	w := c.Writer(h)
+	f[5] ^= 1
+	w.Write(f)
+	w.Commit()
+	if c.Has(h) {
+		t.Fatal("cached a fragment that does not match its hash")
+	}
+	w = c.Writer(h)
+	w.Write(f[:10])
+	w.Commit()
+	if c.Has(h) {
+		t.Fatal("cached a short fragment")
+	}
+	if _, err := c.Open(h); !errors.Is(err, ErrMiss) {
+		t.Fatal(err)
+	}
+	var nilW *Writer
+	nilW.Write([]byte{1})
+	nilW.Commit()
+	nilW.Abort()
+}
+
+func TestCacheLayouts(t *testing.T) {
+	c, _ := Open(t.TempDir(), types.FragmentSize)
+	var fid types.FID
+	fid[0] = 1
+	if _, err := c.Layout(fid); !errors.Is(err, ErrMiss) {
+		t.Fatal(err)
+	}
+	l := &types.Layout{Version: 1, Size: 5}
+	c.PutLayout(fid, l)
+	got, err := c.Layout(fid)
+	if err != nil || got.Size != 5 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	c.DropLayout(fid)
+	if _, err := c.Layout(fid); !errors.Is(err, ErrMiss) {
+		t.Fatal("layout kept after drop")
+	}
+}

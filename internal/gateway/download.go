@@ -1,0 +1,393 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/cache"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// ReadChain is what reading asks of the chain.
+type ReadChain interface {
+	File(ctx context.Context, fid types.FID) (*ledger.File, error)
+	Nodes(ctx context.Context) ([]ledger.Node, error)
+	Gateways(ctx context.Context) ([]ledger.Gateway, error)
+	UserFiles(ctx context.Context, owner types.Address) ([]ledger.UserFile, error)
+}
+
+// ErrNoFile is returned for a FID that neither the chain nor any gateway
+// holds.
+var ErrNoFile = errors.New("no such file")
+
+// Reader finds files and reads them from the best sources: the fragment
+// cache, this gateway's work area, peer gateways that hold the file, and the
+// storage nodes. Build it with NewReader; it starts nothing.
+type Reader struct {
+	chain ReadChain
+	self  types.Address
+	work  *work.Area
+	queue *pipeline.Queue
+	cache *cache.Cache
+	sched *scheduler.Scheduler // penalises nodes that serve bad bytes; may be nil
+	hc    *http.Client
+	log   *slog.Logger
+	m     *metrics
+	slots chan struct{} // downloads decoding at once
+
+	mu       sync.Mutex
+	fetchAvg time.Duration // moving average of a node fragment fetch
+	peers    map[types.FID]peerProbe
+	nodes    nodeList
+}
+
+type peerProbe struct {
+	at    time.Time
+	peers []peerHolder
+}
+
+type peerHolder struct {
+	endpoint string
+	rtt      time.Duration
+	layout   *types.Layout // set when the peer holds the file pending
+}
+
+type nodeList struct {
+	at       time.Time
+	endpoint map[types.Address]string
+}
+
+// ReaderConfig tunes reading.
+type ReaderConfig struct {
+	// Downloads bounds the downloads decoding at once (each holds a few
+	// segments of memory); more wait.
+	Downloads int
+}
+
+// NewReader assembles a reader.
+func NewReader(cfg ReaderConfig, ch ReadChain, self types.Address, w *work.Area, q *pipeline.Queue, c *cache.Cache, s *scheduler.Scheduler, m *metrics, log *slog.Logger) *Reader {
+	if cfg.Downloads <= 0 {
+		cfg.Downloads = 8
+	}
+	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: m, log: log,
+		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
+		slots: make(chan struct{}, cfg.Downloads), peers: map[types.FID]peerProbe{}, fetchAvg: 200 * time.Millisecond}
+}
+
+// File is a file resolved for reading.
+type File struct {
+	FID    types.FID
+	Layout *types.Layout
+	// Chain is the file's record, nil while the file is only pending at a
+	// gateway (then the layout came from that gateway, checked against the
+	// FID, and every segment is checked against its hash as it is read).
+	Chain *ledger.File
+	// Pending is this gateway's record of the file, when it has one.
+	Pending *pipeline.Record
+	peers   []peerHolder
+}
+
+// Resolve finds a file: on chain, pending in this gateway, or pending in a
+// peer gateway.
+func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
+	f := &File{FID: fid}
+	cf, err := rd.chain.File(ctx, fid)
+	switch {
+	case err == nil:
+		f.Chain, f.Layout = cf, &cf.Layout
+	case !errors.Is(err, ledger.ErrNotFound):
+		return nil, err
+	}
+	if recs, err := rd.queue.Records(fid); err == nil && len(recs) > 0 {
+		f.Pending = &recs[0]
+		if f.Layout == nil && recs[0].State != pipeline.Cleaned {
+			if l, err := rd.work.Layout(fid); err == nil {
+				f.Layout = l
+			}
+		}
+	}
+	// A pending file's holders change quickly (it may be deleted or
+	// distributed): ask afresh each time.
+	f.peers = rd.probePeers(ctx, fid, f.Chain != nil)
+	if f.Layout == nil {
+		for _, p := range f.peers {
+			if p.layout != nil {
+				f.Layout = p.layout
+				break
+			}
+		}
+	}
+	if f.Layout == nil {
+		return nil, ErrNoFile
+	}
+	if err := f.Layout.Validate(); err != nil || codec.FileID(f.Layout) != fid {
+		return nil, fmt.Errorf("layout of %s does not match its FID", fid)
+	}
+	return f, nil
+}
+
+// PeerFile is the answer of GET /peer/file/{fid}.
+type PeerFile struct {
+	// Layout is set while the file is pending at the peer (not yet on chain
+	// or not yet stored).
+	Layout *types.Layout `json:"layout,omitempty"`
+}
+
+// probePeers asks every other gateway on chain, at once, whether it holds
+// fid; those that do are returned nearest first. Answers are kept 10 s and
+// reused when reuse is set.
+func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool) []peerHolder {
+	rd.mu.Lock()
+	p, ok := rd.peers[fid]
+	rd.mu.Unlock()
+	if ok && reuse && time.Since(p.at) < 10*time.Second {
+		return p.peers
+	}
+	gws, err := rd.chain.Gateways(ctx)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var out []peerHolder
+	for _, g := range gws {
+		if g.Address == rd.self || g.Endpoint == "" {
+			continue
+		}
+		wg.Go(func() {
+			start := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, "GET", g.Endpoint+"/peer/file/"+fid.String(), nil)
+			resp, err := rd.hc.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var pf PeerFile
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&pf) != nil {
+				return
+			}
+			mu.Lock()
+			out = append(out, peerHolder{endpoint: g.Endpoint, rtt: time.Since(start), layout: pf.Layout})
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].rtt < out[j].rtt })
+	rd.mu.Lock()
+	for k, v := range rd.peers { // forget old answers
+		if time.Since(v.at) > time.Minute {
+			delete(rd.peers, k)
+		}
+	}
+	rd.peers[fid] = peerProbe{at: time.Now(), peers: out}
+	rd.mu.Unlock()
+	return out
+}
+
+// nodeEndpoints returns the nodes' endpoints, kept 5 s.
+func (rd *Reader) nodeEndpoints(ctx context.Context) map[types.Address]string {
+	rd.mu.Lock()
+	nl := rd.nodes
+	rd.mu.Unlock()
+	if nl.endpoint != nil && time.Since(nl.at) < 5*time.Second {
+		return nl.endpoint
+	}
+	ns, err := rd.chain.Nodes(ctx)
+	if err != nil {
+		return nl.endpoint
+	}
+	m := make(map[types.Address]string, len(ns))
+	for _, n := range ns {
+		m[n.Address] = n.Endpoint
+	}
+	rd.mu.Lock()
+	rd.nodes = nodeList{at: time.Now(), endpoint: m}
+	rd.mu.Unlock()
+	return m
+}
+
+// hedgeDelay is how long a fragment read may run before others are started:
+// a few times the usual fetch, within bounds.
+func (rd *Reader) hedgeDelay() time.Duration {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return min(max(4*rd.fetchAvg, 150*time.Millisecond), 5*time.Second)
+}
+
+func (rd *Reader) observeFetch(d time.Duration) {
+	rd.mu.Lock()
+	rd.fetchAvg = (7*rd.fetchAvg + d) / 8
+	rd.mu.Unlock()
+}
+
+// Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
+// Every byte written was verified; on an error w has a prefix of the range.
+func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
+	select {
+	case rd.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-rd.slots }()
+	src := &source{rd: rd, f: f, ends: rd.nodeEndpoints(ctx)}
+	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad)}
+	if key != nil {
+		opts = append(opts, codec.WithDecodeKey(key))
+	}
+	if f.Chain == nil {
+		opts = append(opts, codec.WithSegmentCheck())
+	}
+	err := codec.Decode(ctx, w, f.Layout, src, off, n, opts...)
+	if err == nil && f.Chain != nil {
+		rd.cache.PutLayout(f.FID, f.Layout) // peers may now ask for it
+	}
+	return err
+}
+
+// source is a file's fragments from every place that may hold them.
+type source struct {
+	rd   *Reader
+	f    *File
+	ends map[types.Address]string
+
+	mu     sync.Mutex
+	origin map[[2]int]string // who served (segment, index): "cache", "work", a peer or node endpoint
+}
+
+func (s *source) served(seg uint64, idx int, from string) {
+	s.mu.Lock()
+	if s.origin == nil {
+		s.origin = map[[2]int]string{}
+	}
+	s.origin[[2]int{int(seg), idx}] = from
+	s.mu.Unlock()
+}
+
+// OpenFragment implements codec.FragmentSource: the cache, the work area,
+// peers holding the file (nearest first), then the column's node. What comes
+// from the network is written to the cache as it is read, and kept only if
+// it turns out whole and right.
+func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.ReadCloser, error) {
+	h := s.f.Layout.Segments[seg].Fragments[idx]
+	if rc, err := s.rd.cache.Open(h); err == nil {
+		s.served(seg, idx, "cache")
+		s.rd.m.fragments.WithLabelValues("cache").Inc()
+		return rc, nil
+	}
+	if rc, err := s.rd.work.Fragment(s.f.FID, seg, idx); err == nil {
+		s.served(seg, idx, "work")
+		s.rd.m.fragments.WithLabelValues("work").Inc()
+		return rc, nil
+	}
+	var errs []error
+	for _, p := range s.f.peers {
+		url := fmt.Sprintf("%s/peer/fragment/%s/%d/%d?hash=%s", p.endpoint, s.f.FID, seg, idx, h)
+		rc, err := s.get(ctx, url, h)
+		if err == nil {
+			s.served(seg, idx, p.endpoint)
+			s.rd.m.fragments.WithLabelValues("peer").Inc()
+			return rc, nil
+		}
+		errs = append(errs, err)
+	}
+	if s.f.Chain == nil {
+		return nil, errors.Join(append(errs, errors.New("file not on chain yet, and no peer has this fragment"))...)
+	}
+	node := s.f.Chain.Columns[idx].Node
+	ep := s.ends[node]
+	if ep == "" {
+		return nil, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
+	}
+	start := time.Now()
+	rc, err := s.get(ctx, ep+"/fragment/"+h.String(), h)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	s.served(seg, idx, ep)
+	s.rd.m.fragments.WithLabelValues("node").Inc()
+	return &timedBody{ReadCloser: rc, start: start, done: s.rd.observeFetch}, nil
+}
+
+// get fetches a fragment over HTTP, teeing it into the cache.
+func (s *source) get(ctx context.Context, url string, h types.Hash) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.rd.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return &teeBody{body: resp.Body, w: s.rd.cache.Writer(h)}, nil
+}
+
+// bad is told of every fragment that failed: a bad cache entry is dropped,
+// a node that served wrong bytes is charged a failure.
+func (s *source) bad(fe *codec.FragmentError) {
+	s.mu.Lock()
+	from := s.origin[[2]int{int(fe.Segment), fe.Index}]
+	s.mu.Unlock()
+	corrupt := errors.Is(fe.Err, codec.ErrFragmentCorrupt) || errors.Is(fe.Err, codec.ErrFragmentShort) || errors.Is(fe.Err, codec.ErrFragmentLong)
+	if !corrupt {
+		return // unreachable or missing: the push side's deadlines deal with that
+	}
+	s.rd.m.badFragments.Inc()
+	switch from {
+	case "cache":
+		s.rd.cache.Remove(s.f.Layout.Segments[fe.Segment].Fragments[fe.Index])
+	case "work", "":
+	default:
+		s.rd.log.Warn("wrong bytes served; routed around", "from", from, "fid", s.f.FID, "segment", fe.Segment, "fragment", fe.Index, "err", fe.Err)
+		if s.f.Chain != nil && s.rd.sched != nil && s.ends[s.f.Chain.Columns[fe.Index].Node] == from {
+			s.rd.sched.Failure(s.f.Chain.Columns[fe.Index].Node)
+		}
+	}
+}
+
+// teeBody copies what is read into a cache writer, committed on Close.
+type teeBody struct {
+	body io.ReadCloser
+	w    *cache.Writer
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.body.Read(p)
+	t.w.Write(p[:n])
+	return n, err
+}
+
+func (t *teeBody) Close() error {
+	t.w.Commit() // keeps it only if whole and matching its hash
+	return t.body.Close()
+}
+
+// timedBody reports how long a fragment took once it is read.
+type timedBody struct {
+	io.ReadCloser
+	start time.Time
+	done  func(time.Duration)
+}
+
+func (t *timedBody) Close() error {
+	t.done(time.Since(t.start))
+	return t.ReadCloser.Close()
+}
