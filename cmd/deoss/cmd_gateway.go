@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
@@ -54,31 +56,14 @@ func newGatewayInitCmd(g *globals) *cobra.Command {
 		Short: "Create a gateway home (key, config) and register the gateway on the chain",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := loadOrCreateKey(gateway.KeyPath(home))
-			if err != nil {
-				return err
-			}
-			cfg := gateway.DefaultConfig()
-			cfg.Chain, cfg.Listen, cfg.Endpoint, cfg.CacheOnly = g.chainURL, listen, "http://"+listen, cacheOnly
-			if err := gateway.SaveConfig(home, &cfg); err != nil {
-				return err
-			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := timeout(cmd)
 			defer cancel()
-			var gw ledger.Gateway
-			if err := c.Query(ctx, "gateway/"+k.Address().String(), &gw); errors.Is(err, ledger.ErrNotFound) {
-				s := c.Signer(k)
-				if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
-					return err
-				}
-				if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cacheOnly}}); err != nil {
-					return err
-				}
-			} else if err != nil {
+			k, err := initGateway(ctx, c, g.chainURL, home, listen, cacheOnly)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.Address())
@@ -125,4 +110,31 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&cacheOnly, "cache-only", false, "serve reads and peers only (a cache node); kept in the home's config")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
+}
+
+// initGateway writes a gateway home (key, config) and registers the gateway
+// unless it is registered already.
+func initGateway(ctx context.Context, c *chain.Client, chainURL, home, listen string, cacheOnly bool) (*auth.Key, error) {
+	k, err := loadOrCreateKey(gateway.KeyPath(home))
+	if err != nil {
+		return nil, err
+	}
+	cfg := gateway.DefaultConfig()
+	cfg.Chain, cfg.Listen, cfg.Endpoint, cfg.CacheOnly = chainURL, listen, "http://"+listen, cacheOnly
+	if err := gateway.SaveConfig(home, &cfg); err != nil {
+		return nil, err
+	}
+	var gw ledger.Gateway
+	if err := c.Query(ctx, "gateway/"+k.Address().String(), &gw); errors.Is(err, ledger.ErrNotFound) {
+		s := c.Signer(k)
+		if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
+			return nil, err
+		}
+		if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cacheOnly}}); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return k, nil
 }

@@ -34,22 +34,14 @@ endpoint, capacity and stake. On a dev chain it first takes funds from the
 faucet. Running it again on the same home re-registers nothing.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := loadOrCreateKey(node.KeyPath(home))
-			if err != nil {
-				return err
-			}
-			cfg := &node.Config{Chain: g.chainURL, Listen: listen, Endpoint: "http://" + listen, Capacity: capacity,
-				ReadTimeout: node.Duration(time.Minute)}
-			if err := node.SaveConfig(home, cfg); err != nil {
-				return err
-			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := timeout(cmd)
 			defer cancel()
-			if err := registerNode(ctx, c, k, cfg, stake); err != nil {
+			k, err := initNode(ctx, c, g.chainURL, home, listen, capacity, stake)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.Address())
@@ -63,6 +55,20 @@ faucet. Running it again on the same home re-registers nothing.`,
 	f.Uint64Var(&stake, "stake", 1000, "stake to lock")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
+}
+
+// initNode writes a node home (key, config) and registers the node.
+func initNode(ctx context.Context, c *chain.Client, chainURL, home, listen string, capacity, stake uint64) (*auth.Key, error) {
+	k, err := loadOrCreateKey(node.KeyPath(home))
+	if err != nil {
+		return nil, err
+	}
+	cfg := &node.Config{Chain: chainURL, Listen: listen, Endpoint: "http://" + listen, Capacity: capacity,
+		ReadTimeout: node.Duration(time.Minute)}
+	if err := node.SaveConfig(home, cfg); err != nil {
+		return nil, err
+	}
+	return k, registerNode(ctx, c, k, cfg, stake)
 }
 
 // registerNode funds (dev chains) and registers the node unless it is

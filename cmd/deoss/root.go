@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/sdk"
 )
 
 // globals are the flags every client command shares.
@@ -18,6 +20,7 @@ type globals struct {
 	keyPath        string
 	passphraseFile string
 	logLevel       string
+	configFile     string
 }
 
 func newRootCmd() *cobra.Command {
@@ -37,8 +40,10 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 	pf.StringVar(&g.keyPath, "key", envOr("DEOSS_KEY", filepath.Join(home, ".deoss", "key.json")), "key file (env DEOSS_KEY)")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "file holding the passphrase of a sealed key file")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.configFile, "config", "", "client config (env DEOSS_CONFIG; default: the dev network's client.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g))
+	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g),
+		newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g))
 	return root
 }
 
@@ -89,9 +94,16 @@ func exitCode(err error) int {
 	var ue usageError
 	var un unavailable
 	var le *ledger.Error
+	var se *sdk.Error
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		return exitNotFound
+	case errors.As(err, &se) && se.Status >= 500:
+		return exitUnavailable
+	case errors.As(err, &se):
+		return exitRefused
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, ledger.ErrNotFound):

@@ -307,9 +307,12 @@ func (a *API) putChunk(w http.ResponseWriter, r *http.Request, user types.Addres
 	if err != nil {
 		return sessionError(err)
 	}
-	status := http.StatusOK
+	status, result := http.StatusOK, "repeat"
 	if created {
-		status = http.StatusCreated
+		status, result = http.StatusCreated, "created"
+	}
+	if a.Metrics != nil {
+		a.Metrics.chunks.WithLabelValues(result).Inc()
 	}
 	httpapi.WriteJSON(w, status, map[string]int{"index": index})
 	return nil

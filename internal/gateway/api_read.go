@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
@@ -25,6 +26,7 @@ func (a *API) readRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /file/metadata/{fid}", a.unsigned(a.metadata))
 	mux.HandleFunc("GET /file/location/{fid}", a.unsigned(a.location))
 	mux.HandleFunc("GET /files/{owner}", a.unsigned(a.list))
+	mux.HandleFunc("GET /nodes", a.unsigned(a.nodes))
 	mux.HandleFunc("GET /peer/file/{fid}", a.unsigned(a.peerFile))
 	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", a.unsigned(a.peerFragment))
 	if !a.CacheOnly {
@@ -343,6 +345,42 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	httpapi.WriteJSON(w, http.StatusOK, files)
+	return nil
+}
+
+// NodeInfo is a storage node as this gateway sees it: the chain's record
+// and the scheduler's score and cooldown.
+type NodeInfo struct {
+	Address  types.Address `json:"address"`
+	Endpoint string        `json:"endpoint"`
+	State    string        `json:"state"`
+	Capacity uint64        `json:"capacity"`
+	Used     uint64        `json:"used"`
+	Score    float64       `json:"score"`
+	Cooldown time.Time     `json:"cooldown_until,omitzero"`
+}
+
+func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
+	ns, err := a.Reader.chain.Nodes(r.Context())
+	if err != nil {
+		return err
+	}
+	scores := map[types.Address]int{}
+	var sc []scheduler.NodeScore
+	if a.Reader.sched != nil {
+		sc = a.Reader.sched.Scores()
+		for i, s := range sc {
+			scores[s.Address] = i
+		}
+	}
+	out := make([]NodeInfo, len(ns))
+	for i, n := range ns {
+		out[i] = NodeInfo{Address: n.Address, Endpoint: n.Endpoint, State: n.State, Capacity: n.Capacity, Used: n.Assigned, Score: scheduler.PriorScore()}
+		if j, ok := scores[n.Address]; ok {
+			out[i].Score, out[i].Cooldown = sc[j].Score, sc[j].CooldownUntil
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -70,6 +70,7 @@ type Proc struct {
 	name string
 	dir  string
 	args []string
+	env  []string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	log  *os.File
@@ -78,7 +79,13 @@ type Proc struct {
 
 func startProc(t testing.TB, dir, name string, a ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, name: name, dir: dir, args: a}
+	return startProcEnv(t, dir, name, nil, a...)
+}
+
+// startProcEnv starts a process with extra environment variables.
+func startProcEnv(t testing.TB, dir, name string, env []string, a ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, name: name, dir: dir, args: a, env: env}
 	p.Restart()
 	t.Cleanup(p.Kill)
 	return p
@@ -95,6 +102,7 @@ func (p *Proc) Restart() {
 	fmt.Fprintf(lf, "=== run %d: deoss %s\n", p.runs, strings.Join(p.args, " "))
 	p.runs++
 	cmd := exec.Command(deossBin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -112,6 +120,19 @@ func (p *Proc) Kill() {
 		_ = p.cmd.Wait()
 		p.log.Close()
 	}
+}
+
+// Wait waits for the process to end by itself and returns its exit code.
+func (p *Proc) Wait() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.cmd.Wait()
+	p.log.Close()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return 0
 }
 
 // Stop freezes the process (SIGSTOP); Cont resumes it.

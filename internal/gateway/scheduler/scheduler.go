@@ -141,6 +141,9 @@ func (s *Scheduler) score(st *stats, medianTP float64) float64 {
 	return rate * rate * tp // squared: a node that fails half the time is chosen a quarter as often
 }
 
+// PriorScore is the score of a node with no history.
+func PriorScore() float64 { return (&Scheduler{}).score(&stats{}, 0) }
+
 // Pick chooses n distinct nodes, each with at least need bytes free, none in
 // avoid. It returns a *ShortError when fewer candidates exist.
 func (s *Scheduler) Pick(nodes []Node, need uint64, n int, avoid map[types.Address]bool) ([]types.Address, error) {

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deoss/deoss/sdk"
+)
+
+func newStatCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stat FID",
+		Short: "Show a file's state, size and where each column lives",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			fid, err := sdk.ParseFID(a[0])
+			if err != nil {
+				return usageError{err}
+			}
+			c, _, err := g.sdkClient()
+			if err != nil {
+				return err
+			}
+			m, err := c.Stat(cmd.Context(), fid)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "fid:        %s\nstate:      %s\nsize:       %d bytes (%d segments)\nencryption: %s\n", m.FID, m.State, m.Size, m.Segments, m.Encryption)
+			for _, o := range m.Owners {
+				fmt.Fprintf(w, "owner:      %s (%s in %s)\n", o.Address, o.Name, o.Territory)
+			}
+			if m.Note != "" {
+				fmt.Fprintf(w, "waiting:    %s\n", m.Note)
+			}
+			cols, err := c.Location(cmd.Context(), fid)
+			var se *sdk.Error
+			if errors.As(err, &se) && se.Code == "not_declared" {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "COLUMN\tNODE\tENDPOINT\tREPORTED")
+			for _, col := range cols {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%v\n", col.Column, col.Node, col.Endpoint, col.Reported)
+			}
+			return tw.Flush()
+		},
+	}
+}

@@ -1,0 +1,230 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// FID is a file id.
+type FID = types.FID
+
+// ParseFID parses a FID from its 64 hex characters.
+func ParseFID(s string) (FID, error) { return types.ParseFID(s) }
+
+// Client talks to one gateway as one account.
+type Client struct {
+	gateway string
+	key     *auth.Key
+	hc      *http.Client
+}
+
+// New makes a client of the gateway at url signing with the key file at
+// keyPath (written by `deoss key new`; unsealed).
+func New(url, keyPath string) (*Client, error) {
+	k, err := auth.Load(keyPath, nil)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", keyPath, err)
+	}
+	return NewWithKey(url, k), nil
+}
+
+// NewWithKey makes a client with a key already loaded.
+func NewWithKey(url string, k *auth.Key) *Client {
+	return &Client{gateway: strings.TrimRight(url, "/"), key: k, hc: &http.Client{}}
+}
+
+// Account is the client's account address.
+func (c *Client) Account() string { return c.key.Address().String() }
+
+// Error is an error answer of the gateway.
+type Error struct {
+	Status int    // HTTP status
+	Code   string // the gateway's error code (docs/api.yaml)
+	Msg    string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("gateway: %s (%d %s)", e.Msg, e.Status, e.Code) }
+
+// Errors to test with errors.Is.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrForbidden    = errors.New("forbidden")
+	ErrUnauthorized = errors.New("unauthenticated or cipher required")
+	ErrConflict     = errors.New("conflict")
+	ErrUnavailable  = errors.New("unavailable")
+)
+
+// Is maps statuses to the sentinel errors.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrConflict:
+		return e.Status == http.StatusConflict
+	case ErrUnavailable:
+		return e.Status == http.StatusServiceUnavailable
+	}
+	return false
+}
+
+// retryable says whether a request may succeed if sent again.
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// do sends a signed request; a non-2xx answer becomes an *Error.
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, hdr map[string]string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.gateway+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	// Gateways accept signatures good for at most five minutes.
+	if err := auth.SignRequest(req, c.key, 4*time.Minute); err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body struct {
+		Code  string `json:"code"`
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(b, &body) != nil || body.Error == "" {
+		body.Error = strings.TrimSpace(string(b))
+		if body.Error == "" {
+			body.Error = resp.Status
+		}
+	}
+	return &Error{Status: resp.StatusCode, Code: body.Code, Msg: body.Error}
+}
+
+// call sends a request with an optional JSON body and decodes a JSON answer
+// into out (when not nil).
+func (c *Client) call(ctx context.Context, method, path string, in, out any, hdr map[string]string) error {
+	var body io.Reader
+	var size int64
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, size = strings.NewReader(string(b)), int64(len(b))
+	}
+	resp, err := c.do(ctx, method, path, body, size, hdr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Metadata is what the gateway knows of a file.
+type Metadata struct {
+	FID        FID    `json:"fid"`
+	Size       uint64 `json:"size"`
+	Segments   int    `json:"segments"`
+	Encryption string `json:"encryption"`
+	State      string `json:"state"`
+	Owners     []struct {
+		Address   string `json:"address"`
+		Name      string `json:"name"`
+		Territory string `json:"territory"`
+	} `json:"owners"`
+	Pipeline string `json:"pipeline,omitempty"`
+	Note     string `json:"note,omitempty"`
+}
+
+// Stat returns a file's metadata.
+func (c *Client) Stat(ctx context.Context, fid FID) (*Metadata, error) {
+	var m Metadata
+	return &m, c.call(ctx, "GET", "/file/metadata/"+fid.String(), nil, &m, nil)
+}
+
+// Column is where one column of a file lives.
+type Column struct {
+	Column   int    `json:"column"`
+	Node     string `json:"node"`
+	Endpoint string `json:"endpoint"`
+	Reported bool   `json:"reported"`
+}
+
+// Location returns the node of each column and whether it reported.
+func (c *Client) Location(ctx context.Context, fid FID) ([]Column, error) {
+	var out struct {
+		Columns []Column `json:"columns"`
+	}
+	return out.Columns, c.call(ctx, "GET", "/file/location/"+fid.String(), nil, &out, nil)
+}
+
+// FileInfo is one file of a list.
+type FileInfo struct {
+	FID       FID    `json:"fid"`
+	Name      string `json:"name"`
+	Territory string `json:"territory"`
+	Size      uint64 `json:"size"`
+	State     string `json:"state"`
+}
+
+// List returns the client's files.
+func (c *Client) List(ctx context.Context) ([]FileInfo, error) {
+	var out []FileInfo
+	return out, c.call(ctx, "GET", "/files/"+c.Account(), nil, &out, nil)
+}
+
+// Delete removes the client's ownership of a file.
+func (c *Client) Delete(ctx context.Context, fid FID) error {
+	return c.call(ctx, "DELETE", "/file/"+fid.String(), nil, nil, nil)
+}
+
+// NodeInfo is a storage node as the gateway sees it.
+type NodeInfo struct {
+	Address  string    `json:"address"`
+	Endpoint string    `json:"endpoint"`
+	State    string    `json:"state"`
+	Capacity uint64    `json:"capacity"`
+	Used     uint64    `json:"used"`
+	Score    float64   `json:"score"`
+	Cooldown time.Time `json:"cooldown_until,omitzero"`
+}
+
+// Nodes lists the storage nodes with the gateway's scores.
+func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	var out []NodeInfo
+	return out, c.call(ctx, "GET", "/nodes", nil, &out, nil)
+}

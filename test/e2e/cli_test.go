@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// devNet runs `deoss dev` as a process in a fresh folder, with HOME in the
+// test's folder too, and waits for its ready line.
+type devNet struct {
+	t    *testing.T
+	dir  string
+	home string
+	proc *Proc
+}
+
+func startDev(t *testing.T, args ...string) *devNet {
+	root := t.TempDir()
+	d := &devNet{t: t, dir: filepath.Join(root, "net"), home: filepath.Join(root, "home")}
+	os.MkdirAll(d.home, 0o700)
+	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev", "--dir", d.dir}, args...)...)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		b, _ := os.ReadFile(filepath.Join(root, "dev.log"))
+		if bytes.Contains(b, []byte("deoss dev: ready")) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deoss dev never ready:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (d *devNet) env() []string { return []string{"HOME=" + d.home, "DEOSS_CONFIG="} }
+
+// run runs a client command against the dev network's client.yaml.
+func (d *devNet) run(a ...string) (string, string, int) {
+	d.t.Helper()
+	cmd := exec.Command(deossBin, append(a, "--config", filepath.Join(d.dir, "client.yaml"))...)
+	cmd.Env = append(os.Environ(), d.env()...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		d.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestNewcomer: a fresh folder, `deoss dev`, put 100 MiB, get it back, the
+// same bytes; then stat, ls, nodes, rm and the exit codes of bad input.
+func TestNewcomer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole dev network")
+	}
+	d := startDev(t)
+	src := filepath.Join(d.home, "hundred.bin")
+	data := randomBytes(7, 100<<20)
+	os.WriteFile(src, data, 0o600)
+	out, errs, code := d.run("put", src)
+	if code != 0 {
+		t.Fatalf("put: %d %s", code, errs)
+	}
+	fid := lastLine(out)
+	dst := filepath.Join(d.home, "back.bin")
+	if _, errs, code := d.run("get", fid, "-o", dst); code != 0 {
+		t.Fatalf("get: %d %s", code, errs)
+	}
+	got, _ := os.ReadFile(dst)
+	mustEqual(t, "get", got, data)
+	// A partial output is continued, not restarted.
+	os.WriteFile(dst, data[:12345], 0o600)
+	if _, errs, code := d.run("get", fid, "-o", dst); code != 0 {
+		t.Fatalf("resumed get: %d %s", code, errs)
+	}
+	got, _ = os.ReadFile(dst)
+	mustEqual(t, "resumed get", got, data)
+	if out, _, code := d.run("stat", fid); code != 0 || !strings.Contains(out, "size:       104857600") {
+		t.Fatalf("stat: %d %s", code, out)
+	}
+	if out, _, code := d.run("ls"); code != 0 || !strings.Contains(out, fid) {
+		t.Fatalf("ls: %d %s", code, out)
+	}
+	if out, _, code := d.run("nodes"); code != 0 || strings.Count(out, "active") != 12 {
+		t.Fatalf("nodes: %d %s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"get", "nothex"}, 2},
+		{[]string{"stat", strings.Repeat("ab", 32)}, 3},
+		{[]string{"put", filepath.Join(d.home, "missing")}, 1},
+		{[]string{"put"}, 2},
+	} {
+		if _, errs, code := d.run(c.args...); code != c.code || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("deoss %v: exit %d (%q), want %d and one line", c.args, code, errs, c.code)
+		}
+	}
+	if _, errs, code := d.run("rm", fid); code != 0 {
+		t.Fatalf("rm: %d %s", code, errs)
+	}
+	if _, _, code := d.run("get", fid, "-o", filepath.Join(d.home, "gone")); code != 3 {
+		t.Fatalf("get after rm: exit %d, want 3", code)
+	}
+	// Ctrl-C ends deoss dev cleanly; a second run reuses the folder.
+	d.proc.cmd.Process.Signal(os.Interrupt)
+	if code := d.proc.Wait(); code != 0 {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(d.dir), "dev.log"))
+		t.Fatalf("deoss dev after Ctrl-C: exit %d\n%s", code, b)
+	}
+}
+
+// TestUploadResume: the upload process is killed halfway; a re-run of the
+// same command finishes it, and the gateway received each chunk once.
+func TestUploadResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole dev network")
+	}
+	d := startDev(t)
+	src := filepath.Join(d.home, "resume.bin")
+	data := randomBytes(8, 64<<20)
+	os.WriteFile(src, data, 0o600)
+	gw := "http://" + readGateway(t, d)
+	args := []string{"put", src, "--chunk-size", fmt.Sprint(1 << 20), "--concurrency", "1", "--config", filepath.Join(d.dir, "client.yaml")}
+	p := startProcEnv(t, filepath.Dir(d.dir), "put", d.env(), args...)
+	deadline := time.Now().Add(2 * time.Minute)
+	for metric(t, gw, `deoss_gateway_chunks_total{result="created"}`) < 16 {
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never got going")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Kill()
+	half := metric(t, gw, `deoss_gateway_chunks_total{result="created"}`)
+	if half >= 64 {
+		t.Fatalf("killed too late: %v chunks already stored", half)
+	}
+	out, errs, code := d.run("put", src, "--chunk-size", fmt.Sprint(1<<20), "--concurrency", "1")
+	if code != 0 {
+		t.Fatalf("re-run: %d %s", code, errs)
+	}
+	created := metric(t, gw, `deoss_gateway_chunks_total{result="created"}`)
+	repeats := metric(t, gw, `deoss_gateway_chunks_total{result="repeat"}`)
+	if created != 64 || repeats != 0 {
+		t.Fatalf("gateway received %v new chunks and %v repeats, want 64 and 0 (killed after %v)", created, repeats, half)
+	}
+	dst := filepath.Join(d.home, "resumed.out")
+	if _, errs, code := d.run("get", lastLine(out), "-o", dst); code != 0 {
+		t.Fatalf("get: %s", errs)
+	}
+	got, _ := os.ReadFile(dst)
+	mustEqual(t, "resumed upload", got, data)
+}
+
+func readGateway(t *testing.T, d *devNet) string {
+	b, err := os.ReadFile(filepath.Join(d.dir, "client.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "gateway: "); ok {
+			return strings.TrimPrefix(strings.TrimSpace(v), "http://")
+		}
+	}
+	t.Fatal("no gateway in client.yaml")
+	return ""
+}
