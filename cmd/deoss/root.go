@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,7 +111,7 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.As(err, &le):
 		return exitRefused
-	case errors.As(err, &un), errors.Is(err, chain.ErrTimeout), errors.Is(err, chain.ErrUnavailable):
+	case errors.As(err, &un), errors.Is(err, chain.ErrTimeout), errors.Is(err, chain.ErrUnavailable), errors.As(err, new(*net.OpError)):
 		return exitUnavailable
 	}
 	return exitFailure
