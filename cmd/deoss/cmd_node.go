@@ -124,7 +124,7 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home written by `deoss node init` (required)")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address (changes the registered endpoint)")
-	cmd.Flags().StringVar(&fault, "fault", "", "misbehave on purpose, for tests: no-report")
+	cmd.Flags().StringVar(&fault, "fault", "", "misbehave on purpose, for tests: no-report, full, slow, corrupt")
 	_ = cmd.Flags().MarkHidden("fault")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd

@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/deoss/deoss/internal/types"
 )
@@ -287,6 +288,12 @@ func ValidName(s string) error {
 	}
 	if strings.ContainsAny(s, "/\\") {
 		return errf(ErrInvalid, "name %q contains a path separator", s)
+	}
+	if s == "." || s == ".." {
+		return errf(ErrInvalid, "name %q names a folder", s)
+	}
+	if !utf8.ValidString(s) {
+		return errf(ErrInvalid, "name is not UTF-8")
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {

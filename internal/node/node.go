@@ -30,7 +30,8 @@ type Config struct {
 	Capacity uint64 `json:"capacity_bytes"`
 	// ReadTimeout bounds receiving one request (a fragment upload).
 	ReadTimeout Duration `json:"read_timeout"`
-	// Fault makes the node misbehave on purpose, for tests of gateways:
+	// Fault makes the node misbehave on purpose, for tests of gateways
+	// (no-report, full, slow, corrupt):
 	// "no-report" stores fragments but never reports columns. Empty in
 	// production.
 	Fault string `json:"fault,omitempty"`
@@ -99,15 +100,28 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	// Faults for tests of gateways: a full disk (507 on every put), slow
+	// reads and writes, fragments read back with a flipped bit.
+	var fs store.Store = st
+	switch n.cfg.Fault {
+	case "full":
+		fs = store.Full{Store: st}
+	case "slow":
+		fs = store.Slow{Store: st, Delay: 3 * time.Second}
+	case "corrupt":
+		fs = store.Corrupt{Store: st}
+	}
+	if n.cfg.Fault != "" {
+		n.log.Warn("fault injected", "fault", n.cfg.Fault)
+	}
 	cc := NewChainClient(cl, cl.Signer(n.key))
-	rep := newReporter(cc, st, n.key.Address(), n.log)
-	gc := &collector{chain: cc, store: st, self: n.key.Address(), log: n.log}
+	rep := newReporter(cc, fs, n.key.Address(), n.log)
+	gc := &collector{chain: cc, store: fs, self: n.key.Address(), log: n.log}
 	kick := rep.kick
 	if n.cfg.Fault == "no-report" {
-		n.log.Warn("fault injected: this node never reports columns")
 		kick = func(types.FID, uint8) {}
 	}
-	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick}, st, cc, n.log)
+	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick}, fs, cc, n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {

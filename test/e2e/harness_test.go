@@ -443,3 +443,21 @@ func (n *Network) NodeByAddress(a types.Address) *Node {
 	}
 	return nil
 }
+
+// editJSON rewrites a JSON file through f.
+func editJSON(t testing.TB, path string, f func(map[string]any)) {
+	t.Helper()
+	var m map[string]any
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	b, _ = json.Marshal(m)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+	"github.com/deoss/deoss/sdk"
+)
+
+// TestUploadFaults: a node whose disk is full refuses with 507 and another
+// takes its column; four holders killed while a file is being distributed:
+// the file is still stored, by reassignment, and reads back identical.
+func TestUploadFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 20 processes")
+	}
+	n := Start(t, Options{Nodes: 18,
+		NodeArgs: func(i int) []string {
+			if i == 0 {
+				return []string{"--fault", "full"}
+			}
+			return nil
+		},
+		Gateway: func(_ int, cfg map[string]any) {
+			cfg["report_deadline"] = "5s"
+		}})
+	full := n.Nodes[0]
+	// Prefer the full node so that it is chosen.
+	setPreferred(t, n, 0, full.Address)
+
+	data := randomBytes(11, types.SegmentSize+99)
+	fid := n.Put(0, "full-disk.bin", bytes.NewReader(data), int64(len(data)), nil)
+	f := n.WaitStored(fid, 2*time.Minute)
+	for j, c := range f.Columns {
+		if c.Node == full.Address {
+			t.Fatalf("column %d stored on the full node", j)
+		}
+	}
+	if v := metric(t, n.Gateways[0].URL, `deoss_gateway_column_pushes_total{result="failed"}`); v < 1 {
+		t.Fatalf("no failed push counted (the full node was preferred): %v", v)
+	}
+
+	// Four holders killed right after the order is declared.
+	data2 := randomBytes(12, 2*types.SegmentSize+5)
+	fid2 := n.Put(0, "four-killed.bin", bytes.NewReader(data2), int64(len(data2)), nil)
+	var declared *ledger.File
+	deadline := time.Now().Add(time.Minute)
+	for declared == nil {
+		if f, err := n.File(fid2); err == nil {
+			declared = f
+		} else if time.Now().After(deadline) {
+			t.Fatal("never declared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	killed := map[types.Address]bool{}
+	for _, c := range declared.Columns {
+		if nd := n.NodeByAddress(c.Node); nd != nil && len(killed) < 4 && !c.Reported {
+			nd.Kill()
+			killed[c.Node] = true
+		}
+	}
+	f2 := n.WaitStored(fid2, 3*time.Minute)
+	for j, c := range f2.Columns {
+		if killed[c.Node] {
+			t.Fatalf("column %d is on a killed node", j)
+		}
+	}
+	st, _, body := get(t, n.Gateways[0].URL+"/file/download/"+fid2.String(), nil)
+	if st != 200 {
+		t.Fatalf("download: %d", st)
+	}
+	mustEqual(t, "after four holders died", body, data2)
+	t.Logf("killed %d holders; reassignments %v", len(killed), metric(t, n.Gateways[0].URL, "deoss_gateway_reassignments_total"))
+}
+
+// setPreferred restarts gateway g preferring one node.
+func setPreferred(t *testing.T, n *Network, g int, a types.Address) {
+	gw := n.Gateways[g]
+	gw.Kill()
+	editJSON(t, filepath.Join(gw.Home, "gateway.json"), func(cfg map[string]any) {
+		cfg["scheduler"] = map[string]any{"preferred": []string{a.String()}, "preferred_boost": 1000, "failures": 1, "cooldown": int64(30 * time.Second)}
+	})
+	gw.Restart()
+	waitHTTP(t, gw.URL+"/version")
+}
+
+// TestGatewayKilledDuringUploads: 20 uploads (chunked, resumable) while the
+// gateway is killed three times at random moments: every file reaches stored
+// and reads back identical, and afterwards no session or column file is left.
+func TestGatewayKilledDuringUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 14 processes")
+	}
+	// Sessions that a kill orphaned (created, but the answer never reached
+	// the client) expire after 40 s.
+	n := Start(t, Options{Nodes: 12, Gateway: func(_ int, cfg map[string]any) { cfg["session_ttl"] = "40s" }})
+	gw := n.Gateways[0]
+	c := sdk.NewWithKey(gw.URL, n.User)
+	dir := t.TempDir()
+	const files = 20
+	datas := make([][]byte, files)
+	fids := make([]types.FID, files)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < files; i += 4 {
+				datas[i] = randomBytes(uint64(100+i), 1<<20+i*300_000)
+				p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
+				os.WriteFile(p, datas[i], 0o600)
+				o := sdk.UploadOptions{ChunkSize: 256 << 10, Concurrency: 2, StateFile: p + ".state", Tuning: "-", Retries: 2}
+				for {
+					fid, err := c.Upload(ctx, p, o)
+					if err == nil {
+						fids[i] = fid
+						break
+					}
+					if ctx.Err() != nil {
+						t.Errorf("file %d: %v", i, err)
+						return
+					}
+					time.Sleep(200 * time.Millisecond) // the gateway is restarting
+				}
+			}
+		})
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 3 {
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		gw.Kill()
+		time.Sleep(300 * time.Millisecond)
+		gw.Restart()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, fid := range fids {
+		n.WaitStored(fid, 3*time.Minute)
+		st, _, body := get(t, gw.URL+"/file/download/"+fid.String(), nil)
+		if st != 200 {
+			t.Fatalf("file %d: %d", i, st)
+		}
+		mustEqual(t, fmt.Sprintf("file %d", i), body, datas[i])
+	}
+	waitCleaned(t, gw)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		entries, _ := os.ReadDir(filepath.Join(gw.Home, "sessions"))
+		if len(entries) == 1 && entries[0].Name() == "sessions.db" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions left after their TTL: %v", entries)
+		}
+		time.Sleep(time.Second)
+	}
+	if v := metric(t, gw.URL, "deoss_gateway_queue_files"); v != 0 {
+		t.Errorf("%v files still queued", v)
+	}
+}
