@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -52,6 +53,10 @@ type API struct {
 	// each).
 	kek cipher.AEAD
 	kdf chan struct{}
+	// encodes bounds the files encoding at once, and workers is each one's
+	// share of the CPUs: memory stays bounded however many upload.
+	encodes chan struct{}
+	workers int
 	// Reader serves downloads, metadata and peers.
 	Reader *Reader
 	// Submit sends a message signed by the gateway (deletes).
@@ -66,9 +71,17 @@ type API struct {
 
 // NewAPI assembles the API over its stores.
 func NewAPI(ch Chain, s *upload.Sessions, w *work.Area, q *pipeline.Queue, log *slog.Logger) *API {
-	return &API{chain: ch, sessions: s, work: w, queue: q, log: log, now: time.Now,
+	a := &API{chain: ch, sessions: s, work: w, queue: q, log: log, now: time.Now,
 		verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), kek: randomKEK(), kdf: make(chan struct{}, 2),
 		MaxSize: int64(types.MaxSegments) * (types.SegmentSize - types.GCMOverhead)}
+	a.SetEncodes(2)
+	return a
+}
+
+// SetEncodes sets how many files encode at once (default 2).
+func (a *API) SetEncodes(n int) {
+	n = max(n, 1)
+	a.encodes, a.workers = make(chan struct{}, n), max(1, runtime.GOMAXPROCS(0)/n)
 }
 
 // SetKeyEncryptionKey derives the key that seals session keys from the
@@ -436,7 +449,13 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 // accept encodes a file into the work area and records it. size < 0 means
 // unknown (the stream's end ends the file).
 func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
-	opts := []codec.EncodeOption{codec.WithKey(key)}
+	select {
+	case a.encodes <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-a.encodes }()
+	opts := []codec.EncodeOption{codec.WithKey(key), codec.WithWorkers(a.workers)}
 	if size >= 0 {
 		opts = append(opts, codec.WithSize(size))
 	}

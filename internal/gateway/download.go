@@ -80,7 +80,7 @@ type ReaderConfig struct {
 // NewReader assembles a reader.
 func NewReader(cfg ReaderConfig, ch ReadChain, self types.Address, w *work.Area, q *pipeline.Queue, c *cache.Cache, s *scheduler.Scheduler, m *metrics, log *slog.Logger) *Reader {
 	if cfg.Downloads <= 0 {
-		cfg.Downloads = 8
+		cfg.Downloads = 4
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: m, log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},

@@ -40,8 +40,13 @@ type Config struct {
 	ReportDeadline chain.Duration `json:"report_deadline"`
 	// CacheBytes bounds the fragment cache (home/cache).
 	CacheBytes int64 `json:"cache_bytes"`
-	// Downloads is how many downloads decode at once; more wait.
+	// Downloads is how many downloads decode at once (each holds about 3
+	// segments); more wait.
 	Downloads int `json:"downloads"`
+	// Encodes is how many uploads encode at once (each holds about 2
+	// segments and their parity); more wait. Together with Downloads it
+	// bounds the gateway's memory.
+	Encodes int `json:"encodes"`
 	// CacheOnly serves reads and peers only: no uploads, no deletes.
 	CacheOnly bool `json:"cache_only,omitempty"`
 }
@@ -54,7 +59,8 @@ func DefaultConfig() Config {
 		SessionTTL:     chain.Duration(24 * time.Hour),
 		ReportDeadline: chain.Duration(2 * time.Minute),
 		CacheBytes:     4 << 30,
-		Downloads:      8,
+		Downloads:      4,
+		Encodes:        2,
 	}
 }
 
@@ -133,6 +139,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	api := NewAPI(view, sessions, area, queue, g.log)
 	api.SetKeyEncryptionKey(g.key)
 	api.MaxSize = g.cfg.MaxFileSize
+	api.SetEncodes(g.cfg.Encodes)
 	api.CacheOnly = g.cfg.CacheOnly
 	api.Submit = view.Submit
 	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)

@@ -178,8 +178,12 @@ type Node struct {
 
 // Options shape a network.
 type Options struct {
-	Nodes    int // storage nodes (default 14; -1 for none)
-	Gateways int // default 1
+	// Validators: 1 (default) or more; the network talks to the first.
+	Validators int
+	// GatewayInit adds arguments to gateway i's `deoss gateway init`.
+	GatewayInit func(i int) []string
+	Nodes       int // storage nodes (default 14; -1 for none)
+	Gateways    int // default 1
 	// Gateway edits each gateway's gateway.json before its first start.
 	Gateway func(i int, cfg map[string]any)
 	// NodeArgs adds arguments to node i's `deoss node run`.
@@ -193,14 +197,15 @@ type Options struct {
 // Network is a validator, gateways and storage nodes, each its own process,
 // and a funded user with a territory "home" who authorized every gateway.
 type Network struct {
-	t         testing.TB
-	Dir       string
-	RPC       string
-	Chain     *chain.Client
-	Validator *Proc
-	Nodes     []*Node
-	Gateways  []*Gateway
-	User      *auth.Key
+	t          testing.TB
+	Dir        string
+	RPC        string
+	Chain      *chain.Client
+	Validator  *Proc // the first validator
+	Validators []*Proc
+	Nodes      []*Node
+	Gateways   []*Gateway
+	User       *auth.Key
 }
 
 // Start starts a network and waits until every part answers.
@@ -215,6 +220,10 @@ func Start(t testing.TB, o Options) *Network {
 	if o.Gateways == 0 {
 		o.Gateways = 1
 	}
+	if o.Validators == 0 {
+		o.Validators = 1
+	}
+	v2 := 2 * o.Validators // ports: validators (P2P, RPC), gateways, nodes
 	if o.Capacity == 0 {
 		o.Capacity = 8 << 30
 	}
@@ -222,7 +231,7 @@ func Start(t testing.TB, o Options) *Network {
 		o.TerritoryGiB = 4
 	}
 	dir := t.TempDir()
-	base := testutil.FreePorts(t, 2+o.Gateways+o.Nodes)
+	base := testutil.FreePorts(t, v2+o.Gateways+o.Nodes)
 	n := &Network{t: t, Dir: dir, RPC: fmt.Sprintf("http://127.0.0.1:%d", base+1)}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -238,10 +247,21 @@ func Start(t testing.TB, o Options) *Network {
 			}
 		}
 	})
-	if _, code := cli(t, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
+	commit := "10ms"
+	if o.Validators > 1 {
+		commit = "100ms"
+	}
+	if _, code := cli(t, "chain", "testnet", "--validators", fmt.Sprint(o.Validators), "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", commit); code != 0 {
 		t.Fatal("chain testnet")
 	}
-	n.Validator = startProc(t, dir, "validator", "chain", "start", "--home", filepath.Join(dir, "v0"), "--log-level", "error")
+	for i := range o.Validators {
+		name := "validator"
+		if i > 0 {
+			name = fmt.Sprintf("validator%d", i)
+		}
+		n.Validators = append(n.Validators, startProc(t, dir, name, "chain", "start", "--home", filepath.Join(dir, fmt.Sprintf("v%d", i)), "--log-level", "error"))
+	}
+	n.Validator = n.Validators[0]
 	n.Chain, _ = chain.Dial(n.RPC)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -253,7 +273,7 @@ func Start(t testing.TB, o Options) *Network {
 	for i := range o.Nodes {
 		wg.Go(func() {
 			home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
-			listen := fmt.Sprintf("127.0.0.1:%d", base+2+o.Gateways+i)
+			listen := fmt.Sprintf("127.0.0.1:%d", base+v2+o.Gateways+i)
 			out, code := cli(t, "node", "init", "--home", home, "--chain", n.RPC, "--listen", listen, "--capacity", fmt.Sprint(o.Capacity))
 			addr, err := types.ParseAddress(strings.TrimSpace(out))
 			if code != 0 || err != nil {
@@ -267,8 +287,12 @@ func Start(t testing.TB, o Options) *Network {
 	for i := range o.Gateways {
 		wg.Go(func() {
 			home := filepath.Join(dir, fmt.Sprintf("gateway%d", i))
-			listen := fmt.Sprintf("127.0.0.1:%d", base+2+i)
-			out, code := cli(t, "gateway", "init", "--home", home, "--chain", n.RPC, "--listen", listen)
+			listen := fmt.Sprintf("127.0.0.1:%d", base+v2+i)
+			a := []string{"gateway", "init", "--home", home, "--chain", n.RPC, "--listen", listen}
+			if o.GatewayInit != nil {
+				a = append(a, o.GatewayInit(i)...)
+			}
+			out, code := cli(t, a...)
 			addr, err := types.ParseAddress(strings.TrimSpace(out))
 			if code != 0 || err != nil {
 				t.Errorf("gateway %d init: %d %v", i, code, err)
