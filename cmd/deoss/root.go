@@ -44,7 +44,7 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 	pf.StringVar(&g.configFile, "config", "", "client config (env DEOSS_CONFIG; default: the dev network's client.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g),
-		newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g))
+		newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g), newBenchCmd(g))
 	return root
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,6 +112,15 @@ func TestNewcomer(t *testing.T) {
 		if _, errs, code := d.run(c.args...); code != c.code || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 			t.Errorf("deoss %v: exit %d (%q), want %d and one line", c.args, code, errs, c.code)
 		}
+	}
+	out, errs, code = d.run("bench", "--size", fmt.Sprint(8<<20), "--ranges", "5", "--downloads", "2", "--json")
+	var br struct {
+		Upload   float64 `json:"upload_mb_per_s"`
+		Download float64 `json:"download_mb_per_s"`
+		Codec    float64 `json:"codec_encode_mb_per_s"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &br) != nil || br.Upload <= 0 || br.Download <= 0 || br.Codec <= 0 {
+		t.Fatalf("bench: %d %s %s", code, out, errs)
 	}
 	if _, errs, code := d.run("rm", fid); code != 0 {
 		t.Fatalf("rm: %d %s", code, errs)
