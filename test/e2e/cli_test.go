@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/deoss/deoss/internal/testutil"
 )
 
 // devNet runs `deoss dev` as a process in a fresh folder, with HOME in the
@@ -190,4 +193,65 @@ func readGateway(t *testing.T, d *devNet) string {
 	}
 	t.Fatal("no gateway in client.yaml")
 	return ""
+}
+
+// TestDevWithSeparateNodes: `deoss dev --nodes 0` runs the chain and the
+// gateway; twelve `deoss node` processes join it through the faucet, store a
+// file, and four of them are killed: the file still reads back.
+func TestDevWithSeparateNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a dev network and 12 node processes")
+	}
+	d := startDev(t, "--nodes", "0")
+	var nw struct {
+		ChainRPC string `json:"chain_rpc"`
+	}
+	b, _ := os.ReadFile(filepath.Join(d.dir, "network.json"))
+	if err := json.Unmarshal(b, &nw); err != nil || nw.ChainRPC == "" {
+		t.Fatalf("network.json: %s %v", b, err)
+	}
+	base := testutil.FreePorts(t, 12)
+	nodes := make([]*Proc, 12)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			home := filepath.Join(d.home, fmt.Sprintf("node%02d", i))
+			if _, code := cli(t, "node", "init", "--home", home, "--chain", nw.ChainRPC, "--listen", fmt.Sprintf("127.0.0.1:%d", base+i), "--capacity", fmt.Sprint(4<<30)); code != 0 {
+				t.Errorf("node %d init", i)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range nodes {
+		nodes[i] = startProc(t, d.home, fmt.Sprintf("node%02d", i), "node", "run", "--home", filepath.Join(d.home, fmt.Sprintf("node%02d", i)), "--log-level", "warn")
+		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", base+i))
+	}
+	src := filepath.Join(d.home, "joined.bin")
+	data := randomBytes(9, 10<<20)
+	os.WriteFile(src, data, 0o600)
+	out, errs, code := d.run("put", src)
+	if code != 0 {
+		t.Fatalf("put: %s", errs)
+	}
+	fid := lastLine(out)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _, _ := d.run("stat", fid)
+		if strings.Contains(out, "state:      stored") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not stored: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, p := range nodes[:4] {
+		p.Kill()
+	}
+	dst := filepath.Join(d.home, "joined.out")
+	if _, errs, code := d.run("get", fid, "-o", dst); code != 0 {
+		t.Fatalf("get with 4 nodes dead: %s", errs)
+	}
+	got, _ := os.ReadFile(dst)
+	mustEqual(t, "after 4 nodes died", got, data)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -185,6 +186,19 @@ func TestDownload(t *testing.T) {
 		t.Fatal("the corrupt fragment was not counted")
 	}
 	frozen.Cont()
+	// The node that served wrong bytes lost score at the gateway that read
+	// them.
+	var infos []struct {
+		Address string  `json:"address"`
+		Score   float64 `json:"score"`
+	}
+	_, _, nb := get(t, b.URL+"/nodes", nil)
+	json.Unmarshal(nb, &infos)
+	for _, in := range infos {
+		if in.Address == corrupted.Address.String() && in.Score >= 0.25 {
+			t.Fatalf("the corrupting node keeps score %v (prior 0.25)", in.Score)
+		}
+	}
 
 	// 8 of the 12 holders of the first file killed: it still reads, through
 	// the gateway whose cache was never filled with it... and through A.
