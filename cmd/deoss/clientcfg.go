@@ -82,3 +82,13 @@ func (g *globals) sdkClient() (*sdk.Client, *clientConfig, error) {
 	}
 	return c, cfg, nil
 }
+
+// fidClient parses a FID argument and builds the gateway client.
+func (g *globals) fidClient(arg string) (sdk.FID, *sdk.Client, error) {
+	fid, err := sdk.ParseFID(arg)
+	if err != nil {
+		return fid, nil, usageError{err}
+	}
+	c, _, err := g.sdkClient()
+	return fid, c, err
+}

@@ -13,11 +13,7 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "Download a file (a partial OUT is continued)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			fid, err := sdk.ParseFID(a[0])
-			if err != nil {
-				return usageError{err}
-			}
-			c, _, err := g.sdkClient()
+			fid, c, err := g.fidClient(a[0])
 			if err != nil {
 				return err
 			}

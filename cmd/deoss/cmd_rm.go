@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/deoss/deoss/sdk"
 )
 
 func newRmCmd(g *globals) *cobra.Command {
@@ -12,11 +10,7 @@ func newRmCmd(g *globals) *cobra.Command {
 		Short: "Delete your copy of a file (its space returns to the territory)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			fid, err := sdk.ParseFID(a[0])
-			if err != nil {
-				return usageError{err}
-			}
-			c, _, err := g.sdkClient()
+			fid, c, err := g.fidClient(a[0])
 			if err != nil {
 				return err
 			}

@@ -16,11 +16,7 @@ func newStatCmd(g *globals) *cobra.Command {
 		Short: "Show a file's state, size and where each column lives",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			fid, err := sdk.ParseFID(a[0])
-			if err != nil {
-				return usageError{err}
-			}
-			c, _, err := g.sdkClient()
+			fid, c, err := g.fidClient(a[0])
 			if err != nil {
 				return err
 			}

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,38 +20,12 @@ import (
 )
 
 // startDaemon runs a deoss subcommand as a process, logging to dir/name.log.
-func startDaemon(t *testing.T, dir, name string, a ...string) *validatorProc {
+func startDaemon(t *testing.T, dir, name string, a ...string) *testutil.Proc {
 	t.Helper()
-	lf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(deossBin, a...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &validatorProc{cmd: cmd, log: lf}
-	t.Cleanup(p.kill)
-	return p
+	return testutil.StartProc(t, deossBin, dir, name, nil, a...)
 }
 
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered", url)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func waitHTTP(t *testing.T, url string) { t.Helper(); testutil.WaitHTTP(t, url) }
 
 // encodeFile encodes data and keeps its fragments by [segment][column].
 func encodeFile(t *testing.T, data []byte) (*codec.Result, [][][]byte) {
@@ -106,7 +77,7 @@ func TestNodeProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runNode := func() *validatorProc {
+	runNode := func() *testutil.Proc {
 		p := startDaemon(t, dir, "node", "node", "run", "--home", home, "--log-level", "info")
 		waitHTTP(t, "http://"+listen+"/healthz")
 		return p
@@ -202,8 +173,7 @@ func TestNodeProcess(t *testing.T) {
 	fmt.Fprint(conn, "\r\n")
 	conn.Write(frags2[0][5][:types.FragmentSize/2])
 	time.Sleep(200 * time.Millisecond)
-	np.cmd.Process.Signal(syscall.SIGKILL)
-	np.cmd.Wait()
+	np.Kill()
 	conn.Close()
 	np = runNode()
 	h2 := res2.Layout.Segments[0].Fragments[5]

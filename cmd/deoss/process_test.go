@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,71 +18,27 @@ import (
 var deossBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "deoss-bin")
+	bin, err := testutil.BuildDeoss(".")
 	if err != nil {
-		panic(err)
-	}
-	deossBin = filepath.Join(dir, "deoss")
-	out, err := exec.Command("go", "build", "-o", deossBin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build deoss: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	deossBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
 }
 
 // cli runs the deoss binary and returns its standard output and exit code.
 func cli(t *testing.T, env []string, a ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(deossBin, a...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("deoss %v: %v", a, err)
-	}
-	if code != 0 {
-		t.Logf("deoss %s: exit %d: %s", strings.Join(a, " "), code, strings.TrimSpace(errb.String()))
-	}
-	return out.String(), code
+	return testutil.Run(t, deossBin, env, a...)
 }
 
-// validatorProc is one `deoss chain start` process.
-type validatorProc struct {
-	home string
-	cmd  *exec.Cmd
-	log  *os.File
-}
-
-func startProc(t *testing.T, home string) *validatorProc {
+// startProc runs `deoss chain start` for a validator home.
+func startProc(t *testing.T, home string) *testutil.Proc {
 	t.Helper()
-	lf, err := os.OpenFile(filepath.Join(home, "process.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(deossBin, "chain", "start", "--home", home, "--log-level", "error")
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &validatorProc{home: home, cmd: cmd, log: lf}
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *validatorProc) kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
-	}
-	p.log.Close()
+	return testutil.StartProc(t, deossBin, home, "process", nil, "chain", "start", "--home", home, "--log-level", "error")
 }
 
 func waitHeight(t *testing.T, c *chain.Client, above int64, within time.Duration) int64 {
@@ -127,7 +80,7 @@ func TestFourValidatorProcesses(t *testing.T) {
 		"--timeout-commit", "100ms", "--fund", addr+"=5000000"); code != 0 {
 		t.Fatal("testnet")
 	}
-	procs := make([]*validatorProc, 4)
+	procs := make([]*testutil.Proc, 4)
 	clients := make([]*chain.Client, 4)
 	for i := range procs {
 		procs[i] = startProc(t, filepath.Join(dir, fmt.Sprintf("v%d", i)))
@@ -173,13 +126,13 @@ func TestFourValidatorProcesses(t *testing.T) {
 	}
 
 	// One validator killed: the other three still commit.
-	procs[3].kill()
+	procs[3].Kill()
 	h = waitHeight(t, clients[0], h+3, 30*time.Second)
 	if _, code := cli(t, env, "account", "transfer", bob, "1"); code != 0 {
 		t.Fatal("transfer with 3 of 4")
 	}
 	// It restarts and catches up to the same app hash.
-	procs[3] = startProc(t, procs[3].home)
+	procs[3].Restart()
 	h = waitHeight(t, clients[0], h, 30*time.Second)
 	waitHeight(t, clients[3], h, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -191,8 +144,8 @@ func TestFourValidatorProcesses(t *testing.T) {
 	}
 
 	// Two killed: 2 of 4 is not a quorum, no block commits.
-	procs[2].kill()
-	procs[3].kill()
+	procs[2].Kill()
+	procs[3].Kill()
 	time.Sleep(time.Second) // a block in flight may still finish
 	stalled, _ := clients[0].Height(ctx)
 	time.Sleep(3 * time.Second)
@@ -200,6 +153,6 @@ func TestFourValidatorProcesses(t *testing.T) {
 		t.Fatalf("committed without a quorum: %d -> %d", stalled, now)
 	}
 	// One returns: commits resume.
-	procs[2] = startProc(t, procs[2].home)
+	procs[2].Restart()
 	waitHeight(t, clients[0], stalled+2, 60*time.Second)
 }

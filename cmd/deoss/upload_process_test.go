@@ -55,7 +55,7 @@ func TestUploadToStored(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	procs := make([]*validatorProc, nodes)
+	procs := make([]*testutil.Proc, nodes)
 	for i := range nodes {
 		a := []string{"node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i))}
 		if i == 1 {
@@ -137,7 +137,7 @@ func TestUploadToStored(t *testing.T) {
 		}
 	}
 	// One node is down: its column (if it was chosen) moves to the spare.
-	procs[0].kill()
+	procs[0].Kill()
 	data := bytes.Repeat([]byte("end to end "), types.SegmentSize/11+5000) // two segments
 	fid := put("e2e.bin", data)
 	f := stored(fid)
@@ -187,7 +187,7 @@ func TestUploadToStored(t *testing.T) {
 	// The gateway is killed right after answering: after a restart the file
 	// still reaches stored.
 	fid2 := put("after-kill.bin", bytes.Repeat([]byte("kill "), 100_000))
-	gwProc.kill()
+	gwProc.Kill()
 	gw2 := startDaemon(t, dir, "gateway2", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	stored(fid2)
 
@@ -226,7 +226,7 @@ func TestUploadToStored(t *testing.T) {
 	}
 	putChunk(0)
 	putChunk(2)
-	gw2.kill()
+	gw2.Kill()
 	gw3 := startDaemon(t, dir, "gateway3", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	waitHTTP(t, gw+"/version")
 	if st, m := call("GET", "/upload/"+id, nil, nil); st != 200 || fmt.Sprint(m["stored"]) != "[0 2]" || fmt.Sprint(m["missing"]) != "[1]" {
@@ -254,7 +254,7 @@ func TestUploadToStored(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	gw3.kill()
+	gw3.Kill()
 	startDaemon(t, dir, "gateway4", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	stored(fid4)
 

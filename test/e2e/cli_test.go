@@ -132,7 +132,7 @@ func TestNewcomer(t *testing.T) {
 		t.Fatalf("get after rm: exit %d, want 3", code)
 	}
 	// Ctrl-C ends deoss dev cleanly; a second run reuses the folder.
-	d.proc.cmd.Process.Signal(os.Interrupt)
+	d.proc.Signal(os.Interrupt)
 	if code := d.proc.Wait(); code != 0 {
 		b, _ := os.ReadFile(filepath.Join(filepath.Dir(d.dir), "dev.log"))
 		t.Fatalf("deoss dev after Ctrl-C: exit %d\n%s", code, b)

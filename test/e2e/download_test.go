@@ -254,7 +254,7 @@ func TestDownload(t *testing.T) {
 		t.Fatalf("download after delete: %d", st)
 	}
 	holder := n.NodeByAddress(f3.Columns[11].Node)
-	if holder.Proc.cmd.ProcessState == nil {
+	if holder.Alive() {
 		deadline := time.Now().Add(time.Minute)
 		for {
 			r, err := http.Get(holder.URL + "/fragment/" + f3.Layout.Segments[0].Fragments[11].String())

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,17 +25,14 @@ import (
 var deossBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "deoss-e2e-bin")
+	bin, err := testutil.BuildDeoss("../../cmd/deoss")
 	if err != nil {
-		panic(err)
-	}
-	deossBin = filepath.Join(dir, "deoss")
-	if out, err := exec.Command("go", "build", "-o", deossBin, "../../cmd/deoss").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build deoss: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	deossBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
 }
 
@@ -46,119 +40,24 @@ func TestMain(m *testing.M) {
 // exit code.
 func cli(t testing.TB, a ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(deossBin, a...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	code := 0
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("deoss %v: %v", a, err)
-	}
-	if code != 0 {
-		t.Logf("deoss %s: exit %d: %s", strings.Join(a, " "), code, strings.TrimSpace(errb.String()))
-	}
-	return out.String(), code
+	return testutil.Run(t, deossBin, nil, a...)
 }
 
-// Proc is one daemon process; Restart starts it again with the same
-// arguments.
-type Proc struct {
-	t    testing.TB
-	name string
-	dir  string
-	args []string
-	env  []string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	log  *os.File
-	runs int
-}
+// Proc is one deoss daemon process.
+type Proc = testutil.Proc
 
 func startProc(t testing.TB, dir, name string, a ...string) *Proc {
 	t.Helper()
-	return startProcEnv(t, dir, name, nil, a...)
+	return testutil.StartProc(t, deossBin, dir, name, nil, a...)
 }
 
 // startProcEnv starts a process with extra environment variables.
 func startProcEnv(t testing.TB, dir, name string, env []string, a ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, name: name, dir: dir, args: a, env: env}
-	p.Restart()
-	t.Cleanup(p.Kill)
-	return p
+	return testutil.StartProc(t, deossBin, dir, name, env, a...)
 }
 
-// Restart starts the process (again); its output goes to dir/name.log.
-func (p *Proc) Restart() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	lf, err := os.OpenFile(filepath.Join(p.dir, p.name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	fmt.Fprintf(lf, "=== run %d: deoss %s\n", p.runs, strings.Join(p.args, " "))
-	p.runs++
-	cmd := exec.Command(deossBin, p.args...)
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.cmd, p.log = cmd, lf
-}
-
-// Kill sends SIGKILL and waits for the end.
-func (p *Proc) Kill() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil && p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Signal(syscall.SIGCONT) // a stopped process dies only once resumed
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
-		p.log.Close()
-	}
-}
-
-// Wait waits for the process to end by itself and returns its exit code.
-func (p *Proc) Wait() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	err := p.cmd.Wait()
-	p.log.Close()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	return 0
-}
-
-// Stop freezes the process (SIGSTOP); Cont resumes it.
-func (p *Proc) Stop() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
-
-// Cont resumes a stopped process.
-func (p *Proc) Cont() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
-
-// Pid is the process id of the current run.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// PeakRSS is the process's peak resident set (VmHWM), in bytes.
-func (p *Proc) PeakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
-			return kb << 10
-		}
-	}
-	return -1
-}
+func waitHTTP(t testing.TB, url string) { t.Helper(); testutil.WaitHTTP(t, url) }
 
 // Gateway is a gateway process of a network.
 type Gateway struct {
@@ -340,23 +239,6 @@ func Start(t testing.TB, o Options) *Network {
 		waitHTTP(t, g.URL+"/version")
 	}
 	return n
-}
-
-func waitHTTP(t testing.TB, url string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered", url)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // Do sends a request signed by the network's user (or by key, when given)
