@@ -267,6 +267,7 @@ type source struct {
 
 	mu     sync.Mutex
 	origin map[[2]int]string // who served (segment, index): "cache", "work", a peer or node endpoint
+	slow   map[types.Address]bool
 }
 
 func (s *source) served(seg uint64, idx int, from string) {
@@ -313,14 +314,44 @@ func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.Read
 	if ep == "" {
 		return nil, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
 	}
+	if s.isSlow(node) {
+		return nil, errors.Join(append(errs, errSlowNode)...)
+	}
 	start := time.Now()
 	rc, err := s.get(ctx, ep+"/fragment/"+h.String(), h)
 	if err != nil {
+		if ctx.Err() != nil {
+			s.markSlow(node) // hedged away before it even answered
+		}
 		return nil, errors.Join(append(errs, err)...)
 	}
 	s.served(seg, idx, ep)
 	s.rd.m.fragments.WithLabelValues("node").Inc()
-	return &timedBody{ReadCloser: rc, start: start, done: s.rd.observeFetch}, nil
+	return &timedBody{ReadCloser: rc, ctx: ctx, start: start, done: s.rd.observeFetch, abandoned: func() { s.markSlow(node) }}, nil
+}
+
+// errSlowNode: a node that lost a hedge earlier in this download is not
+// asked again by it; the decoder takes another fragment at once instead of
+// waiting out the hedge delay segment after segment.
+var errSlowNode = errors.New("node too slow earlier in this download")
+
+func (s *source) isSlow(a types.Address) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slow[a]
+}
+
+// markSlow remembers a node that a hedge left behind, for the rest of the
+// download; at most 8 are skipped, so 4 columns always remain to ask.
+func (s *source) markSlow(a types.Address) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.slow == nil {
+		s.slow = map[types.Address]bool{}
+	}
+	if len(s.slow) < types.ParityShards {
+		s.slow[a] = true
+	}
 }
 
 // get fetches a fragment over HTTP, teeing it into the cache.
@@ -351,10 +382,10 @@ func (s *source) bad(fe *codec.FragmentError) {
 		return // unreachable or missing: the push side's deadlines deal with that
 	}
 	s.rd.m.badFragments.Inc()
+	// Whatever served it, the bytes may have reached the cache on the way.
+	s.rd.cache.Remove(s.f.Layout.Segments[fe.Segment].Fragments[fe.Index])
 	switch from {
-	case "cache":
-		s.rd.cache.Remove(s.f.Layout.Segments[fe.Segment].Fragments[fe.Index])
-	case "work", "":
+	case "cache", "work", "":
 	default:
 		s.rd.log.Warn("wrong bytes served; routed around", "from", from, "fid", s.f.FID, "segment", fe.Segment, "fragment", fe.Index, "err", fe.Err)
 		if s.f.Chain != nil && s.rd.sched != nil && s.ends[s.f.Chain.Columns[fe.Index].Node] == from {
@@ -380,14 +411,29 @@ func (t *teeBody) Close() error {
 	return t.body.Close()
 }
 
-// timedBody reports how long a fragment took once it is read.
+// timedBody reports how long a fragment took once it is read whole, or that
+// it was abandoned (cancelled part way: a hedge found faster fragments).
 type timedBody struct {
 	io.ReadCloser
-	start time.Time
-	done  func(time.Duration)
+	ctx       context.Context
+	start     time.Time
+	n         int64
+	done      func(time.Duration)
+	abandoned func()
+}
+
+func (t *timedBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	t.n += int64(n)
+	return n, err
 }
 
 func (t *timedBody) Close() error {
-	t.done(time.Since(t.start))
+	switch {
+	case t.n >= types.FragmentSize:
+		t.done(time.Since(t.start))
+	case t.ctx.Err() != nil:
+		t.abandoned()
+	}
 	return t.ReadCloser.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -49,6 +50,9 @@ type Config struct {
 	Encodes int `json:"encodes"`
 	// CacheOnly serves reads and peers only: no uploads, no deletes.
 	CacheOnly bool `json:"cache_only,omitempty"`
+	// Pprof serves Go's profiler at /debug/pprof/ (for operators chasing
+	// CPU or memory; off by default).
+	Pprof bool `json:"pprof,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -150,7 +154,15 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	handler := api.Handler()
+	if g.cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		handler = mux
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -283,13 +284,24 @@ func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+h.String()+`"`)
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, "", time.Time{}, io.NewSectionReader(f, 0, f.Size()))
+	var content io.ReadSeeker = io.NewSectionReader(f, 0, f.Size())
+	if of, ok := f.(interface{ OSFile() *os.File }); ok {
+		content = of.OSFile() // the kernel copies file to socket (sendfile)
+	}
+	http.ServeContent(cw, r, "", time.Time{}, content)
 	s.bytesOut.Add(float64(cw.n))
 }
 
 type countingWriter struct {
 	http.ResponseWriter
 	n int64
+}
+
+// ReadFrom keeps the ResponseWriter's own ReadFrom (sendfile) usable.
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := io.Copy(c.ResponseWriter, r)
+	c.n += n
+	return n, err
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

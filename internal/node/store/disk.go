@@ -276,6 +276,9 @@ type diskFragment struct {
 
 func (f diskFragment) Size() int64 { return f.size }
 
+// OSFile is the open file, so the HTTP server can send it with sendfile.
+func (f diskFragment) OSFile() *os.File { return f.File }
+
 // Lookup implements Store.
 func (d *Disk) Lookup(_ context.Context, ref Ref) (types.Hash, error) {
 	var h types.Hash
