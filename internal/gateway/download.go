@@ -119,9 +119,9 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 			}
 		}
 	}
-	// A pending file's holders change quickly (it may be deleted or
-	// distributed): ask afresh each time.
-	f.peers = rd.probePeers(ctx, fid, f.Chain != nil)
+	// A file not yet stored changes holders quickly (it is being
+	// distributed, or may be deleted): ask afresh each time.
+	f.peers = rd.probePeers(ctx, fid, f.Chain != nil && f.Chain.State == ledger.FileStored)
 	if f.Layout == nil {
 		for _, p := range f.peers {
 			if p.layout != nil {
