@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -242,6 +244,19 @@ func TestDownload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Fatalf("delete by a stranger: %d", resp.StatusCode)
+	}
+	// An account that authorized the gateway but does not own the file.
+	other := chain.DevAccount("e2e-other")
+	for _, m := range []ledger.Msg{{Faucet: &ledger.Faucet{}}, {Authorize: &ledger.Authorize{Gateway: a.Address}}} {
+		if _, err := n.Chain.Signer(other).Submit(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp = n.Do(other, "DELETE", a.URL+"/file/"+tfid.String(), nil, 0, nil)
+	ob, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !bytes.Contains(ob, []byte("not_owner")) {
+		t.Fatalf("delete by a non-owner: %d %s", resp.StatusCode, ob)
 	}
 	f3 := n.WaitStored(tfid, 2*time.Minute)
 	if st, m := n.Call("DELETE", a.URL+"/file/"+tfid.String(), nil, nil); st != 204 {

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/cache"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// peerOnlyChain knows no file and one peer gateway.
+type peerOnlyChain struct{ peer string }
+
+func (c peerOnlyChain) File(context.Context, types.FID) (*ledger.File, error) {
+	return nil, ledger.ErrNotFound
+}
+func (c peerOnlyChain) Nodes(context.Context) ([]ledger.Node, error) { return nil, nil }
+func (c peerOnlyChain) Gateways(context.Context) ([]ledger.Gateway, error) {
+	return []ledger.Gateway{{Address: types.Address{9}, Endpoint: c.peer}}, nil
+}
+func (c peerOnlyChain) UserFiles(context.Context, types.Address) ([]ledger.UserFile, error) {
+	return nil, nil
+}
+
+// fakePeer serves a layout and fragments, as a peer gateway that holds a
+// pending file would; bad fragments and a forged layout make it lie.
+type fakePeer struct {
+	layout types.Layout
+	frags  map[[2]int][]byte
+	bad    map[[2]int]bool
+}
+
+func (p *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /peer/file/{fid}", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(PeerFile{Layout: &p.layout})
+	})
+	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", func(w http.ResponseWriter, r *http.Request) {
+		seg, _ := strconv.Atoi(r.PathValue("seg"))
+		idx, _ := strconv.Atoi(r.PathValue("idx"))
+		b := bytes.Clone(p.frags[[2]int{seg, idx}])
+		if p.bad[[2]int{seg, idx}] {
+			b[100] ^= 1
+		}
+		w.Write(b)
+	})
+	mux.ServeHTTP(w, r)
+}
+
+func encodeToMap(t *testing.T, data []byte) (*codec.Result, map[[2]int][]byte) {
+	frags := map[[2]int][]byte{}
+	res, err := codec.Encode(context.Background(), bytes.NewReader(data), codec.SinkFunc(func(s *codec.Segment) error {
+		for j, f := range s.Fragments {
+			frags[[2]int{int(s.Index), j}] = bytes.Clone(f)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, frags
+}
+
+func newTestReader(t *testing.T, peer string) *Reader {
+	root := t.TempDir()
+	w, _ := work.Open(root + "/work")
+	q, err := pipeline.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	c, _ := cache.Open(root+"/cache", 1<<30)
+	return NewReader(ReaderConfig{}, peerOnlyChain{peer}, types.Address{1}, w, q, c, nil, newMetrics(q), slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// TestPeerWrongBytes: a peer gateway that serves a corrupted fragment is
+// caught by the hash and routed around; one that serves a forged layout (its
+// own fragments, their hashes changed to match) is caught by the segment
+// check, and no byte of it reaches the reader.
+func TestPeerWrongBytes(t *testing.T) {
+	data := bytes.Repeat([]byte("peer bytes "), 500_000)
+	res, frags := encodeToMap(t, data)
+	peer := &fakePeer{layout: res.Layout, frags: frags, bad: map[[2]int]bool{{0, 1}: true}}
+	srv := httptest.NewServer(peer)
+	defer srv.Close()
+	rd := newTestReader(t, srv.URL)
+	f, err := rd.Resolve(context.Background(), res.FID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := rd.Read(context.Background(), &out, f, 0, int64(len(data)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong bytes through a lying peer")
+	}
+
+	// A forged layout: fragment 0 of segment 0 replaced by other bytes, its
+	// hash updated. The FID still matches (it binds segment hashes only).
+	forged := res.Layout
+	forged.Segments = append([]types.SegmentLayout(nil), res.Layout.Segments...)
+	fake := bytes.Repeat([]byte{0xee}, types.FragmentSize)
+	forged.Segments[0].Fragments[0] = types.Sum(fake)
+	frags2 := map[[2]int][]byte{}
+	for k, v := range frags {
+		frags2[k] = v
+	}
+	frags2[[2]int{0, 0}] = fake
+	srv2 := httptest.NewServer(&fakePeer{layout: forged, frags: frags2})
+	defer srv2.Close()
+	rd2 := newTestReader(t, srv2.URL)
+	f2, err := rd2.Resolve(context.Background(), res.FID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = rd2.Read(context.Background(), &out, f2, 0, 1000, nil)
+	if !errors.Is(err, codec.ErrNotEnoughFragments) || out.Len() != 0 {
+		t.Fatalf("forged layout: %v, %d bytes delivered", err, out.Len())
+	}
+}
