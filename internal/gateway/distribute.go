@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -312,9 +313,21 @@ func (d *Distributor) column(ctx context.Context, f *ledger.File, l *types.Layou
 		return d.reassign(ctx, f, j, avoidMu, avoid)
 	}
 	start := time.Now()
-	if err := d.pushColumn(ctx, endpoint, f.FID, l, j); err != nil {
+	if seg, err := d.pushColumn(ctx, endpoint, f.FID, l, j); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // we stopped, not the node
+		}
+		var ne *nodeError
+		if errors.As(err, &ne) && ne.Code == "hash_mismatch" {
+			// The node checked our bytes against the order: our copy may
+			// be what is damaged. Then it is healed, and no node charged.
+			if ok, verr := d.work.Verify(f.FID, l, seg, j); verr == nil && !ok {
+				d.log.Warn("damaged fragment in the work area; rebuilding it", "fid", f.FID, "segment", seg, "column", j)
+				if rerr := d.work.Repair(f.FID, l, seg, j); rerr != nil {
+					return fmt.Errorf("work area: segment %d column %d: %w", seg, j, rerr)
+				}
+				return fmt.Errorf("segment %d column %d rebuilt in the work area; pushing again", seg, j)
+			}
 		}
 		d.log.Warn("push failed; moving the column", "fid", f.FID, "column", j, "node", node, "err", err)
 		d.m.pushes.WithLabelValues("failed").Inc()
@@ -365,17 +378,29 @@ func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int, mu *s
 	return err // the next round pushes to the new node
 }
 
-// pushColumn stores every fragment of column j on the node at endpoint.
-func (d *Distributor) pushColumn(ctx context.Context, endpoint string, fid types.FID, l *types.Layout, j int) error {
+// pushColumn stores every fragment of column j on the node at endpoint; on
+// failure it says which segment failed.
+func (d *Distributor) pushColumn(ctx context.Context, endpoint string, fid types.FID, l *types.Layout, j int) (uint64, error) {
 	if endpoint == "" {
-		return errors.New("node has no endpoint on chain")
+		return 0, errors.New("node has no endpoint on chain")
 	}
 	for s := range uint64(len(l.Segments)) {
 		if err := d.pushFragment(ctx, endpoint, fid, s, j); err != nil {
-			return fmt.Errorf("segment %d: %w", s, err)
+			return s, fmt.Errorf("segment %d: %w", s, err)
 		}
 	}
-	return nil
+	return 0, nil
+}
+
+// nodeError is a node's refusal, with its error code.
+type nodeError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *nodeError) Error() string {
+	return fmt.Sprintf("node answered %d %s: %s", e.Status, e.Code, e.Msg)
 }
 
 func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid types.FID, s uint64, j int) error {
@@ -400,8 +425,15 @@ func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid typ
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("node answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var body struct {
+			Code  string `json:"code"`
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(msg, &body) != nil {
+			body.Error = string(bytes.TrimSpace(msg))
+		}
+		return &nodeError{Status: resp.StatusCode, Code: body.Code, Msg: body.Error}
 	}
 	return nil
 }

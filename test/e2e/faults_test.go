@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,48 @@ func TestUploadFaults(t *testing.T) {
 	}
 	mustEqual(t, "after four holders died", body, data2)
 	t.Logf("killed %d holders; reassignments %v", len(killed), metric(t, n.Gateways[0].URL, "deoss_gateway_reassignments_total"))
+
+	// The gateway's own disk damages a column before it is pushed: the
+	// node refuses the bytes, the gateway rebuilds the fragment from the
+	// other columns and pushes again, and no node is blamed.
+	gw := n.Gateways[0]
+	data3 := randomBytes(13, types.SegmentSize/2)
+	fid3 := n.Put(0, "damaged-at-the-gateway.bin", bytes.NewReader(data3), int64(len(data3)), nil)
+	gw.Stop()
+	col := 3
+	if f, err := n.File(fid3); err == nil {
+		for j, c := range f.Columns {
+			if !c.Reported {
+				col = j
+				break
+			}
+		}
+	}
+	p := filepath.Join(gw.Home, "work", fid3.String(), fmt.Sprintf("col-%02d", col))
+	cf, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf.WriteAt([]byte{0xde, 0xad}, 4096)
+	cf.Close()
+	gw.Kill()
+	gw.Restart()
+	waitHTTP(t, gw.URL+"/version")
+	n.WaitStored(fid3, 2*time.Minute)
+	st, _, body = get(t, gw.URL+"/file/download/"+fid3.String(), nil)
+	if st != 200 {
+		t.Fatalf("download: %d", st)
+	}
+	mustEqual(t, "after the gateway healed its column", body, data3)
+	logb, _ := os.ReadFile(filepath.Join(n.Dir, "gateway0.log"))
+	if !bytes.Contains(logb, []byte("damaged fragment in the work area")) {
+		t.Fatal("the damaged column was not noticed")
+	}
+	for _, line := range strings.Split(string(logb), "\n") {
+		if strings.Contains(line, "push failed") && strings.Contains(line, "hash_mismatch") {
+			t.Fatalf("a node was charged for the gateway's damage: %s", line)
+		}
+	}
 }
 
 // setPreferred restarts gateway g preferring one node.

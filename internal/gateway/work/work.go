@@ -6,6 +6,7 @@ package work
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/klauspost/reedsolomon"
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/fsutil"
@@ -170,4 +173,76 @@ func (a *Area) Files() ([]types.FID, error) {
 		}
 	}
 	return out, nil
+}
+
+// ErrUnrepairable is returned when fewer than 4 good fragments of a segment
+// remain in the work area.
+var ErrUnrepairable = errors.New("fewer than 4 good fragments of the segment in the work area")
+
+// Verify reports whether fragment (segment, column) in the work area still
+// matches its hash in l.
+func (a *Area) Verify(fid types.FID, l *types.Layout, segment uint64, column int) (bool, error) {
+	rc, err := a.Fragment(fid, segment, column)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return false, err
+	}
+	return types.Hash(h.Sum(nil)) == l.Segments[segment].Fragments[column], nil
+}
+
+// Repair rebuilds fragment (segment, column) from four good fragments of
+// the same segment and writes it back in place (fsynced): the work area
+// heals a column the disk damaged instead of sending wrong bytes to nodes,
+// which would refuse them, again and again.
+func (a *Area) Repair(fid types.FID, l *types.Layout, segment uint64, column int) error {
+	shards := make([][]byte, types.TotalShards)
+	good := 0
+	for j := 0; j < types.TotalShards && good < types.DataShards; j++ {
+		if j == column {
+			continue
+		}
+		rc, err := a.Fragment(fid, segment, j)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err == nil && len(b) == types.FragmentSize && types.Sum(b) == l.Segments[segment].Fragments[j] {
+			shards[j] = b
+			good++
+		}
+	}
+	if good < types.DataShards {
+		return ErrUnrepairable
+	}
+	rs, err := reedsolomon.New(types.DataShards, types.ParityShards)
+	if err != nil {
+		return err
+	}
+	required := make([]bool, types.TotalShards)
+	required[column] = true
+	shards[column] = make([]byte, 0, types.FragmentSize)
+	if err := rs.ReconstructSome(shards, required); err != nil {
+		return err
+	}
+	if types.Sum(shards[column]) != l.Segments[segment].Fragments[column] {
+		return ErrUnrepairable // the layout's hashes do not describe these fragments
+	}
+	f, err := os.OpenFile(filepath.Join(a.dir(fid), colName(column)), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(shards[column], int64(segment)*types.FragmentSize); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -78,3 +78,39 @@ func TestEncodeAndRead(t *testing.T) {
 		t.Fatalf("fragment after remove: %v", err)
 	}
 }
+
+func TestRepair(t *testing.T) {
+	a, _ := Open(t.TempDir())
+	data := bytes.Repeat([]byte("repair me "), types.SegmentSize/10+5) // two segments
+	res, err := a.Encode(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &res.Layout
+	// The disk flips a byte of column 5 in segment 1.
+	p := filepath.Join(a.dir(res.FID), colName(5))
+	f, _ := os.OpenFile(p, os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff}, types.FragmentSize+1234)
+	f.Close()
+	if ok, err := a.Verify(res.FID, l, 1, 5); ok || err != nil {
+		t.Fatalf("verify a damaged fragment: %v %v", ok, err)
+	}
+	if ok, _ := a.Verify(res.FID, l, 0, 5); !ok {
+		t.Fatal("segment 0 was not damaged")
+	}
+	if err := a.Repair(res.FID, l, 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.Verify(res.FID, l, 1, 5); !ok || err != nil {
+		t.Fatalf("after repair: %v %v", ok, err)
+	}
+	// With nine columns of a segment damaged, nothing can rebuild it.
+	for j := range 9 {
+		f, _ := os.OpenFile(filepath.Join(a.dir(res.FID), colName(j)), os.O_RDWR, 0)
+		f.WriteAt([]byte{0xff, 0xfe}, 10)
+		f.Close()
+	}
+	if err := a.Repair(res.FID, l, 0, 0); !errors.Is(err, ErrUnrepairable) {
+		t.Fatalf("repair with 3 good columns: %v", err)
+	}
+}
