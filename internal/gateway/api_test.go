@@ -41,7 +41,7 @@ func (c *fakeChain) Territory(_ context.Context, o types.Address, name string) (
 }
 
 type client struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	key *auth.Key
 }
@@ -66,12 +66,12 @@ func (c *client) do(method, path string, body []byte, hdr map[string]string) (in
 	return resp.StatusCode, m
 }
 
-func newAPI(t *testing.T) (*httptest.Server, *auth.Key, *fakeChain) {
+func newAPI(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain) {
 	srv, user, ch, _ := newAPIRoot(t)
 	return srv, user, ch
 }
 
-func newAPIRoot(t *testing.T) (*httptest.Server, *auth.Key, *fakeChain, string) {
+func newAPIRoot(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain, string) {
 	user, _ := auth.Generate()
 	ch := &fakeChain{authorized: map[types.Address]bool{user.Address(): true}, territories: map[string]*ledger.Territory{
 		user.Address().String() + "/home": {Total: 1 << 30, Expires: time.Now().Add(time.Hour).Unix()},

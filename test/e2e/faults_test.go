@@ -215,3 +215,45 @@ func TestGatewayKilledDuringUploads(t *testing.T) {
 		t.Errorf("%v files still queued", v)
 	}
 }
+
+// TestEncryptedSessionSurvivesRestart: an upload encrypted at the gateway
+// keeps its key, sealed, across a gateway kill; the file completes and reads
+// back with its cipher (from the work area: there are no nodes).
+func TestEncryptedSessionSurvivesRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a validator and a gateway")
+	}
+	n := Start(t, Options{Nodes: -1})
+	gw := n.Gateways[0]
+	secret := map[string]string{"Cipher": "sealed across restarts"}
+	data := randomBytes(41, 2<<20)
+	st, sess := n.Call("POST", gw.URL+"/upload", []byte(fmt.Sprintf(`{"name":"e.bin","territory":"home","size":%d,"chunk_size":%d}`, len(data), 1<<20)), secret)
+	if st != 201 || sess["encryption"] != types.EncryptionAES256GCM.String() {
+		t.Fatalf("create: %d %v", st, sess)
+	}
+	id := sess["id"].(string)
+	putChunk := func(i int) {
+		part := data[i<<20 : (i+1)<<20]
+		if st, m := n.Call("PUT", fmt.Sprintf("%s/upload/%s/%d", gw.URL, id, i), part, map[string]string{"Chunk-Sha256": types.Sum(part).String()}); st != 201 {
+			t.Fatalf("chunk %d: %d %v", i, st, m)
+		}
+	}
+	putChunk(0)
+	gw.Kill()
+	gw.Restart()
+	waitHTTP(t, gw.URL+"/version")
+	putChunk(1)
+	st, done := n.Call("POST", gw.URL+"/upload/"+id+"/complete", nil, nil)
+	if st != 200 {
+		t.Fatalf("complete: %d %v", st, done)
+	}
+	fid := done["fid"].(string)
+	if st, _, _ := get(t, gw.URL+"/file/download/"+fid, nil); st != 401 {
+		t.Fatalf("without the cipher: %d", st)
+	}
+	st, _, body := get(t, gw.URL+"/file/download/"+fid, secret)
+	if st != 200 {
+		t.Fatalf("with the cipher: %d %s", st, body)
+	}
+	mustEqual(t, "encrypted across a restart", body, data)
+}
