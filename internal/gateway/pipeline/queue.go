@@ -1,10 +1,9 @@
 // Package pipeline is the gateway's durable per-file state machine: every
 // file the gateway accepted has a record that moves through
 // processed -> declared -> distributing -> stored -> cleaned, kept in bbolt so
-// that a restarted gateway resumes each file where it stood.
-//
-// This version records files once they are encoded (processed); the runner
-// that declares and distributes them is the next step of the upload path.
+// that a restarted gateway resumes each file where it stood. Records are
+// added once a file is encoded (processed); the gateway's Distributor moves
+// them on, and a Note says why one is waiting.
 package pipeline
 
 import (
