@@ -121,13 +121,31 @@ func (a *API) newKey(r *http.Request) (*codec.Key, error) {
 	if c == "" {
 		return nil, nil
 	}
-	select {
-	case a.kdf <- struct{}{}:
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
+	return a.derive(r.Context(), []byte(c), nil)
+}
+
+// derive derives a file key from a cipher and a salt (nil: a fresh one),
+// a few at a time: Argon2id takes 64 MiB each.
+func (a *API) derive(ctx context.Context, c, salt []byte) (*codec.Key, error) {
+	release, err := acquire(ctx, a.kdf)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-a.kdf }()
-	return codec.NewKey([]byte(c))
+	defer release()
+	if salt == nil {
+		return codec.NewKey(c)
+	}
+	return codec.DeriveKey(c, salt)
+}
+
+// acquire takes a slot of sem, or gives up when ctx ends.
+func acquire(ctx context.Context, sem chan struct{}) (release func(), err error) {
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func encryption(k *codec.Key) types.Encryption {
@@ -449,12 +467,11 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 // accept encodes a file into the work area and records it. size < 0 means
 // unknown (the stream's end ends the file).
 func (a *API) accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
-	select {
-	case a.encodes <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	release, err := acquire(ctx, a.encodes)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-a.encodes }()
+	defer release()
 	opts := []codec.EncodeOption{codec.WithKey(key), codec.WithWorkers(a.workers)}
 	if size >= 0 {
 		opts = append(opts, codec.WithSize(size))

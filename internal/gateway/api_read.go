@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -149,8 +148,11 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 			if c == "" {
 				return httpapi.Errorf(http.StatusUnauthorized, "cipher_required", "the file is encrypted: send its cipher in the %s header", CipherHeader)
 			}
-			if key, err = a.deriveKey([]byte(c), f.Layout.Salt, r); err != nil {
-				return err
+			if key, err = a.derive(r.Context(), []byte(c), f.Layout.Salt); err != nil {
+				if r.Context().Err() != nil {
+					return err
+				}
+				return httpapi.Errorf(http.StatusBadRequest, "bad_cipher", "%v", err)
 			}
 		}
 		h := w.Header()
@@ -256,21 +258,6 @@ func mimeAttachment(name string) string {
 		}
 		return r
 	}, name))
-}
-
-// deriveKey derives a file's key from a cipher, bounded like uploads.
-func (a *API) deriveKey(c, salt []byte, r *http.Request) (*codec.Key, error) {
-	select {
-	case a.kdf <- struct{}{}:
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
-	defer func() { <-a.kdf }()
-	k, err := codec.DeriveKey(c, salt)
-	if err != nil {
-		return nil, httpapi.Errorf(http.StatusBadRequest, "bad_cipher", "%v", err)
-	}
-	return k, nil
 }
 
 // Metadata is the answer of GET /file/metadata/{fid}.
@@ -392,14 +379,14 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	if err != nil {
 		return err
 	}
-	owns := f.Pending != nil && f.Chain == nil && f.Pending.Owner == user
-	if f.Chain != nil {
-		owns = false
-		for _, o := range f.Chain.Owners {
-			owns = owns || o.Address == user
-		}
+	// The owners on chain decide; a file not declared yet is the user's if
+	// this gateway queued it for them.
+	mine := f.Chain != nil && owns(f.Chain, user)
+	if f.Chain == nil {
+		_, err := a.queue.Get(f.FID, user)
+		mine = err == nil
 	}
-	if !owns {
+	if !mine {
 		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
 	}
 	if f.Chain != nil {
@@ -466,26 +453,4 @@ func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 		panic(http.ErrAbortHandler) // a short body, not a wrong one
 	}
 	return nil
-}
-
-// Files lists an owner's files on chain, and those pending at this gateway.
-func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
-	out, err := rd.chain.UserFiles(ctx, owner)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[types.FID]bool{}
-	for _, f := range out {
-		seen[f.FID] = true
-	}
-	recs, err := rd.queue.Pending()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
-		if r.Owner == owner && !seen[r.FID] {
-			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending"})
-		}
-	}
-	return out, nil
 }

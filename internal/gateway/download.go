@@ -139,6 +139,28 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 	return f, nil
 }
 
+// Files lists an owner's files on chain, and those pending at this gateway.
+func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
+	out, err := rd.chain.UserFiles(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[types.FID]bool{}
+	for _, f := range out {
+		seen[f.FID] = true
+	}
+	recs, err := rd.queue.Pending()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Owner == owner && !seen[r.FID] {
+			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending"})
+		}
+	}
+	return out, nil
+}
+
 // PeerFile is the answer of GET /peer/file/{fid}.
 type PeerFile struct {
 	// Layout is set while the file is pending at the peer (not yet on chain
@@ -238,12 +260,11 @@ func (rd *Reader) observeFetch(d time.Duration) {
 // Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
 // Every byte written was verified; on an error w has a prefix of the range.
 func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
-	select {
-	case rd.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	release, err := acquire(ctx, rd.slots)
+	if err != nil {
+		return err
 	}
-	defer func() { <-rd.slots }()
+	defer release()
 	src := &source{rd: rd, f: f, ends: rd.nodeEndpoints(ctx)}
 	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad)}
 	if key != nil {
@@ -252,7 +273,7 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 	if f.Chain == nil {
 		opts = append(opts, codec.WithSegmentCheck())
 	}
-	err := codec.Decode(ctx, w, f.Layout, src, off, n, opts...)
+	err = codec.Decode(ctx, w, f.Layout, src, off, n, opts...)
 	if err == nil && f.Chain != nil {
 		rd.cache.PutLayout(f.FID, f.Layout) // peers may now ask for it
 	}
