@@ -101,9 +101,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	// Gateways accept signatures good for at most five minutes.
-	if err := auth.SignRequest(req, c.key, 4*time.Minute); err != nil {
-		return nil, err
+	// Gateways accept signatures good for at most five minutes. A client
+	// without a key (NewWithKey(url, nil)) sends unsigned requests.
+	if c.key != nil {
+		if err := auth.SignRequest(req, c.key, 4*time.Minute); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -157,6 +160,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, hdr
 // Metadata is what the gateway knows of a file.
 type Metadata struct {
 	FID        FID    `json:"fid"`
+	Version    uint8  `json:"version"` // format version
 	Size       uint64 `json:"size"`
 	Segments   int    `json:"segments"`
 	Encryption string `json:"encryption"`
@@ -227,4 +231,9 @@ type NodeInfo struct {
 func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	var out []NodeInfo
 	return out, c.call(ctx, "GET", "/nodes", nil, &out, nil)
+}
+
+// Ping checks that the gateway answers.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, "GET", "/version", nil, nil, nil)
 }

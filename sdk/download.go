@@ -3,13 +3,17 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/deoss/deoss/internal/fsutil"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -18,6 +22,11 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 type DownloadOptions struct {
 	Cipher   string // the cipher of an encrypted file
 	Progress func(Progress)
+	// NoClobber makes DownloadFile refuse (ErrExists) to replace a file.
+	NoClobber bool
+	// Discarded, when set, hears why DownloadFile threw away a partial file
+	// instead of continuing it.
+	Discarded func(msg string)
 }
 
 // Download writes bytes [off, off+n) of a file to w (n < 0: to the end).
@@ -56,42 +65,159 @@ func (c *Client) Download(ctx context.Context, fid FID, w io.Writer, off, n int6
 	return total, nil
 }
 
-// DownloadFile writes a file to path. A partial file at path (an earlier,
-// interrupted run) is continued from its end.
+// DownloadFile writes a file to path, replacing what is there (as cp and
+// curl -o do) unless o.NoClobber is set.
+//
+// The bytes go into path + PartialSuffix first, beside a record (path +
+// PartialSuffix + ".json") of the FID, format version and size it belongs to
+// and of how many bytes of it are written and synced. Only when the whole
+// file is received and synced is it renamed over path (and the folder
+// synced), so an interrupted download leaves path as it was. A later call for
+// the same FID continues the partial file from its last synced byte; a
+// partial file of another FID, or one shorter than its record says, is
+// discarded (o.Discarded says why), never continued.
 func (c *Client) DownloadFile(ctx context.Context, fid FID, path string, o DownloadOptions) error {
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if o.NoClobber {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s: %w", path, ErrExists)
+		}
+	}
+	m, err := c.Stat(ctx, fid)
 	if err != nil {
 		return err
 	}
-	info, err := out.Stat()
+	want := partialRecord{FID: fid, Version: m.Version, Size: m.Size}
+	part := path + PartialSuffix
+	out, have, err := openPartial(part, want, o.Discarded)
 	if err != nil {
-		out.Close()
 		return err
 	}
-	have := info.Size()
-	if have > 0 {
-		m, err := c.Stat(ctx, fid)
-		if err != nil {
+	pw := &syncWriter{f: out, rec: want, recPath: part + ".json", synced: have}
+	pw.rec.Synced = have
+	if uint64(have) < m.Size {
+		if _, err = c.Download(ctx, fid, pw, have, -1, o); err != nil {
 			out.Close()
 			return err
 		}
-		if uint64(have) == m.Size {
-			return out.Close() // complete already
-		}
-		if uint64(have) > m.Size {
-			out.Close()
-			return fmt.Errorf("%s is larger (%d bytes) than the file (%d): not a partial download of it", path, have, m.Size)
-		}
+	} else if o.Progress != nil {
+		o.Progress(Progress{Done: have, Total: have, Resumed: have, Started: time.Now()})
 	}
-	if _, err := c.Download(ctx, fid, out, have, -1, o); err != nil {
+	if err := pw.sync(); err != nil {
 		out.Close()
 		return err
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
+	if err := out.Close(); err != nil {
 		return err
 	}
-	return out.Close()
+	if uint64(pw.synced) != m.Size {
+		return fmt.Errorf("download of %s ended at %d of %d bytes", fid, pw.synced, m.Size)
+	}
+	if o.NoClobber {
+		// Link fails if path appeared meanwhile; rename would replace it.
+		if err := os.Link(part, path); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("%s: %w", path, ErrExists)
+			}
+			return err
+		}
+		os.Remove(part)
+	} else if err := os.Rename(part, path); err != nil {
+		return err
+	}
+	os.Remove(part + ".json") // a stale record beside no partial file is ignored
+	return fsutil.SyncDir(filepath.Dir(path))
+}
+
+// PartialSuffix names the file an unfinished DownloadFile writes into.
+const PartialSuffix = ".deoss-partial"
+
+// ErrExists is returned by DownloadFile with NoClobber when the path exists.
+var ErrExists = errors.New("exists already (not replaced: no-clobber)")
+
+// partialRecord says what a partial download holds.
+type partialRecord struct {
+	FID     FID    `json:"fid"`
+	Version uint8  `json:"version"`
+	Size    uint64 `json:"size"`
+	Synced  int64  `json:"synced"` // bytes written and synced
+}
+
+// openPartial opens the partial file at part for want, returning how many of
+// its bytes to keep: its record's synced count when the record names the
+// same file, else 0 (the partial file is discarded, with a word to
+// discarded).
+func openPartial(part string, want partialRecord, discarded func(string)) (*os.File, int64, error) {
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	var keep int64
+	var rec partialRecord
+	recErr := fsutil.ReadJSON(part+".json", &rec)
+	why := ""
+	switch {
+	case info.Size() == 0: // new, or left empty: nothing to continue or to say
+	case recErr != nil:
+		why = "it has no readable record"
+	case rec.FID != want.FID || rec.Version != want.Version || rec.Size != want.Size:
+		why = "it belongs to " + rec.FID.String()
+	case rec.Synced < 0 || uint64(rec.Synced) > rec.Size || info.Size() < rec.Synced:
+		why = fmt.Sprintf("its record says %d bytes, the file holds %d", rec.Synced, info.Size())
+	default:
+		keep = rec.Synced // bytes past it were never synced: fetch them again
+	}
+	if why != "" && discarded != nil {
+		discarded(fmt.Sprintf("%s: discarded, not continued: %s", part, why))
+	}
+	if err := f.Truncate(keep); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if _, err := f.Seek(keep, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, keep, nil
+}
+
+// syncWriter appends to a partial file and, every syncEvery bytes, syncs it
+// and then its record, so the record never claims an unsynced byte.
+type syncWriter struct {
+	f       *os.File
+	rec     partialRecord
+	recPath string
+	synced  int64
+	written int64 // since the last sync
+}
+
+const syncEvery = 16 << 20
+
+func (w *syncWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	w.written += int64(n)
+	if err == nil && w.written >= syncEvery {
+		err = w.sync()
+	}
+	return n, err
+}
+
+func (w *syncWriter) sync() error {
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	w.synced += w.written
+	w.written = 0
+	w.rec.Synced = w.synced
+	data, err := json.Marshal(w.rec)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(w.recPath, data, 0o644)
 }
 
 type progressWriter struct {

@@ -95,6 +95,9 @@ func (c *Client) Upload(ctx context.Context, path string, o UploadOptions) (FID,
 	if err != nil {
 		return fid, err
 	}
+	if !info.Mode().IsRegular() {
+		return fid, fmt.Errorf("%s is not a regular file", path)
+	}
 	if o.Name == "" {
 		o.Name = filepath.Base(path)
 	}

@@ -6,19 +6,45 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/deoss/deoss/sdk"
 )
 
 // clientConfig is client.yaml: where the client commands send requests and
-// which key signs them.
+// which key signs them. Any field may be missing; the others sources of
+// resolve fill it in.
 type clientConfig struct {
-	Gateway   string `yaml:"gateway"`
-	Chain     string `yaml:"chain"`
-	Key       string `yaml:"key"`
-	Territory string `yaml:"territory"`
+	Gateway   string `yaml:"gateway,omitempty"`
+	Chain     string `yaml:"chain,omitempty"`
+	Key       string `yaml:"key,omitempty"`
+	Territory string `yaml:"territory,omitempty"`
 }
+
+// setting is one resolved value and where it came from ("flag --chain",
+// "env DEOSS_CHAIN", "/path/client.yaml", "default").
+type setting struct {
+	Value  string `json:"value"`
+	Source string `json:"source"`
+}
+
+// resolved is the client configuration every client command uses.
+type resolved struct {
+	Gateway   setting `json:"gateway"`
+	Chain     setting `json:"chain"`
+	Key       setting `json:"key"`
+	Territory setting `json:"territory"`
+	// Files are the config files read, the first one first.
+	Files []string `json:"files,omitempty"`
+}
+
+// The defaults: the ports `deoss chain start` and `deoss gateway init` use.
+const (
+	defaultChain     = "http://127.0.0.1:26657"
+	defaultGateway   = "http://127.0.0.1:8080"
+	defaultTerritory = "home"
+)
 
 // defaultDevDir is where `deoss dev` keeps its network unless told otherwise.
 func defaultDevDir() string {
@@ -26,23 +52,74 @@ func defaultDevDir() string {
 	return filepath.Join(home, ".deoss", "dev")
 }
 
-// configPath is --config, else $DEOSS_CONFIG, else the dev network's
-// client.yaml.
-func (g *globals) configPath() string {
-	switch {
-	case g.configFile != "":
-		return g.configFile
-	case os.Getenv("DEOSS_CONFIG") != "":
-		return os.Getenv("DEOSS_CONFIG")
-	}
-	return filepath.Join(defaultDevDir(), "client.yaml")
+func defaultKey() string {
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".deoss", "key.json")
 }
 
+// resolveConfig resolves each value in this order: the command's flag, the
+// environment, the config file named by --config or DEOSS_CONFIG (which
+// must exist), the dev network's client.yaml (when there is one), the
+// default.
+func resolveConfig(cmd *cobra.Command, configFlag string) (*resolved, error) {
+	type layer struct {
+		path string
+		c    *clientConfig
+	}
+	var files []layer
+	explicit := configFlag
+	if explicit == "" {
+		explicit = os.Getenv("DEOSS_CONFIG")
+	}
+	if explicit != "" {
+		c, err := loadClientConfig(explicit)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, usageError{fmt.Errorf("no client config at %s (from --config or DEOSS_CONFIG): start a network with `deoss dev`, or write one", explicit)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, layer{explicit, c})
+	}
+	dev := filepath.Join(defaultDevDir(), "client.yaml")
+	if dev != explicit {
+		c, err := loadClientConfig(dev)
+		switch {
+		case err == nil:
+			files = append(files, layer{dev, c})
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
+	}
+	r := &resolved{}
+	for _, l := range files {
+		r.Files = append(r.Files, l.path)
+	}
+	pick := func(flag, env string, field func(*clientConfig) string, def string) setting {
+		if f := cmd.Flag(flag); f != nil && f.Changed {
+			return setting{f.Value.String(), "flag --" + flag}
+		}
+		if v := os.Getenv(env); v != "" {
+			return setting{v, "env " + env}
+		}
+		for _, l := range files {
+			if v := field(l.c); v != "" {
+				return setting{v, l.path}
+			}
+		}
+		return setting{def, "default"}
+	}
+	r.Gateway = pick("gateway", "DEOSS_GATEWAY", func(c *clientConfig) string { return c.Gateway }, defaultGateway)
+	r.Chain = pick("chain", "DEOSS_CHAIN", func(c *clientConfig) string { return c.Chain }, defaultChain)
+	r.Key = pick("key", "DEOSS_KEY", func(c *clientConfig) string { return c.Key }, defaultKey())
+	r.Territory = pick("territory", "DEOSS_TERRITORY", func(c *clientConfig) string { return c.Territory }, defaultTerritory)
+	return r, nil
+}
+
+// loadClientConfig reads a client.yaml; a relative key path is relative to
+// the file's folder.
 func loadClientConfig(path string) (*clientConfig, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, usageError{fmt.Errorf("no client config at %s: start a network with `deoss dev`, or pass --config", path)}
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -50,14 +127,8 @@ func loadClientConfig(path string) (*clientConfig, error) {
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		return nil, usageError{fmt.Errorf("%s: %v", path, err)}
 	}
-	if c.Gateway == "" || c.Key == "" {
-		return nil, usageError{fmt.Errorf("%s: gateway and key are required", path)}
-	}
-	if !filepath.IsAbs(c.Key) {
+	if c.Key != "" && !filepath.IsAbs(c.Key) {
 		c.Key = filepath.Join(filepath.Dir(path), c.Key)
-	}
-	if c.Territory == "" {
-		c.Territory = "home"
 	}
 	return &c, nil
 }
@@ -70,17 +141,29 @@ func saveClientConfig(path string, c *clientConfig) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-// sdkClient builds the gateway client of the selected config.
-func (g *globals) sdkClient() (*sdk.Client, *clientConfig, error) {
-	cfg, err := loadClientConfig(g.configPath())
+// config is the resolved client configuration of the running command.
+func (g *globals) config() (*resolved, error) {
+	if g.cfg == nil {
+		cfg, err := resolveConfig(g.cmd, g.configFile)
+		if err != nil {
+			return nil, err
+		}
+		g.cfg = cfg
+	}
+	return g.cfg, nil
+}
+
+// sdkClient builds the gateway client of the resolved config.
+func (g *globals) sdkClient() (*sdk.Client, *resolved, error) {
+	cfg, err := g.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := sdk.New(cfg.Gateway, cfg.Key)
+	k, err := g.loadKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, cfg, nil
+	return sdk.NewWithKey(cfg.Gateway.Value, k), cfg, nil
 }
 
 // fidClient parses a FID argument and builds the gateway client.

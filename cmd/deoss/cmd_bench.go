@@ -56,7 +56,7 @@ each speed is also given as a ratio to it (machines are noisy; ratios travel).`,
 				return err
 			}
 			ctx := cmd.Context()
-			res := benchResult{SizeBytes: size, Downloads: downloads, Ranges: ranges, GatewayEndpoint: cfg.Gateway}
+			res := benchResult{SizeBytes: size, Downloads: downloads, Ranges: ranges, GatewayEndpoint: cfg.Gateway.Value}
 			f, err := os.CreateTemp("", "deoss-bench-*")
 			if err != nil {
 				return err
@@ -79,7 +79,7 @@ each speed is also given as a ratio to it (machines are noisy; ratios travel).`,
 			res.CodecMBps = mbps(time.Since(start))
 
 			start = time.Now()
-			fid, err := c.Upload(ctx, f.Name(), sdk.UploadOptions{Name: "deoss-bench.bin", Territory: cfg.Territory, StateFile: f.Name() + ".state", Tuning: "-"})
+			fid, err := c.Upload(ctx, f.Name(), sdk.UploadOptions{Name: "deoss-bench.bin", Territory: cfg.Territory.Value, StateFile: f.Name() + ".state", Tuning: "-"})
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ each speed is also given as a ratio to it (machines are noisy; ratios travel).`,
 				}
 				res.StoredSeconds = time.Since(start).Seconds()
 			}
-			url := cfg.Gateway + "/file/download/" + fid.String()
+			url := cfg.Gateway.Value + "/file/download/" + fid.String()
 			var firsts, rangeLat []time.Duration
 			var best time.Duration
 			for range downloads {

@@ -44,8 +44,9 @@ func newDevCmd(g *globals) *cobra.Command {
 		Long: `Runs a validator (short blocks, a faucet), a gateway and --nodes storage
 nodes, each with its own folder under --dir and its own port on 127.0.0.1.
 Creates and funds a dev account, buys it the territory "home" and authorizes
-the gateway; writes DIR/client.yaml (used by put, get, rm, stat, ls and nodes
-when no --config is given) and DIR/network.json. A second run reuses DIR.
+the gateway; writes DIR/client.yaml (which every client command reads for
+what no flag, environment variable or --config file sets; deoss config shows
+it) and DIR/network.json. A second run reuses DIR.
 Other storage nodes may join: deoss node init --chain <chain_rpc> ...`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

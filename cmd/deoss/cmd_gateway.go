@@ -62,7 +62,7 @@ func newGatewayInitCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := timeout(cmd)
 			defer cancel()
-			k, err := initGateway(ctx, c, g.chainURL, home, listen, cacheOnly)
+			k, err := initGateway(ctx, c, g.cfg.Chain.Value, home, listen, cacheOnly)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/sdk"
@@ -8,25 +12,46 @@ import (
 
 func newGetCmd(g *globals) *cobra.Command {
 	var out, cipher string
+	var noClobber bool
 	cmd := &cobra.Command{
 		Use:   "get FID",
-		Short: "Download a file (a partial OUT is continued)",
-		Args:  args(cobra.ExactArgs(1)),
+		Short: "Download a file (replaces OUT; an interrupted get of the same FID resumes)",
+		Long: `Downloads the file FID into OUT (default: the FID).
+
+The bytes go into OUT.deoss-partial (with a record OUT.deoss-partial.json of
+the FID, size and bytes synced so far) and replace OUT only once the whole
+file is received and synced, as cp and curl -o replace their target. An
+interrupted get leaves OUT as it was; run again for the same FID, it
+continues from the partial file. A partial file of another FID is discarded
+(said on standard error), never continued.
+
+--no-clobber refuses to replace an existing OUT (exit code 6).
+-o - writes the file to standard output (no partial file, no resume).`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			fid, c, err := g.fidClient(a[0])
 			if err != nil {
+				return err
+			}
+			if out == "-" {
+				_, err := c.Download(cmd.Context(), fid, cmd.OutOrStdout(), 0, -1, sdk.DownloadOptions{Cipher: cipher})
 				return err
 			}
 			if out == "" {
 				out = fid.String()
 			}
 			bar := newProgressBar("get " + out)
-			err = c.DownloadFile(cmd.Context(), fid, out, sdk.DownloadOptions{Cipher: cipher, Progress: bar.update})
+			err = c.DownloadFile(cmd.Context(), fid, out, sdk.DownloadOptions{Cipher: cipher, Progress: bar.update, NoClobber: noClobber,
+				Discarded: func(msg string) { fmt.Fprintln(os.Stderr, "deoss:", msg) }})
 			bar.done()
+			if errors.Is(err, sdk.ErrExists) {
+				return exists{err}
+			}
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: the FID)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write, replaced when it exists (default: the FID; - for standard output)")
 	cmd.Flags().StringVar(&cipher, "cipher", "", "cipher of an encrypted file")
+	cmd.Flags().BoolVar(&noClobber, "no-clobber", false, "refuse to replace an existing output file")
 	return cmd
 }

@@ -18,8 +18,12 @@ func newKeyCmd(g *globals) *cobra.Command {
 		Short: "Create a key file (--key); seal it with --passphrase-file",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(g.keyPath); err == nil && !force {
-				return fmt.Errorf("%s exists; --force replaces it (and loses that key)", g.keyPath)
+			path, err := g.keyPath()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(path); err == nil && !force {
+				return fmt.Errorf("%s exists; --force replaces it (and loses that key)", path)
 			}
 			pass, err := g.passphrase()
 			if err != nil {
@@ -29,10 +33,10 @@ func newKeyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Dir(g.keyPath), 0o700); err != nil {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := auth.Save(g.keyPath, k, pass); err != nil {
+			if err := auth.Save(path, k, pass); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.Address())

@@ -40,7 +40,7 @@ faucet. Running it again on the same home re-registers nothing.`,
 			}
 			ctx, cancel := timeout(cmd)
 			defer cancel()
-			k, err := initNode(ctx, c, g.chainURL, home, listen, capacity, stake)
+			k, err := initNode(ctx, c, g.cfg.Chain.Value, home, listen, capacity, stake)
 			if err != nil {
 				return err
 			}

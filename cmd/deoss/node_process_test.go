@@ -175,7 +175,7 @@ func TestNodeProcess(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	np.Kill()
 	conn.Close()
-	np = runNode()
+	runNode()
 	h2 := res2.Layout.Segments[0].Fragments[5]
 	if st := get(h2); st != http.StatusNotFound {
 		t.Fatalf("partial fragment after the kill: %d", st)

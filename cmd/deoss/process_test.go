@@ -24,7 +24,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	deossBin = bin
+	// The commands must not read (or write) the ~/.deoss of whoever runs
+	// the tests: a dev network there would become their configuration.
+	restore := testutil.IsolateHome(filepath.Dir(bin))
 	code := m.Run()
+	restore()
 	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
 }

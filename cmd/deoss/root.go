@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -17,11 +16,12 @@ import (
 
 // globals are the flags every client command shares.
 type globals struct {
-	chainURL       string
-	keyPath        string
 	passphraseFile string
 	logLevel       string
 	configFile     string
+
+	cmd *cobra.Command // the command running, for config resolution
+	cfg *resolved      // resolved on first use
 }
 
 func newRootCmd() *cobra.Command {
@@ -35,24 +35,20 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	home, _ := os.UserHomeDir()
+	// The client settings have no flag defaults: resolveConfig layers flag,
+	// environment, config file and default, and `deoss config` says which won.
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.chainURL, "chain", envOr("DEOSS_CHAIN", "http://127.0.0.1:26657"), "chain RPC address (env DEOSS_CHAIN)")
-	pf.StringVar(&g.keyPath, "key", envOr("DEOSS_KEY", filepath.Join(home, ".deoss", "key.json")), "key file (env DEOSS_KEY)")
+	pf.String("chain", "", "chain RPC address (env DEOSS_CHAIN; default "+defaultChain+")")
+	pf.String("key", "", "key file (env DEOSS_KEY; default ~/.deoss/key.json)")
+	pf.String("gateway", "", "gateway address (env DEOSS_GATEWAY; default "+defaultGateway+")")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "file holding the passphrase of a sealed key file")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	pf.StringVar(&g.configFile, "config", "", "client config (env DEOSS_CONFIG; default: the dev network's client.yaml)")
+	pf.StringVar(&g.configFile, "config", "", "client config file (env DEOSS_CONFIG; default: the dev network's client.yaml when there is one)")
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { g.cmd = cmd }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g),
-		newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g), newBenchCmd(g))
+		newConfigCmd(g), newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g), newBenchCmd(g))
 	return root
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -63,9 +59,13 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// client dials the chain.
+// client dials the chain of the resolved config.
 func (g *globals) client() (*chain.Client, error) {
-	c, err := chain.Dial(g.chainURL)
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	c, err := chain.Dial(cfg.Chain.Value)
 	if err != nil {
 		return nil, unavailable{err}
 	}
@@ -80,11 +80,16 @@ const (
 	exitNotFound    = 3 // the chain has no such thing
 	exitRefused     = 4 // the chain refused the transaction
 	exitUnavailable = 5 // the chain could not be reached
+	exitExists      = 6 // the output file exists and --no-clobber was given
 )
 
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+type exists struct{ error }
+
+func (e exists) Unwrap() error { return e.error }
 
 type unavailable struct{ error }
 
@@ -94,6 +99,7 @@ func (e unavailable) Unwrap() error { return e.error }
 func exitCode(err error) int {
 	var ue usageError
 	var un unavailable
+	var ex exists
 	var le *ledger.Error
 	var se *sdk.Error
 	switch {
@@ -107,6 +113,8 @@ func exitCode(err error) int {
 		return exitRefused
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ex):
+		return exitExists
 	case errors.Is(err, ledger.ErrNotFound):
 		return exitNotFound
 	case errors.As(err, &le):

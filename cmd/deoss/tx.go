@@ -26,15 +26,28 @@ func (g *globals) passphrase() ([]byte, error) {
 	return bytes.TrimRight(b, "\r\n"), nil
 }
 
-// loadKey reads the --key file, with the --passphrase-file if given.
+// keyPath is the resolved key file.
+func (g *globals) keyPath() (string, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return "", err
+	}
+	return cfg.Key.Value, nil
+}
+
+// loadKey reads the resolved key file, with the --passphrase-file if given.
 func (g *globals) loadKey() (*auth.Key, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
 	pass, err := g.passphrase()
 	if err != nil {
 		return nil, err
 	}
-	k, err := auth.Load(g.keyPath, pass)
+	k, err := auth.Load(cfg.Key.Value, pass)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no key file at %s: create one with `deoss key new` or pass --key", g.keyPath)
+		return nil, usageError{fmt.Errorf("no key file at %s (%s): create one with `deoss key new`, or pass --key; `deoss config` shows what is used", cfg.Key.Value, cfg.Key.Source)}
 	}
 	return k, err
 }

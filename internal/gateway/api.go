@@ -286,6 +286,9 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	if err != nil {
 		return err
 	}
+	if a.Metrics != nil {
+		a.Metrics.sessions.Inc()
+	}
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{
 		"id": sess.ID, "chunk_size": sess.Spec.ChunkSize, "chunks": sess.Spec.Chunks(), "expires": sess.Expires,
 		"encryption": encryption(key).String(),

@@ -263,6 +263,7 @@ func mimeAttachment(name string) string {
 // Metadata is the answer of GET /file/metadata/{fid}.
 type Metadata struct {
 	FID        types.FID      `json:"fid"`
+	Version    uint8          `json:"version"` // format version
 	Size       uint64         `json:"size"`
 	Segments   int            `json:"segments"`
 	Encryption string         `json:"encryption"`
@@ -280,7 +281,7 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m := Metadata{FID: f.FID, Size: f.Layout.Size, Segments: len(f.Layout.Segments), Encryption: f.Layout.Encryption.String(), State: "pending"}
+	m := Metadata{FID: f.FID, Version: f.Layout.Version, Size: f.Layout.Size, Segments: len(f.Layout.Segments), Encryption: f.Layout.Encryption.String(), State: "pending"}
 	if f.Chain != nil {
 		m.State, m.Owners, m.Gateway = f.Chain.State, f.Chain.Owners, f.Chain.Gateway
 	}

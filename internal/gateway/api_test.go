@@ -182,6 +182,9 @@ func TestUploadRejections(t *testing.T) {
 	check("negative size", st, body, 400, "bad_size")
 
 	st, body = create(c, `{"name":"a","territory":"home","size":2500,"chunk_size":1000}`)
+	if st != http.StatusCreated {
+		t.Fatalf("create: %d %v", st, body)
+	}
 	id := body["id"].(string)
 	good := bytes.Repeat([]byte{2}, 1000)
 	sum := map[string]string{ChunkHeader: fmt.Sprintf("%x", sha256.Sum256(good))}

@@ -16,6 +16,7 @@ type metrics struct {
 	cooldowns  prometheus.Counter
 	reportWait prometheus.Histogram
 	chunks     *prometheus.CounterVec // result: created, repeat
+	sessions   prometheus.Counter
 	// Reading.
 	fragments    *prometheus.CounterVec // source: cache, work, peer, node
 	badFragments prometheus.Counter
@@ -34,6 +35,7 @@ func newMetrics(q *pipeline.Queue) *metrics {
 		reportWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deoss_gateway_report_seconds", Help: "From declaring a file to its stored state.",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2, 14)}),
 		chunks:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_chunks_total", Help: "Upload chunks received: created, or a repeat of a stored one."}, []string{"result"}),
+		sessions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_sessions_total", Help: "Upload sessions created."}),
 		fragments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_fragments_read_total", Help: "Fragments read for downloads, by source."}, []string{"source"}),
 		badFragments: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bad_fragments_total", Help: "Fragments that failed verification (routed around)."}),
 		bytesServed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_served_total", Help: "User bytes sent to downloaders."}),
@@ -41,7 +43,7 @@ func newMetrics(q *pipeline.Queue) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 	}
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.pushes, m.reassigned, m.cooldowns, m.reportWait,
-		m.chunks, m.fragments, m.badFragments, m.bytesServed, m.firstByte, queueDepth{q})
+		m.chunks, m.sessions, m.fragments, m.badFragments, m.bytesServed, m.firstByte, queueDepth{q})
 	return m
 }
 

@@ -31,6 +31,25 @@ func BuildDeoss(pkg string) (string, error) {
 	return bin, nil
 }
 
+// IsolateHome points HOME (and so ~/.deoss) at a folder under dir for the
+// processes a test package starts, and clears the client's environment
+// (DEOSS_CONFIG, DEOSS_KEY, ...); the returned function restores them.
+func IsolateHome(dir string) (restore func()) {
+	home := filepath.Join(dir, "home")
+	os.MkdirAll(home, 0o700)
+	saved := map[string]string{}
+	for _, v := range []string{"HOME", "DEOSS_CONFIG", "DEOSS_KEY", "DEOSS_CHAIN", "DEOSS_GATEWAY", "DEOSS_TERRITORY"} {
+		saved[v] = os.Getenv(v)
+		os.Unsetenv(v)
+	}
+	os.Setenv("HOME", home)
+	return func() {
+		for v, val := range saved {
+			os.Setenv(v, val)
+		}
+	}
+}
+
 // Run runs bin to its end with extra environment variables and returns its
 // standard output and exit code; a failure's standard error is logged.
 func Run(t testing.TB, bin string, env []string, a ...string) (string, int) {

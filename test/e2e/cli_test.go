@@ -15,10 +15,12 @@ import (
 	"github.com/deoss/deoss/internal/testutil"
 )
 
-// devNet runs `deoss dev` as a process in a fresh folder, with HOME in the
-// test's folder too, and waits for its ready line.
+// devNet runs `deoss dev` as a process with HOME in a fresh folder of the
+// test's, so that its network is in the default place (HOME/.deoss/dev),
+// and waits for its ready line.
 type devNet struct {
 	t    *testing.T
+	root string // the test's folder: process logs
 	dir  string
 	home string
 	proc *Proc
@@ -26,9 +28,10 @@ type devNet struct {
 
 func startDev(t *testing.T, args ...string) *devNet {
 	root := t.TempDir()
-	d := &devNet{t: t, dir: filepath.Join(root, "net"), home: filepath.Join(root, "home")}
+	home := filepath.Join(root, "home")
+	d := &devNet{t: t, root: root, dir: filepath.Join(home, ".deoss", "dev"), home: home}
 	os.MkdirAll(d.home, 0o700)
-	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev", "--dir", d.dir}, args...)...)
+	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev"}, args...)...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		b, _ := os.ReadFile(filepath.Join(root, "dev.log"))
@@ -47,8 +50,15 @@ func (d *devNet) env() []string { return []string{"HOME=" + d.home, "DEOSS_CONFI
 // run runs a client command against the dev network's client.yaml.
 func (d *devNet) run(a ...string) (string, string, int) {
 	d.t.Helper()
-	cmd := exec.Command(deossBin, append(a, "--config", filepath.Join(d.dir, "client.yaml"))...)
-	cmd.Env = append(os.Environ(), d.env()...)
+	return d.runEnv(nil, append(a, "--config", filepath.Join(d.dir, "client.yaml"))...)
+}
+
+// runEnv runs a client command as it is, with extra environment variables
+// (and HOME that of the dev network).
+func (d *devNet) runEnv(env []string, a ...string) (string, string, int) {
+	d.t.Helper()
+	cmd := exec.Command(deossBin, a...)
+	cmd.Env = append(append(os.Environ(), d.env()...), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -87,13 +97,13 @@ func TestNewcomer(t *testing.T) {
 	}
 	got, _ := os.ReadFile(dst)
 	mustEqual(t, "get", got, data)
-	// A partial output is continued, not restarted.
+	// An existing output is replaced, not taken for a partial download.
 	os.WriteFile(dst, data[:12345], 0o600)
 	if _, errs, code := d.run("get", fid, "-o", dst); code != 0 {
-		t.Fatalf("resumed get: %d %s", code, errs)
+		t.Fatalf("get over a shorter file: %d %s", code, errs)
 	}
 	got, _ = os.ReadFile(dst)
-	mustEqual(t, "resumed get", got, data)
+	mustEqual(t, "get over a shorter file", got, data)
 	if out, _, code := d.run("stat", fid); code != 0 || !strings.Contains(out, "size:       104857600") {
 		t.Fatalf("stat: %d %s", code, out)
 	}
@@ -134,7 +144,7 @@ func TestNewcomer(t *testing.T) {
 	// Ctrl-C ends deoss dev cleanly; a second run reuses the folder.
 	d.proc.Signal(os.Interrupt)
 	if code := d.proc.Wait(); code != 0 {
-		b, _ := os.ReadFile(filepath.Join(filepath.Dir(d.dir), "dev.log"))
+		b, _ := os.ReadFile(filepath.Join(d.root, "dev.log"))
 		t.Fatalf("deoss dev after Ctrl-C: exit %d\n%s", code, b)
 	}
 }
@@ -151,7 +161,7 @@ func TestUploadResume(t *testing.T) {
 	os.WriteFile(src, data, 0o600)
 	gw := "http://" + readGateway(t, d)
 	args := []string{"put", src, "--chunk-size", fmt.Sprint(1 << 20), "--concurrency", "1", "--config", filepath.Join(d.dir, "client.yaml")}
-	p := startProcEnv(t, filepath.Dir(d.dir), "put", d.env(), args...)
+	p := startProcEnv(t, d.root, "put", d.env(), args...)
 	deadline := time.Now().Add(2 * time.Minute)
 	for metric(t, gw, `deoss_gateway_chunks_total{result="created"}`) < 16 {
 		if time.Now().After(deadline) {
