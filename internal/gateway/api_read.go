@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
@@ -380,30 +382,44 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	if err != nil {
 		return err
 	}
-	// The owners on chain decide; a file not declared yet is the user's if
-	// this gateway queued it for them.
-	mine := f.Chain != nil && owns(f.Chain, user)
-	if f.Chain == nil {
-		_, err := a.queue.Get(f.FID, user)
-		mine = err == nil
-	}
-	if !mine {
-		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
-	}
-	if f.Chain != nil {
-		if err := a.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: f.FID, Owner: user}}); err != nil {
+	// A file this gateway took for the user is deleted through its
+	// pipeline, in order with declaring and distributing it: the
+	// distributor deletes it on chain (an order it declared meanwhile too)
+	// and frees the work copy. The answer waits for that, up to a bound.
+	if _, err := a.queue.Get(f.FID, user); err == nil {
+		if err := a.queue.Delete(f.FID, user, a.now()); err != nil {
 			return err
 		}
+		wctx, cancel := context.WithTimeout(r.Context(), deleteWait)
+		defer cancel()
+		for {
+			changed := a.queue.Changed()
+			if _, err := a.queue.Get(f.FID, user); errors.Is(err, pipeline.ErrNotFound) {
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}
+			select {
+			case <-changed:
+			case <-wctx.Done():
+				httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"fid": f.FID.String(), "state": pipeline.Deleting})
+				return nil
+			}
+		}
 	}
-	if err := a.queue.Remove(f.FID, user); err != nil {
+	// Otherwise the owners on chain decide.
+	if f.Chain == nil || !f.Chain.HasOwner(user) {
+		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
+	}
+	if err := a.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: f.FID, Owner: user}}); err != nil {
 		return err
-	}
-	if held, err := a.queue.Holds(f.FID); err == nil && !held {
-		a.work.Remove(f.FID)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// deleteWait bounds how long DELETE waits for the distributor to carry out
+// a delete; past it the answer is 202 and the delete goes on.
+const deleteWait = 30 * time.Second
 
 // peerFile tells a peer gateway whether this gateway holds fid: pending here
 // (with its layout, which the peer checks against the FID) or cached.

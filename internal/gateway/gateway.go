@@ -19,6 +19,7 @@ import (
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/gateway/cache"
+	"github.com/deoss/deoss/internal/gateway/distribute"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/upload"
@@ -146,9 +147,10 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	api.SetEncodes(g.cfg.Encodes)
 	api.CacheOnly = g.cfg.CacheOnly
 	api.Submit = view.Submit
-	dist := NewDistributor(DistConfig{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, g.log)
-	api.Metrics = dist.m
-	api.Reader = NewReader(ReaderConfig{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, dist.m, g.log)
+	m := newMetrics(queue)
+	dist := distribute.New(distribute.Config{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, m.reg, g.log)
+	api.Metrics = m
+	api.Reader = NewReader(ReaderConfig{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, m, g.log)
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
@@ -178,6 +180,9 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	})
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })
+		// Blocks with events (a report, a stored file, a reassignment) wake
+		// the distributor instead of a poll.
+		eg.Go(func() error { followChain(ctx, cl, dist.Wake, g.log); return nil })
 	}
 	eg.Go(func() error {
 		// Housekeeping: expired sessions, and the scheduler's memory (saved
@@ -201,6 +206,32 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		ready <- ln.Addr().String()
 	}
 	return eg.Wait()
+}
+
+// followChain calls wake for every block with events, from the chain's
+// height now on, until ctx ends; a broken follow is taken up again after a
+// pause (and wake called, as something may have been missed).
+func followChain(ctx context.Context, c *chain.Client, wake func(), log *slog.Logger) {
+	for ctx.Err() == nil {
+		h, err := c.Height(ctx)
+		if err == nil {
+			err = c.Follow(ctx, h, func(be chain.BlockEvents) error {
+				if len(be.Events) > 0 {
+					wake()
+				}
+				return nil
+			})
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("following the chain; trying again", "err", err)
+		wake()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // chainView is the gateway's view of the chain over a chain.Client.

@@ -8,15 +8,10 @@ import (
 
 // metrics are the gateway's Prometheus metrics (GET /metrics).
 type metrics struct {
-	reg        *prometheus.Registry
-	bytesIn    prometheus.Counter
-	bytesOut   prometheus.Counter
-	pushes     *prometheus.CounterVec // result: ok, failed
-	reassigned prometheus.Counter
-	cooldowns  prometheus.Counter
-	reportWait prometheus.Histogram
-	chunks     *prometheus.CounterVec // result: created, repeat
-	sessions   prometheus.Counter
+	reg      *prometheus.Registry // the distributor registers its own here too
+	bytesIn  prometheus.Counter
+	chunks   *prometheus.CounterVec // result: created, repeat
+	sessions prometheus.Counter
 	// Reading.
 	fragments    *prometheus.CounterVec // source: cache, work, peer, node
 	badFragments prometheus.Counter
@@ -26,14 +21,8 @@ type metrics struct {
 
 func newMetrics(q *pipeline.Queue) *metrics {
 	m := &metrics{
-		reg:        prometheus.NewRegistry(),
-		bytesIn:    prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."}),
-		bytesOut:   prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_push_bytes_total", Help: "Fragment bytes pushed to nodes."}),
-		pushes:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_column_pushes_total", Help: "Column pushes by result."}, []string{"result"}),
-		reassigned: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_reassignments_total", Help: "Columns moved to another node."}),
-		cooldowns:  prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_cooldowns_total", Help: "Nodes sent to the cooldown pool."}),
-		reportWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deoss_gateway_report_seconds", Help: "From declaring a file to its stored state.",
-			Buckets: prometheus.ExponentialBuckets(0.1, 2, 14)}),
+		reg:          prometheus.NewRegistry(),
+		bytesIn:      prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."}),
 		chunks:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_chunks_total", Help: "Upload chunks received: created, or a repeat of a stored one."}, []string{"result"}),
 		sessions:     prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_sessions_total", Help: "Upload sessions created."}),
 		fragments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deoss_gateway_fragments_read_total", Help: "Fragments read for downloads, by source."}, []string{"source"}),
@@ -42,8 +31,7 @@ func newMetrics(q *pipeline.Queue) *metrics {
 		firstByte: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "deoss_gateway_first_byte_seconds", Help: "From a download request to its first byte.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 	}
-	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.pushes, m.reassigned, m.cooldowns, m.reportWait,
-		m.chunks, m.sessions, m.fragments, m.badFragments, m.bytesServed, m.firstByte, queueDepth{q})
+	m.reg.MustRegister(m.bytesIn, m.chunks, m.sessions, m.fragments, m.badFragments, m.bytesServed, m.firstByte, queueDepth{q})
 	return m
 }
 
@@ -60,7 +48,7 @@ func (d queueDepth) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	n := map[string]int{pipeline.Processed: 0, pipeline.Declared: 0, pipeline.Distributing: 0, pipeline.Stored: 0}
+	n := map[string]int{pipeline.Processed: 0, pipeline.Declared: 0, pipeline.Distributing: 0, pipeline.Stored: 0, pipeline.Deleting: 0}
 	for _, r := range recs {
 		n[r.State]++
 	}

@@ -184,6 +184,9 @@ func ColumnBytes(l *types.Layout) uint64 {
 	return uint64(len(l.Segments)) * types.FragmentSize
 }
 
+// HasOwner reports whether a is one of the file's owners.
+func (f *File) HasOwner(a types.Address) bool { return f.owner(a) >= 0 }
+
 func (f *File) owner(a types.Address) int {
 	for i, o := range f.Owners {
 		if o.Address == a {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/nodeapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
@@ -123,9 +124,9 @@ func (s *Server) writeError(w http.ResponseWriter, e *apiError) { httpapi.WriteE
 // authStatus maps a signature failure to its status.
 func authStatus(err error) *apiError {
 	if errors.Is(err, auth.ErrReplayFull) {
-		return fail(http.StatusServiceUnavailable, "busy", "%v", err)
+		return fail(http.StatusServiceUnavailable, nodeapi.Busy, "%v", err)
 	}
-	return fail(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	return fail(http.StatusUnauthorized, nodeapi.Unauthenticated, "%v", err)
 }
 
 func (s *Server) putFragment(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +135,7 @@ func (s *Server) putFragment(w http.ResponseWriter, r *http.Request) {
 		var e *apiError
 		if !errors.As(err, &e) {
 			s.log.Error("store fragment", "err", err)
-			e = fail(http.StatusInternalServerError, "internal", "internal error")
+			e = fail(http.StatusInternalServerError, nodeapi.Internal, "internal error")
 		}
 		s.stored.WithLabelValues(e.Code).Inc()
 		s.writeError(w, e)
@@ -162,33 +163,33 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 	}
 	fid, err := types.ParseFID(r.PathValue("fid"))
 	if err != nil {
-		return nil, fail(http.StatusBadRequest, "bad_fid", "%v", err)
+		return nil, fail(http.StatusBadRequest, nodeapi.BadFID, "%v", err)
 	}
 	col, err1 := strconv.ParseUint(r.PathValue("column"), 10, 8)
 	seg, err2 := strconv.ParseUint(r.PathValue("segment"), 10, 32)
 	if err1 != nil || err2 != nil || col >= types.TotalShards {
-		return nil, fail(http.StatusBadRequest, "bad_position", "column must be 0..11 and segment a number")
+		return nil, fail(http.StatusBadRequest, nodeapi.BadPosition, "column must be 0..11 and segment a number")
 	}
 	ctx := r.Context()
 	if _, err := s.chain.Gateway(ctx, gw); err != nil {
 		if errors.Is(err, ledger.ErrNotFound) {
-			return nil, fail(http.StatusForbidden, "not_a_gateway", "%s is not a registered gateway", gw)
+			return nil, fail(http.StatusForbidden, nodeapi.NotAGateway, "%s is not a registered gateway", gw)
 		}
 		return nil, err
 	}
 	ref := store.Ref{FID: fid, Column: uint8(col), Segment: uint32(seg)}
 	f, err := s.chain.File(ctx, fid)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, fail(http.StatusNotFound, "no_order", "no storage order for %s (unknown or expired)", fid)
+		return nil, fail(http.StatusNotFound, nodeapi.NoOrder, "no storage order for %s (unknown or expired)", fid)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if f.Columns[col].Node != s.cfg.Self {
-		return nil, fail(http.StatusForbidden, "not_assigned", "column %d of %s is not assigned to this node", col, fid)
+		return nil, fail(http.StatusForbidden, nodeapi.NotAssigned, "column %d of %s is not assigned to this node", col, fid)
 	}
 	if seg >= uint64(len(f.Layout.Segments)) {
-		return nil, fail(http.StatusNotFound, "no_segment", "%s has %d segments", fid, len(f.Layout.Segments))
+		return nil, fail(http.StatusNotFound, nodeapi.NoSegment, "%s has %d segments", fid, len(f.Layout.Segments))
 	}
 	want := f.Layout.Segments[seg].Fragments[col]
 	// A repeated store of what is held succeeds whatever the order's state.
@@ -196,13 +197,13 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 		return &StoreResult{FID: fid, Column: uint8(col), Segment: uint32(seg), Hash: want}, nil
 	}
 	if f.State != ledger.FilePending {
-		return nil, fail(http.StatusConflict, "not_pending", "%s is %s: no fragments are taken for it", fid, f.State)
+		return nil, fail(http.StatusConflict, nodeapi.NotPending, "%s is %s: no fragments are taken for it", fid, f.State)
 	}
 	if r.ContentLength > s.cfg.FragmentSize {
-		return nil, fail(http.StatusRequestEntityTooLarge, "too_large", "a fragment is %d bytes", s.cfg.FragmentSize)
+		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "a fragment is %d bytes", s.cfg.FragmentSize)
 	}
 	if r.ContentLength >= 0 && r.ContentLength != s.cfg.FragmentSize {
-		return nil, fail(http.StatusBadRequest, "bad_size", "a fragment is %d bytes, not %d", s.cfg.FragmentSize, r.ContentLength)
+		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "a fragment is %d bytes, not %d", s.cfg.FragmentSize, r.ContentLength)
 	}
 	body := &countingReader{r: http.MaxBytesReader(nil, r.Body, s.cfg.FragmentSize)}
 	err = s.store.Put(ctx, ref, want, body)
@@ -211,17 +212,17 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &mbe), errors.Is(err, store.ErrTooLarge):
-		return nil, fail(http.StatusRequestEntityTooLarge, "too_large", "a fragment is %d bytes", s.cfg.FragmentSize)
+		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "a fragment is %d bytes", s.cfg.FragmentSize)
 	case errors.Is(err, store.ErrHashMismatch):
-		return nil, fail(http.StatusBadRequest, "hash_mismatch", "the body does not hash to %s; nothing stored", want)
+		return nil, fail(http.StatusBadRequest, nodeapi.HashMismatch, "the body does not hash to %s; nothing stored", want)
 	case errors.Is(err, store.ErrFull):
-		return nil, fail(http.StatusInsufficientStorage, "full", "%v", err)
+		return nil, fail(http.StatusInsufficientStorage, nodeapi.Full, "%v", err)
 	case errors.Is(err, store.ErrConflict):
-		return nil, fail(http.StatusConflict, "conflict", "%v", err)
+		return nil, fail(http.StatusConflict, nodeapi.Conflict, "%v", err)
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
-			return nil, fail(http.StatusBadRequest, "body", "reading the body: %v", err)
+			return nil, fail(http.StatusBadRequest, nodeapi.Body, "reading the body: %v", err)
 		}
 		return nil, err
 	}
@@ -231,7 +232,7 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 		// read means the store already held these bytes for another ref,
 		// such as the all-zero padding fragments: nothing to check.)
 		_ = s.store.Release(ctx, ref)
-		return nil, fail(http.StatusBadRequest, "bad_size", "a fragment is %d bytes, got %d", s.cfg.FragmentSize, body.n)
+		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "a fragment is %d bytes, got %d", s.cfg.FragmentSize, body.n)
 	}
 	return &StoreResult{FID: fid, Column: uint8(col), Segment: uint32(seg), Hash: want}, nil
 }
@@ -262,22 +263,22 @@ func (s *Server) limiter(r *http.Request) *rate.Limiter {
 func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
 	if !s.limiter(r).Allow() {
 		w.Header().Set("Retry-After", "1")
-		s.writeError(w, fail(http.StatusTooManyRequests, "rate_limited", "too many reads; retry later"))
+		s.writeError(w, fail(http.StatusTooManyRequests, nodeapi.RateLimited, "too many reads; retry later"))
 		return
 	}
 	h, err := types.ParseHash(r.PathValue("hash"))
 	if err != nil {
-		s.writeError(w, fail(http.StatusBadRequest, "bad_hash", "%v", err))
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadHash, "%v", err))
 		return
 	}
 	f, err := s.store.Open(r.Context(), h)
 	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, fail(http.StatusNotFound, "not_found", "no fragment %s here", h))
+		s.writeError(w, fail(http.StatusNotFound, nodeapi.NotFound, "no fragment %s here", h))
 		return
 	}
 	if err != nil {
 		s.log.Error("open fragment", "hash", h, "err", err)
-		s.writeError(w, fail(http.StatusInternalServerError, "internal", "internal error"))
+		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
 		return
 	}
 	defer f.Close()

@@ -1,17 +1,26 @@
 // Package pipeline is the gateway's durable per-file state machine: every
 // file the gateway accepted has a record that moves through
 // processed -> declared -> distributing -> stored -> cleaned, kept in bbolt so
-// that a restarted gateway resumes each file where it stood. Records are
-// added once a file is encoded (processed); the gateway's Distributor moves
-// them on, and a Note says why one is waiting.
+// that a restarted gateway resumes each file where it stood. A delete moves a
+// record to deleting from any state; the distributor then deletes it on
+// chain and forgets it. Records are added once a file is encoded
+// (processed); the distributor moves them on (Transition, which refuses a
+// move from a state the record has left meanwhile), and a Note says why one
+// is waiting.
+//
+// Cleaned records leave the active set for a bounded history, so the work
+// of Pending follows the files in flight, not every file ever uploaded.
+// Changed tells waiters (the distributor, a delete) that something moved.
 package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,10 +36,18 @@ const (
 	Distributing = "distributing" // columns being pushed to nodes
 	Stored       = "stored"       // every column reported on chain
 	Cleaned      = "cleaned"      // work area freed
+	Deleting     = "deleting"     // the owner deleted it; the distributor removes it
 )
 
 // ErrNotFound is returned for a FID the queue does not hold.
 var ErrNotFound = errors.New("file not in the gateway's queue")
+
+// ErrMoved is returned by Transition when the record is no longer in the
+// state the move starts from (a delete came in meanwhile, say).
+var ErrMoved = errors.New("the record moved on meanwhile")
+
+// HistorySize is how many cleaned records are kept for metadata answers.
+const HistorySize = 1024
 
 // Record is one file in the pipeline.
 type Record struct {
@@ -47,17 +64,106 @@ type Record struct {
 }
 
 // Queue is the records in bbolt.
-type Queue struct{ db *bolt.DB }
+type Queue struct {
+	db *bolt.DB
 
-var bucketFiles = []byte("files")
+	mu      sync.Mutex
+	changed chan struct{} // closed (and replaced) by every write
+}
 
-// Open opens (or creates) root/pipeline.db.
+var (
+	bucketFiles   = []byte("files")       // active records: key(fid, owner) -> Record
+	bucketHistory = []byte("history")     // cleaned records: key(fid, owner) -> Record
+	bucketOrder   = []byte("history-seq") // sequence -> key, oldest first, to bound the history
+)
+
+// Open opens (or creates) root/pipeline.db. Cleaned records that an older
+// version kept among the active ones move to the history.
 func Open(root string) (*Queue, error) {
-	db, err := fsutil.OpenDB(filepath.Join(root, "pipeline.db"), bucketFiles)
+	db, err := fsutil.OpenDB(filepath.Join(root, "pipeline.db"), bucketFiles, bucketHistory, bucketOrder)
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{db: db}, nil
+	q := &Queue{db: db, changed: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		var old [][]byte
+		err := tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+			var r Record
+			if json.Unmarshal(v, &r) == nil && r.State == Cleaned {
+				old = append(old, k)
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err := retire(tx, k); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// Changed returns a channel closed at the next change of any record.
+func (q *Queue) Changed() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.changed
+}
+
+func (q *Queue) notify() {
+	q.mu.Lock()
+	close(q.changed)
+	q.changed = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// write runs a write transaction and tells the waiters.
+func (q *Queue) write(f func(tx *bolt.Tx) error) error {
+	err := q.db.Update(f)
+	if err == nil {
+		q.notify()
+	}
+	return err
+}
+
+// retire moves the record at k from the active set to the history, dropping
+// the oldest history entry past HistorySize.
+func retire(tx *bolt.Tx, k []byte) error {
+	files, hist, order := tx.Bucket(bucketFiles), tx.Bucket(bucketHistory), tx.Bucket(bucketOrder)
+	v := files.Get(k)
+	if v == nil {
+		return nil
+	}
+	if err := hist.Put(k, v); err != nil {
+		return err
+	}
+	if err := files.Delete(k); err != nil {
+		return err
+	}
+	seq, _ := order.NextSequence()
+	if err := order.Put(binary.BigEndian.AppendUint64(nil, seq), k); err != nil {
+		return err
+	}
+	// Sequences are contiguous: what is HistorySize or more behind the new
+	// one goes.
+	c := order.Cursor()
+	for sk, hk := c.First(); sk != nil && binary.BigEndian.Uint64(sk)+HistorySize <= seq; sk, hk = c.First() {
+		hk = append([]byte(nil), hk...)
+		if err := order.Delete(sk); err != nil {
+			return err
+		}
+		if files.Get(hk) == nil { // not uploaded again meanwhile
+			if err := hist.Delete(hk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the queue.
@@ -73,16 +179,14 @@ func key(fid types.FID, owner types.Address) []byte {
 // (a client that retries complete gets the same answer).
 func (q *Queue) Add(r Record) (*Record, error) {
 	var out Record
-	err := q.db.Update(func(tx *bolt.Tx) error {
+	err := q.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiles)
 		k := key(r.FID, r.Owner)
 		if v := b.Get(k); v != nil {
-			if err := json.Unmarshal(v, &out); err != nil || out.State != Cleaned {
-				return err
-			}
-			// Uploaded again after its columns were freed: the new copy in
-			// the work area must be freed too.
+			return json.Unmarshal(v, &out)
 		}
+		// New, or uploaded again after its columns were freed (its history
+		// entry stays until it ages out): the new copy must be freed too.
 		r.State = Processed
 		out = r
 		v, err := json.Marshal(r)
@@ -94,11 +198,15 @@ func (q *Queue) Add(r Record) (*Record, error) {
 	return &out, err
 }
 
-// Get returns the record of a file of an owner.
+// Get returns the record of a file of an owner, active or in the history.
 func (q *Queue) Get(fid types.FID, owner types.Address) (*Record, error) {
 	var r Record
 	err := q.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketFiles).Get(key(fid, owner))
+		k := key(fid, owner)
+		v := tx.Bucket(bucketFiles).Get(k)
+		if v == nil {
+			v = tx.Bucket(bucketHistory).Get(k)
+		}
 		if v == nil {
 			return ErrNotFound
 		}
@@ -107,41 +215,50 @@ func (q *Queue) Get(fid types.FID, owner types.Address) (*Record, error) {
 	return &r, err
 }
 
-// Holds reports whether any owner's record of fid is not yet cleaned (its
-// columns are still needed in the work area).
+// Holds reports whether any owner's record of fid is active (its columns
+// are still needed in the work area).
 func (q *Queue) Holds(fid types.FID) (bool, error) {
-	recs, err := q.Records(fid)
-	for _, r := range recs {
-		if r.State != Cleaned {
-			return true, err
-		}
-	}
-	return false, err
+	held := false
+	err := q.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketFiles).Cursor().Seek(fid[:])
+		held = k != nil && bytes.HasPrefix(k, fid[:])
+		return nil
+	})
+	return held, err
 }
 
-// Records lists every owner's record of fid.
+// Records lists every owner's record of fid: the active ones, then those in
+// the history.
 func (q *Queue) Records(fid types.FID) ([]Record, error) {
 	var out []Record
 	err := q.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketFiles).Cursor()
-		for k, v := c.Seek(fid[:]); k != nil && bytes.HasPrefix(k, fid[:]); k, v = c.Next() {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
+		for _, b := range [][]byte{bucketFiles, bucketHistory} {
+			c := tx.Bucket(b).Cursor()
+			for k, v := c.Seek(fid[:]); k != nil && bytes.HasPrefix(k, fid[:]); k, v = c.Next() {
+				var r Record
+				if err := json.Unmarshal(v, &r); err != nil {
+					return err
+				}
+				out = append(out, r)
 			}
-			out = append(out, r)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// Remove forgets an owner's record (the owner deleted the file).
+// Remove forgets an owner's record (the distributor finished its delete).
 func (q *Queue) Remove(fid types.FID, owner types.Address) error {
-	return q.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFiles).Delete(key(fid, owner)) })
+	return q.write(func(tx *bolt.Tx) error {
+		k := key(fid, owner)
+		if err := tx.Bucket(bucketHistory).Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFiles).Delete(k)
+	})
 }
 
-// Pending lists the records not yet cleaned, for the runner to resume.
+// Pending lists the active records, for the distributor to advance.
 func (q *Queue) Pending() ([]Record, error) {
 	var out []Record
 	err := q.db.View(func(tx *bolt.Tx) error {
@@ -150,27 +267,62 @@ func (q *Queue) Pending() ([]Record, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("pipeline record: %w", err)
 			}
-			if r.State != Cleaned {
-				out = append(out, r)
-			}
+			out = append(out, r)
 			return nil
 		})
 	})
 	return out, err
 }
 
-// SetState moves a record to a state.
-func (q *Queue) SetState(fid types.FID, owner types.Address, state string, at time.Time) error {
-	return q.update(fid, owner, func(r *Record) { r.State, r.Updated, r.Note = state, at, "" })
+// Transition moves a record from state from to state to; ErrMoved if it is
+// no longer in from. A record that reaches Cleaned joins the history.
+func (q *Queue) Transition(fid types.FID, owner types.Address, from, to string, at time.Time) error {
+	return q.update(fid, owner, func(r *Record) error {
+		if r.State != from {
+			return fmt.Errorf("%s %s -> %s: it is %s: %w", fid, from, to, r.State, ErrMoved)
+		}
+		r.State, r.Updated, r.Note = to, at, ""
+		return nil
+	})
+}
+
+// Delete moves an owner's record to Deleting, from any state (a cleaned
+// record comes back from the history for it), so that the distributor
+// deletes the file in order with whatever it was doing for it.
+func (q *Queue) Delete(fid types.FID, owner types.Address, at time.Time) error {
+	return q.write(func(tx *bolt.Tx) error {
+		k := key(fid, owner)
+		files := tx.Bucket(bucketFiles)
+		v := files.Get(k)
+		if v == nil {
+			v = tx.Bucket(bucketHistory).Get(k)
+		}
+		if v == nil {
+			return ErrNotFound
+		}
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		r.State, r.Updated, r.Note = Deleting, at, ""
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketHistory).Delete(k); err != nil {
+			return err
+		}
+		return files.Put(k, nv)
+	})
 }
 
 // SetNote records why a file is not advancing ("" when it is again).
 func (q *Queue) SetNote(fid types.FID, owner types.Address, note string) error {
-	return q.update(fid, owner, func(r *Record) { r.Note = note })
+	return q.update(fid, owner, func(r *Record) error { r.Note = note; return nil })
 }
 
-func (q *Queue) update(fid types.FID, owner types.Address, f func(*Record)) error {
-	return q.db.Update(func(tx *bolt.Tx) error {
+func (q *Queue) update(fid types.FID, owner types.Address, f func(*Record) error) error {
+	return q.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiles)
 		k := key(fid, owner)
 		v := b.Get(k)
@@ -181,11 +333,19 @@ func (q *Queue) update(fid types.FID, owner types.Address, f func(*Record)) erro
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		f(&r)
+		if err := f(&r); err != nil {
+			return err
+		}
 		nv, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		return b.Put(k, nv)
+		if err := b.Put(k, nv); err != nil {
+			return err
+		}
+		if r.State == Cleaned {
+			return retire(tx, k)
+		}
+		return nil
 	})
 }
