@@ -18,9 +18,9 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/httpapi"
-	"github.com/deoss/deoss/internal/nodeapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
+	"github.com/deoss/deoss/internal/nodeapi"
 	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/internal/version"
 )

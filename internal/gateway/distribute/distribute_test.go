@@ -126,7 +126,7 @@ func (c *memChain) Nodes(context.Context) ([]ledger.Node, error) {
 type fakeNode struct {
 	key    *auth.Key
 	srv    *httptest.Server
-	answer atomic.Value // string: "ok", a nodeapi code, "500"
+	answer atomic.Value  // string: "ok", a nodeapi code, "500"
 	pushes *atomic.Int64 // shared by the env's nodes
 	pushed chan struct{} // shared; gets a value (if room) on each push
 }
@@ -153,19 +153,19 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // env is a distributor over a ledger in memory, 14 fake nodes, a work area
 // holding one encoded file and a queue with its record.
 type env struct {
-	t     *testing.T
-	chain *memChain
-	user  *auth.Key
-	nodes map[types.Address]*fakeNode
+	t       *testing.T
+	chain   *memChain
+	user    *auth.Key
+	nodes   map[types.Address]*fakeNode
 	work    *work.Area
 	workDir string
 	queue   *pipeline.Queue
-	sched *scheduler.Scheduler
-	fid   types.FID
-	clock  *fakeClock
-	d      *Distributor
-	pushes atomic.Int64
-	pushed chan struct{}
+	sched   *scheduler.Scheduler
+	fid     types.FID
+	clock   *fakeClock
+	d       *Distributor
+	pushes  atomic.Int64
+	pushed  chan struct{}
 }
 
 type fakeClock struct {
