@@ -2,8 +2,10 @@ package cache
 
 import (
 	"container/list"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,6 +30,9 @@ type Cache struct {
 	index map[types.Hash]*list.Element
 	hits  int64
 	miss  int64
+	// layouts are the kept layouts, oldest first (a dropped one may linger
+	// here: removing it again is harmless).
+	layouts []types.FID
 }
 
 type entry struct {
@@ -72,10 +77,46 @@ func Open(dir string, max int64) (*Cache, error) {
 		c.index[f.h] = c.lru.PushFront(&entry{f.h, f.size})
 		c.size += f.size
 	}
+	if err := c.indexLayouts(); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	c.evict()
 	c.mu.Unlock()
 	return c, nil
+}
+
+// indexLayouts lists the kept layouts, oldest first, and trims them to
+// MaxLayouts.
+func (c *Cache) indexLayouts() error {
+	dir := filepath.Join(c.dir, "layouts")
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	type found struct {
+		fid types.FID
+		mod int64
+	}
+	var ls []found
+	for _, de := range des {
+		fid, err := types.ParseFID(de.Name())
+		info, ierr := de.Info()
+		if err != nil || ierr != nil {
+			os.Remove(filepath.Join(dir, de.Name())) // a leftover .tmp
+			continue
+		}
+		ls = append(ls, found{fid, info.ModTime().UnixNano()})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].mod < ls[j].mod })
+	for _, l := range ls {
+		c.layouts = append(c.layouts, l.fid)
+	}
+	for len(c.layouts) > MaxLayouts {
+		os.Remove(filepath.Join(dir, c.layouts[0].String()))
+		c.layouts = c.layouts[1:]
+	}
+	return nil
 }
 
 func (c *Cache) path(h types.Hash) string { return filepath.Join(c.dir, h.String()) }
@@ -148,10 +189,10 @@ func (c *Cache) Stats() (hits, misses int64) {
 }
 
 // Writer returns a writer that caches the fragment h once Commit finds it
-// whole; Abort (or a short write) discards it. The bytes are not hashed
-// here: whoever reads the cache verifies each fragment (the decoder, a peer),
-// and the gateway drops an entry that fails (Remove), so hashing on the way
-// in would only double the CPU of every cold read. A nil Writer (the
+// whole and hashing to h; Abort (or a short or wrong fragment) discards it.
+// The cache holds only verified fragments, so that what it serves to a peer
+// or a reader is right whatever happened to the read that filled it (a
+// fragment arriving after its read was cancelled, say). A nil Writer (the
 // fragment is cached already, or bigger than the whole cache) accepts and
 // ignores everything.
 func (c *Cache) Writer(h types.Hash) *Writer {
@@ -162,7 +203,7 @@ func (c *Cache) Writer(h types.Hash) *Writer {
 	if err != nil {
 		return nil
 	}
-	return &Writer{c: c, want: h, f: f}
+	return &Writer{c: c, want: h, f: f, sum: sha256.New()}
 }
 
 // Writer is a fragment on its way into the cache.
@@ -170,6 +211,7 @@ type Writer struct {
 	c    *Cache
 	want types.Hash
 	f    *os.File
+	sum  hash.Hash
 	n    int64
 	err  error
 }
@@ -179,19 +221,24 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w == nil || w.err != nil {
 		return len(p), nil
 	}
+	if w.n+int64(len(p)) > types.FragmentSize {
+		w.err = errors.New("longer than a fragment")
+		return len(p), nil
+	}
 	_, w.err = w.f.Write(p)
+	w.sum.Write(p)
 	w.n += int64(len(p))
 	return len(p), nil
 }
 
-// Commit keeps the entry if it is a whole fragment.
+// Commit keeps the entry if it is a whole fragment with the right hash.
 func (w *Writer) Commit() {
 	if w == nil {
 		return
 	}
 	defer os.Remove(w.f.Name())
 	defer w.f.Close()
-	if w.err != nil || w.n != types.FragmentSize {
+	if w.err != nil || w.n != types.FragmentSize || types.Hash(w.sum.Sum(nil)) != w.want {
 		return
 	}
 	if err := os.Rename(w.f.Name(), w.c.path(w.want)); err != nil {
@@ -216,7 +263,8 @@ func (w *Writer) Abort() {
 	os.Remove(w.f.Name())
 }
 
-// PutLayout keeps the layout of a file with cached fragments.
+// PutLayout keeps the layout of a file with cached fragments; past
+// MaxLayouts the oldest kept layout goes.
 func (c *Cache) PutLayout(fid types.FID, l *types.Layout) {
 	p := filepath.Join(c.dir, "layouts", fid.String())
 	if _, err := os.Stat(p); err == nil {
@@ -224,10 +272,20 @@ func (c *Cache) PutLayout(fid types.FID, l *types.Layout) {
 	}
 	b, _ := json.Marshal(l)
 	tmp := p + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		os.Rename(tmp, p)
+	if os.WriteFile(tmp, b, 0o600) != nil || os.Rename(tmp, p) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.layouts = append(c.layouts, fid)
+	for len(c.layouts) > MaxLayouts {
+		os.Remove(filepath.Join(c.dir, "layouts", c.layouts[0].String()))
+		c.layouts = c.layouts[1:]
 	}
 }
+
+// MaxLayouts bounds the layouts kept (each about 1 KB per 32 MiB segment).
+const MaxLayouts = 4096
 
 // Layout returns a kept layout; ErrMiss when absent. Callers check it
 // against the FID.

@@ -106,3 +106,52 @@ func TestCacheLayouts(t *testing.T) {
 		t.Fatal("layout kept after drop")
 	}
 }
+
+// TestCacheKeepsOnlyVerified: bytes that do not hash to the name they are
+// written under never enter the cache, whole and of the right length or not.
+func TestCacheKeepsOnlyVerified(t *testing.T) {
+	c, _ := Open(t.TempDir(), 4*types.FragmentSize)
+	f, h := fragment(1)
+	bad := bytes.Clone(f)
+	bad[12345] ^= 1
+	put(c, bad, h)
+	if c.Has(h) {
+		t.Fatal("cached a fragment with a flipped bit")
+	}
+	w := c.Writer(h)
+	w.Write(f)
+	w.Write([]byte{0})
+	w.Commit()
+	if c.Has(h) {
+		t.Fatal("cached a fragment with a byte too many")
+	}
+	put(c, f, h)
+	if !c.Has(h) {
+		t.Fatal("the right fragment was not cached")
+	}
+}
+
+// TestCacheLayoutsBounded: the layouts folder keeps at most MaxLayouts,
+// the oldest out first, also across a reopen.
+func TestCacheLayoutsBounded(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := Open(dir, types.FragmentSize)
+	fidOf := func(i int) types.FID { return types.FID{byte(i), byte(i >> 8), 9} }
+	for i := range MaxLayouts + 10 {
+		c.PutLayout(fidOf(i), &types.Layout{Version: 1, Size: uint64(i + 1)})
+	}
+	if n, _ := os.ReadDir(dir + "/layouts"); len(n) != MaxLayouts {
+		t.Fatalf("%d layouts kept, want %d", len(n), MaxLayouts)
+	}
+	if c.HasFile(fidOf(0)) || !c.HasFile(fidOf(MaxLayouts+9)) {
+		t.Fatal("evicted the wrong layouts")
+	}
+	c2, err := Open(dir, types.FragmentSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.PutLayout(fidOf(99999), &types.Layout{Version: 1, Size: 1})
+	if n, _ := os.ReadDir(dir + "/layouts"); len(n) != MaxLayouts {
+		t.Fatalf("after a reopen: %d layouts kept, want %d", len(n), MaxLayouts)
+	}
+}
