@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/deoss/deoss/internal/ledger"
@@ -61,7 +62,7 @@ func (c *Client) blockEvents(ctx context.Context, h int64) (BlockEvents, error) 
 		}
 	}
 	for _, e := range br.FinalizeBlockEvents {
-		if len(e.Type) > 6 && e.Type[:6] == "deoss." {
+		if strings.HasPrefix(e.Type, ledger.EventPrefix) {
 			be.Events = append(be.Events, fromABCI(e.Type, e.Attributes))
 		}
 	}

@@ -20,7 +20,7 @@ func (l *Ledger) transfer(from types.Address, m *Transfer) error {
 	if err := l.credit(m.To, m.Amount); err != nil {
 		return err
 	}
-	l.emit("deoss.transfer", "from", from.String(), "to", m.To.String(), "amount", strconv.FormatUint(m.Amount, 10))
+	l.emit(EventTransfer, AttrFrom, from.String(), AttrTo, m.To.String(), AttrAmount, strconv.FormatUint(m.Amount, 10))
 	return nil
 }
 
@@ -33,7 +33,7 @@ func (l *Ledger) faucet(to types.Address) error {
 	if err := l.credit(to, amount); err != nil {
 		return err
 	}
-	l.emit("deoss.faucet", "to", to.String(), "amount", strconv.FormatUint(amount, 10))
+	l.emit(EventFaucet, AttrTo, to.String(), AttrAmount, strconv.FormatUint(amount, 10))
 	return nil
 }
 

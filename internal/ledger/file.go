@@ -62,7 +62,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 		f.Owners = append(f.Owners, owner)
 		s.put(fidKey(m.FID), f)
 		s.setFlag(userFileKey(m.Owner, m.FID))
-		l.emitFile("owner_added", f, "owner", m.Owner.String())
+		l.emitFile(ActionOwnerAdded, f, AttrOwner, m.Owner.String())
 		return nil
 	}
 
@@ -75,7 +75,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 		f.State, f.StoredAt = FileStored, l.height
 		s.put(fidKey(m.FID), f)
 		s.setFlag(userFileKey(m.Owner, m.FID))
-		l.emitFile("stored", f)
+		l.emitFile(ActionStored, f)
 		return nil
 	}
 	seen := map[types.Address]bool{}
@@ -96,7 +96,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	s.put(fidKey(m.FID), f)
 	s.setFlag(userFileKey(m.Owner, m.FID))
 	s.setFlag(deadlineKey(f.Deadline, m.FID))
-	l.emitFile("declared", f, "owner", m.Owner.String(), "gateway", gw.String())
+	l.emitFile(ActionDeclared, f, AttrOwner, m.Owner.String(), AttrGateway, gw.String())
 	return nil
 }
 
@@ -159,7 +159,7 @@ func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
 	}
 	l.unassign(c.Node, m.FID, m.Column, bytes)
 	col := strconv.Itoa(int(m.Column))
-	l.emit("deoss.column", "action", "reassigned", "fid", m.FID.String(), "column", col, "node", m.Node.String(), "from", c.Node.String())
+	l.emit(EventColumn, AttrAction, ActionReassigned, AttrFID, m.FID.String(), AttrColumn, col, AttrNode, m.Node.String(), AttrFrom, c.Node.String())
 	c.Node = m.Node
 	// A reassignment restarts the clock: the new node needs its time.
 	s := state{l.o}
@@ -186,7 +186,7 @@ func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
 		return errf(ErrConflict, "column %d is already reported", m.Column)
 	}
 	c.Reported = true
-	l.emit("deoss.column", "action", "reported", "fid", m.FID.String(), "column", strconv.Itoa(int(m.Column)), "node", node.String())
+	l.emit(EventColumn, AttrAction, ActionReported, AttrFID, m.FID.String(), AttrColumn, strconv.Itoa(int(m.Column)), AttrNode, node.String())
 	s := state{l.o}
 	done := true
 	for _, c := range f.Columns {
@@ -203,7 +203,7 @@ func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
 			t.Used += charge
 			s.put(territoryKey(o.Address, o.Territory), t)
 		}
-		l.emitFile("stored", f)
+		l.emitFile(ActionStored, f)
 	}
 	s.put(fidKey(m.FID), f)
 	return nil
@@ -227,10 +227,10 @@ func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
 	l.releaseOwner(f, i)
 	if len(f.Owners) > 0 {
 		s.put(fidKey(m.FID), f)
-		l.emitFile("owner_removed", f, "owner", m.Owner.String())
+		l.emitFile(ActionOwnerRemoved, f, AttrOwner, m.Owner.String())
 		return nil
 	}
-	l.removeFile(f, "deleted")
+	l.removeFile(f, ActionDeleted)
 	return nil
 }
 
@@ -277,7 +277,7 @@ func (l *Ledger) expireOrder(fid types.FID) {
 	for len(f.Owners) > 0 {
 		l.releaseOwner(f, 0)
 	}
-	l.removeFile(f, "expired")
+	l.removeFile(f, ActionExpired)
 }
 
 // emitFile emits one event per file change. It names every column's node
@@ -285,11 +285,11 @@ func (l *Ledger) expireOrder(fid types.FID) {
 // deoss.file.node='<its address>' and learns of files it must store or may
 // collect, with one indexed event per order instead of one per column.
 func (l *Ledger) emitFile(action string, f *File, kv ...string) {
-	attrs := append([]string{"action", action, "fid", f.FID.String(), "state", f.State}, kv...)
+	attrs := append([]string{AttrAction, action, AttrFID, f.FID.String(), AttrState, f.State}, kv...)
 	if len(f.Layout.Segments) > 0 {
 		for _, c := range f.Columns {
-			attrs = append(attrs, "node", c.Node.String())
+			attrs = append(attrs, AttrNode, c.Node.String())
 		}
 	}
-	l.emit("deoss.file", attrs...)
+	l.emit(EventFile, attrs...)
 }

@@ -25,7 +25,7 @@ func (l *Ledger) registerGateway(a types.Address, m *RegisterGateway) error {
 		return errf(ErrConflict, "gateway %s is registered", a)
 	}
 	s.put(addrKey(pGateway, a), &Gateway{Address: a, Endpoint: m.Endpoint, CacheOnly: m.CacheOnly})
-	l.emit("deoss.gateway", "action", "registered", "gateway", a.String(), "endpoint", m.Endpoint)
+	l.emit(EventGateway, AttrAction, "registered", AttrGateway, a.String(), AttrEndpoint, m.Endpoint)
 	return nil
 }
 
@@ -48,7 +48,7 @@ func (l *Ledger) updateGateway(a types.Address, m *UpdateGateway) error {
 	}
 	g.Endpoint = m.Endpoint
 	state{l.o}.put(addrKey(pGateway, a), g)
-	l.emit("deoss.gateway", "action", "updated", "gateway", a.String(), "endpoint", m.Endpoint)
+	l.emit(EventGateway, AttrAction, "updated", AttrGateway, a.String(), AttrEndpoint, m.Endpoint)
 	return nil
 }
 
@@ -59,7 +59,7 @@ func (l *Ledger) unregisterGateway(a types.Address) error {
 		return err
 	}
 	state{l.o}.o.del(addrKey(pGateway, a))
-	l.emit("deoss.gateway", "action", "unregistered", "gateway", a.String())
+	l.emit(EventGateway, AttrAction, "unregistered", AttrGateway, a.String())
 	return nil
 }
 
@@ -72,7 +72,7 @@ func (l *Ledger) authorize(user types.Address, m *Authorize) error {
 		return errf(ErrConflict, "gateway %s is already authorized", m.Gateway)
 	}
 	s.setFlag(authzKey(user, m.Gateway))
-	l.emit("deoss.authorization", "action", "authorized", "user", user.String(), "gateway", m.Gateway.String())
+	l.emit(EventAuthorization, AttrAction, "authorized", AttrUser, user.String(), AttrGateway, m.Gateway.String())
 	return nil
 }
 
@@ -82,7 +82,7 @@ func (l *Ledger) revoke(user types.Address, m *Revoke) error {
 		return errf(ErrNotFound, "gateway %s is not authorized", m.Gateway)
 	}
 	s.o.del(authzKey(user, m.Gateway))
-	l.emit("deoss.authorization", "action", "revoked", "user", user.String(), "gateway", m.Gateway.String())
+	l.emit(EventAuthorization, AttrAction, "revoked", AttrUser, user.String(), AttrGateway, m.Gateway.String())
 	return nil
 }
 
@@ -104,7 +104,7 @@ func (l *Ledger) registerNode(a types.Address, m *RegisterNode) error {
 		return err
 	}
 	s.put(addrKey(pNode, a), &Node{Address: a, Endpoint: m.Endpoint, Capacity: m.Capacity, Stake: m.Stake, State: NodeActive})
-	l.emit("deoss.node", "action", "registered", "node", a.String(), "endpoint", m.Endpoint,
+	l.emit(EventNode, AttrAction, "registered", AttrNode, a.String(), AttrEndpoint, m.Endpoint,
 		"capacity", strconv.FormatUint(m.Capacity, 10))
 	return nil
 }
@@ -129,7 +129,7 @@ func (l *Ledger) updateNode(a types.Address, m *UpdateNode) error {
 	// new columns until it has room again.
 	n.Endpoint, n.Capacity = m.Endpoint, m.Capacity
 	state{l.o}.put(addrKey(pNode, a), n)
-	l.emit("deoss.node", "action", "updated", "node", a.String(), "endpoint", m.Endpoint,
+	l.emit(EventNode, AttrAction, "updated", AttrNode, a.String(), AttrEndpoint, m.Endpoint,
 		"capacity", strconv.FormatUint(m.Capacity, 10))
 	return nil
 }
@@ -141,7 +141,7 @@ func (l *Ledger) exitNode(a types.Address) error {
 	}
 	n.State = NodeExiting
 	state{l.o}.put(addrKey(pNode, a), n)
-	l.emit("deoss.node", "action", "exiting", "node", a.String())
+	l.emit(EventNode, AttrAction, "exiting", AttrNode, a.String())
 	l.maybeRemoveNode(n)
 	return nil
 }
@@ -154,5 +154,5 @@ func (l *Ledger) maybeRemoveNode(n *Node) {
 	}
 	state{l.o}.o.del(addrKey(pNode, n.Address))
 	_ = l.credit(n.Address, n.Stake) // cannot overflow: the stake came from this balance
-	l.emit("deoss.node", "action", "exited", "node", n.Address.String())
+	l.emit(EventNode, AttrAction, "exited", AttrNode, n.Address.String())
 }

@@ -99,7 +99,7 @@ func (l *Ledger) renewTerritory(owner types.Address, m *RenewTerritory) error {
 }
 
 func (l *Ledger) emitTerritory(action string, t *Territory, cost uint64) {
-	l.emit("deoss.territory", "action", action, "owner", t.Owner.String(), "name", t.Name,
+	l.emit(EventTerritory, AttrAction, action, AttrOwner, t.Owner.String(), AttrName, t.Name,
 		"total_bytes", strconv.FormatUint(t.Total, 10), "expires", strconv.FormatInt(t.Expires, 10),
 		"cost", strconv.FormatUint(cost, 10))
 }

@@ -196,3 +196,142 @@ type downChain struct{ *reportChain }
 func (downChain) File(context.Context, types.FID) (*ledger.File, error) {
 	return nil, chain.ErrUnavailable
 }
+
+// TestReporterKeepsEveryKick: more kicks than any channel would hold, all
+// before the workers start: every complete column is reported, none dropped.
+func TestReporterKeepsEveryKick(t *testing.T) {
+	self, _ := auth.Generate()
+	ch := &reportChain{fakeChain: fakeChain{files: map[types.FID]*ledger.File{}}}
+	st := store.NewMemory(1<<30, 1<<10)
+	rep := newReporter(ch, st, self.Address(), quiet())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 5000
+	for i := range n {
+		fid := types.FID{byte(i), byte(i >> 8), 0xaa}
+		for s, b := range twoSegmentFile(ch, fid, self.Address(), 2) {
+			if err := st.Put(ctx, store.Ref{FID: fid, Column: 2, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep.kick(fid, 2)
+	}
+	done := make(chan struct{})
+	go func() { rep.run(ctx); close(done) }()
+	waitFor(t, func() bool {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		return len(ch.reports) == n
+	}, "every kicked column reported")
+	cancel()
+	<-done
+}
+
+// countingDown is a chain that does not answer, counting the asks.
+type countingDown struct {
+	*reportChain
+	mu   sync.Mutex
+	asks map[types.FID]int
+}
+
+func (c *countingDown) File(_ context.Context, fid types.FID) (*ledger.File, error) {
+	c.mu.Lock()
+	c.asks[fid]++
+	c.mu.Unlock()
+	return nil, chain.ErrUnavailable
+}
+
+// TestReporterGivesUpWhileTheChainIsDown: a column is tried maxAttempts
+// times, with back-off and without holding a worker, then left to the sweep;
+// while the chain stays down nothing is retried forever.
+func TestReporterGivesUpWhileTheChainIsDown(t *testing.T) {
+	self, _ := auth.Generate()
+	ch := &countingDown{reportChain: &reportChain{fakeChain: fakeChain{files: map[types.FID]*ledger.File{}}}, asks: map[types.FID]int{}}
+	rep := newReporter(ch, store.NewMemory(1<<20, 1<<10), self.Address(), quiet())
+	rep.backoff, rep.maxAttempts = time.Millisecond, 3
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rep.run(ctx)
+	for i := range 10 { // more than the workers
+		rep.kick(types.FID{byte(i), 0xbb}, 1)
+	}
+	waitFor(t, func() bool {
+		rep.mu.Lock()
+		defer rep.mu.Unlock()
+		return len(rep.queued) == 0
+	}, "every column given up")
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for i := range 10 {
+		if n := ch.asks[types.FID{byte(i), 0xbb}]; n != 3 {
+			t.Fatalf("column %d tried %d times, want 3", i, n)
+		}
+	}
+}
+
+// releaseFails is a store whose deletes fail (a disk error).
+type releaseFails struct{ store.Store }
+
+func (releaseFails) Release(context.Context, store.Ref) error { return errors.New("disk on fire") }
+
+// followOnce delivers one block on its first Follow, then waits for ctx.
+type followOnce struct {
+	*reportChain
+	mu      sync.Mutex
+	follows int
+	block   chain.BlockEvents
+}
+
+func (c *followOnce) Follow(ctx context.Context, from int64, fn func(chain.BlockEvents) error) error {
+	c.mu.Lock()
+	c.follows++
+	n := c.follows
+	c.mu.Unlock()
+	if n == 1 {
+		return fn(c.block)
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestFollowSurvivesCollectionErrors: a block whose collection fails does
+// not end the node's following of the chain: it reconciles and follows again.
+func TestFollowSurvivesCollectionErrors(t *testing.T) {
+	self, _ := auth.Generate()
+	fid := types.FID{0xcc}
+	ch := &followOnce{reportChain: &reportChain{fakeChain: fakeChain{files: map[types.FID]*ledger.File{}}}}
+	st := store.NewMemory(1<<20, 1<<10)
+	frags := twoSegmentFile(ch.reportChain, fid, self.Address(), 3)
+	for s, b := range frags {
+		st.Put(context.Background(), store.Ref{FID: fid, Column: 3, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b))
+	}
+	ch.block = chain.BlockEvents{Height: 2, Events: []ledger.Event{{Type: ledger.EventFile, Attrs: []ledger.Attr{
+		{Key: ledger.AttrAction, Value: ledger.ActionDeleted}, {Key: ledger.AttrFID, Value: fid.String()}, {Key: ledger.AttrNode, Value: self.Address().String()}}}}}
+	gc := &collector{chain: ch, store: releaseFails{st}, self: self.Address(), log: quiet()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { followChain(ctx, ch, gc, func(types.FID, uint8) {}, time.Millisecond, quiet()); close(done) }()
+	waitFor(t, func() bool {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		return ch.follows >= 2
+	}, "a second follow after the failed block")
+	select {
+	case <-done:
+		t.Fatal("followChain returned on a collection error")
+	default:
+	}
+	cancel()
+	<-done
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

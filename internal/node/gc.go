@@ -69,27 +69,20 @@ func (g *collector) releaseColumn(ctx context.Context, fid types.FID, col uint8)
 func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 	me := g.self.String()
 	for _, e := range be.Events {
-		attrs := map[string]string{}
-		names := false
-		for _, a := range e.Attrs {
-			attrs[a.Key] = a.Value
-			if a.Key == "node" && a.Value == me {
-				names = true
-			}
-		}
-		fid, err := types.ParseFID(attrs["fid"])
+		fid, err := types.ParseFID(e.Attr(ledger.AttrFID))
 		if err != nil {
 			continue
 		}
+		action := e.Attr(ledger.AttrAction)
 		switch {
-		case e.Type == "deoss.file" && names && (attrs["action"] == "deleted" || attrs["action"] == "expired"):
+		case e.Type == ledger.EventFile && e.Has(ledger.AttrNode, me) && (action == ledger.ActionDeleted || action == ledger.ActionExpired):
 			for col := range uint8(types.TotalShards) {
 				if err := g.releaseColumn(ctx, fid, col); err != nil {
 					return err
 				}
 			}
-		case e.Type == "deoss.column" && attrs["action"] == "reassigned" && attrs["from"] == me:
-			col, err := strconv.ParseUint(attrs["column"], 10, 8)
+		case e.Type == ledger.EventColumn && action == ledger.ActionReassigned && e.Attr(ledger.AttrFrom) == me:
+			col, err := strconv.ParseUint(e.Attr(ledger.AttrColumn), 10, 8)
 			if err == nil && col < types.TotalShards {
 				if err := g.releaseColumn(ctx, fid, uint8(col)); err != nil {
 					return err

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -142,33 +143,50 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 		return hs.Shutdown(sctx)
 	})
 	g.Go(func() error { rep.run(ctx); return nil })
-	g.Go(func() error {
-		// Reconcile once the chain answers, then follow it from there.
-		var from int64
-		for {
-			h, err := cc.Height(ctx)
-			if err == nil {
-				if err = gc.reconcile(ctx, kick); err == nil {
-					from = h
-					break
-				}
-			}
-			n.log.Warn("waiting for the chain", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-		}
-		err := cc.Follow(ctx, from, func(be chain.BlockEvents) error { return gc.onBlock(ctx, be) })
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	})
+	g.Go(func() error { followChain(ctx, cc, gc, kick, time.Second, n.log); return nil })
 	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	return g.Wait()
+}
+
+// followChain reconciles the store with the chain once the chain answers,
+// then follows it from there, collecting what blocks release, until ctx
+// ends. Nothing in it stops the node: a block whose collection fails (a disk
+// error, the chain gone mid-way) is logged and the next reconcile catches up
+// with it (collection is idempotent, and a reconcile removes nothing while
+// the chain does not answer); a broken follow is taken up again after pause.
+func followChain(ctx context.Context, cc NodeChain, gc *collector, kick func(types.FID, uint8), pause time.Duration, log *slog.Logger) {
+	reconciled := false
+	var from int64
+	for ctx.Err() == nil {
+		var err error
+		if !reconciled {
+			var h int64
+			if h, err = cc.Height(ctx); err == nil {
+				if err = gc.reconcile(ctx, kick); err == nil {
+					from, reconciled = h, true
+				}
+			}
+		}
+		if err == nil {
+			err = cc.Follow(ctx, from, func(be chain.BlockEvents) error {
+				if err := gc.onBlock(ctx, be); err != nil {
+					return fmt.Errorf("collecting block %d: %w", be.Height, err)
+				}
+				from = be.Height + 1
+				return nil
+			})
+			reconciled = false // whatever broke the follow, start from the chain's state
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("following the chain; trying again", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
 }

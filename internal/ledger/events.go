@@ -1,0 +1,65 @@
+package ledger
+
+// The events the ledger emits: their types, attribute keys and actions are
+// the contract between the ledger and its followers (nodes, gateways), so
+// both sides use these names and never spell them out.
+const (
+	EventPrefix        = "deoss."
+	EventTransfer      = "deoss.transfer"
+	EventFaucet        = "deoss.faucet"
+	EventFile          = "deoss.file"   // a storage order changed: action, fid, state, node x12
+	EventColumn        = "deoss.column" // one column: action, fid, column, node (and from)
+	EventGateway       = "deoss.gateway"
+	EventAuthorization = "deoss.authorization"
+	EventNode          = "deoss.node"
+	EventTerritory     = "deoss.territory"
+)
+
+// Attribute keys.
+const (
+	AttrAction   = "action"
+	AttrFID      = "fid"
+	AttrState    = "state"
+	AttrNode     = "node"
+	AttrColumn   = "column"
+	AttrFrom     = "from"
+	AttrTo       = "to"
+	AttrAmount   = "amount"
+	AttrOwner    = "owner"
+	AttrGateway  = "gateway"
+	AttrUser     = "user"
+	AttrEndpoint = "endpoint"
+	AttrName     = "name"
+)
+
+// Actions of file and column events.
+const (
+	ActionDeclared     = "declared"
+	ActionStored       = "stored"
+	ActionOwnerAdded   = "owner_added"
+	ActionOwnerRemoved = "owner_removed"
+	ActionDeleted      = "deleted"
+	ActionExpired      = "expired"
+	ActionReassigned   = "reassigned"
+	ActionReported     = "reported"
+)
+
+// Attr returns the value of the event's first attribute key ("" if none).
+func (e Event) Attr(key string) string {
+	for _, a := range e.Attrs {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Has reports whether some attribute key of the event has value.
+func (e Event) Has(key, value string) bool {
+	for _, a := range e.Attrs {
+		if a.Key == key && a.Value == value {
+			return true
+		}
+	}
+	return false
+}
