@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/deoss/deoss/internal/backoff"
 )
 
 // Progress is a transfer's state, reported as it goes.
@@ -296,6 +298,9 @@ func (c *Client) sessionChunks(ctx context.Context, id string) (map[int]bool, er
 	return m, nil
 }
 
+// chunkRetries spreads the retries of many clients (jitter) over up to 10 s.
+var chunkRetries = backoff.Policy{Base: 300 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.3}
+
 // putChunk sends one chunk, retrying with exponential backoff and jitter
 // while the failure is one a retry may cure.
 func (c *Client) putChunk(ctx context.Context, session string, i int, r io.ReaderAt, off, n int64, retries int, failed func()) error {
@@ -305,7 +310,6 @@ func (c *Client) putChunk(ctx context.Context, session string, i int, r io.Reade
 	}
 	sum := sha256.Sum256(buf)
 	hdr := map[string]string{"Chunk-Sha256": hex.EncodeToString(sum[:])}
-	wait := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		resp, err := c.do(actx, "PUT", fmt.Sprintf("/upload/%s/%d", session, i), bytesReader(buf), n, hdr)
@@ -321,11 +325,8 @@ func (c *Client) putChunk(ctx context.Context, session string, i int, r io.Reade
 			return err
 		}
 		failed()
-		select {
-		case <-time.After(wait + time.Duration(time.Now().UnixNano()%int64(wait/2))):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := backoff.Sleep(ctx, chunkRetries.Delay(attempt)); err != nil {
+			return err
 		}
-		wait = min(2*wait, 10*time.Second)
 	}
 }

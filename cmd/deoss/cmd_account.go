@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -22,7 +24,7 @@ func newAccountCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return show(cmd, g, "account/"+addr.String())
+				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Account(ctx, addr) })
 			},
 		},
 		&cobra.Command{

@@ -124,7 +124,8 @@ func checkConfig(ctx context.Context, g *globals, cfg *resolved) *configReport {
 		return fmt.Sprintf("balance %d", acc.Balance), nil
 	})
 	check("territory "+cfg.Territory.Value, func(ctx context.Context) (string, error) {
-		if err := c.Query(ctx, "territories/"+k.Address().String(), &rep.Territories); err != nil {
+		var err error
+		if rep.Territories, err = c.Territories(ctx, k.Address()); err != nil {
 			return "", err
 		}
 		if !slices.ContainsFunc(rep.Territories, func(t ledger.Territory) bool { return t.Name == cfg.Territory.Value }) {
@@ -133,11 +134,12 @@ func checkConfig(ctx context.Context, g *globals, cfg *resolved) *configReport {
 		return "exists", nil
 	})
 	check("authorized gateways", func(ctx context.Context) (string, error) {
-		if err := c.Query(ctx, "authorized/"+k.Address().String(), &rep.Authorized); err != nil {
+		var err error
+		if rep.Authorized, err = c.Authorized(ctx, k.Address()); err != nil {
 			return "", err
 		}
-		var gws []ledger.Gateway
-		if err := c.Query(ctx, "gateways", &gws); err != nil {
+		gws, err := c.Gateways(ctx)
+		if err != nil {
 			return "", err
 		}
 		for _, gw := range gws {

@@ -221,8 +221,7 @@ func firstOr(s []string, def string) string {
 // setupDevUser funds the dev account, buys it "home" (64 GiB, a year) and
 // authorizes the gateway, skipping what an earlier run did.
 func setupDevUser(ctx context.Context, c *chain.Client, user, gw types.Address, s *chain.Signer) error {
-	var t ledger.Territory
-	err := c.Query(ctx, "territory/"+user.String()+"/home", &t)
+	_, err := c.Territory(ctx, user, "home")
 	if errors.Is(err, ledger.ErrNotFound) {
 		if _, err := s.Submit(ctx, ledger.Msg{Faucet: &ledger.Faucet{}}); err != nil {
 			return fmt.Errorf("faucet: %w", err)
@@ -233,8 +232,8 @@ func setupDevUser(ctx context.Context, c *chain.Client, user, gw types.Address, 
 	} else if err != nil {
 		return err
 	}
-	var gws []types.Address
-	if err := c.Query(ctx, "authorized/"+user.String(), &gws); err != nil {
+	gws, err := c.Authorized(ctx, user)
+	if err != nil {
 		return err
 	}
 	if !slices.Contains(gws, gw) {

@@ -41,7 +41,9 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			Use:   "list",
 			Short: "List the registered gateways",
 			Args:  args(cobra.NoArgs),
-			RunE:  func(cmd *cobra.Command, _ []string) error { return show(cmd, g, "gateways") },
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Gateways(ctx) })
+			},
 		},
 		newGatewayInitCmd(g), newGatewayRunCmd(g),
 	)
@@ -124,8 +126,7 @@ func initGateway(ctx context.Context, c *chain.Client, chainURL, home, listen st
 	if err := gateway.SaveConfig(home, &cfg); err != nil {
 		return nil, err
 	}
-	var gw ledger.Gateway
-	if err := c.Query(ctx, "gateway/"+k.Address().String(), &gw); errors.Is(err, ledger.ErrNotFound) {
+	if _, err := c.Gateway(ctx, k.Address()); errors.Is(err, ledger.ErrNotFound) {
 		s := c.Signer(k)
 		if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
 			return nil, err

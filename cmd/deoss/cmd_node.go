@@ -74,8 +74,7 @@ func initNode(ctx context.Context, c *chain.Client, chainURL, home, listen strin
 // registerNode funds (dev chains) and registers the node unless it is
 // registered already.
 func registerNode(ctx context.Context, c *chain.Client, k *auth.Key, cfg *node.Config, stake uint64) error {
-	var n ledger.Node
-	if err := c.Query(ctx, "node/"+k.Address().String(), &n); err == nil {
+	if _, err := c.Node(ctx, k.Address()); err == nil {
 		return nil
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return err

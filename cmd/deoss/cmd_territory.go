@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
 )
 
@@ -47,9 +50,9 @@ func newTerritoryCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if len(a) == 1 {
-				return show(cmd, g, "territory/"+k.Address().String()+"/"+a[0])
+				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Territory(ctx, k.Address(), a[0]) })
 			}
-			return show(cmd, g, "territories/"+k.Address().String())
+			return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Territories(ctx, k.Address()) })
 		},
 	}
 	cmd.AddCommand(buy, expand, renew, showCmd)

@@ -36,8 +36,8 @@ func loadOrCreateKey(path string) (*auth.Key, error) {
 // fundOnDev takes money from the faucet when the chain is a dev chain and the
 // account has less than need.
 func fundOnDev(ctx context.Context, c *chain.Client, s *chain.Signer, a types.Address, need uint64) error {
-	var info ledger.ChainInfo
-	if err := c.Query(ctx, "chain", &info); err != nil {
+	info, err := c.Info(ctx)
+	if err != nil {
 		return err
 	}
 	acc, err := c.Account(ctx, a)

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
 )
 
@@ -72,23 +73,17 @@ func submit(cmd *cobra.Command, g *globals, msg ledger.Msg) error {
 	return nil
 }
 
-// show queries a ledger path and prints the answer as indented JSON.
-func show(cmd *cobra.Command, g *globals, path string) error {
+// show runs a chain query and prints its answer as indented JSON.
+func show(cmd *cobra.Command, g *globals, q func(context.Context, *chain.Client) (any, error)) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := timeout(cmd)
 	defer cancel()
-	var v json.RawMessage
-	if err := c.Query(ctx, path, &v); err != nil {
+	v, err := q(ctx, c)
+	if err != nil {
 		return err
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, v, "", "  "); err != nil {
-		return err
-	}
-	out.WriteByte('\n')
-	_, err = cmd.OutOrStdout().Write(out.Bytes())
-	return err
+	return writeJSON(cmd.OutOrStdout(), v)
 }

@@ -86,8 +86,8 @@ func (c *Client) ChainID(ctx context.Context) (string, error) {
 	if c.chainID != "" {
 		return c.chainID, nil
 	}
-	var info ledger.ChainInfo
-	if err := c.Query(ctx, "chain", &info); err != nil {
+	info, err := c.Info(ctx)
+	if err != nil {
 		return "", err
 	}
 	c.chainID = info.ChainID
@@ -119,9 +119,11 @@ func (c *Client) WaitReady(ctx context.Context) error {
 
 // Account returns an account (zero if it has never been used).
 func (c *Client) Account(ctx context.Context, a types.Address) (ledger.Account, error) {
-	var acc ledger.Account
-	err := c.Query(ctx, "account/"+a.String(), &acc)
-	return acc, err
+	acc, err := query[ledger.Account](ctx, c, "account/"+a.String())
+	if err != nil {
+		return ledger.Account{}, err
+	}
+	return *acc, nil
 }
 
 // Result is the outcome of an included transaction.

@@ -1,10 +1,16 @@
-// Package gateway is the deoss gateway: the HTTP API users upload to and
-// download from, upload sessions, the pipeline that encodes, declares and
-// distributes files, the scheduler that picks storage nodes, and the download
-// path (Reader: the fragment cache, the work area, peer gateways, then the
-// nodes, with hedged 4-of-12 reads). Its parts live in sub-packages: upload
-// (resumable chunked upload sessions), work (the work area of encoded
-// columns, with repair), pipeline (the durable per-file state), scheduler
-// (choosing storage nodes, scores and the cooldown pool) and cache (the
-// bounded fragment cache).
+// Package gateway is the deoss gateway daemon: its Config (gateway.json),
+// and New/Run, which only wire the parts together and join them:
+//
+//	api/        the HTTP edge: routes, signed requests, one error table
+//	ingest/     accepting bytes: keys, encode slots, space checks
+//	upload/     resumable chunked upload sessions
+//	work/       the work area of encoded columns (with repair)
+//	pipeline/   the durable per-file state (processed ... cleaned, deleting)
+//	distribute/ declaring, pushing, replacing nodes, deleting
+//	scheduler/  choosing storage nodes: scores and the cooldown pool
+//	read/       the Reader: cache, work area, peer gateways, nodes
+//	cache/      the bounded cache of verified fragments
+//
+// docs/architecture.md draws the parts, what may import what, and the path
+// of one byte from an upload to a node's disk and back.
 package gateway

@@ -10,21 +10,25 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/gateway/api"
 	"github.com/deoss/deoss/internal/gateway/cache"
 	"github.com/deoss/deoss/internal/gateway/distribute"
+	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -136,27 +140,23 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	view := &chainView{c: cl, signer: cl.Signer(g.key), self: g.key.Address(), authz: map[types.Address]time.Time{}}
+	view := newChainView(cl, g.key)
 	fc, err := cache.Open(filepath.Join(g.home, "cache"), g.cfg.CacheBytes)
 	if err != nil {
 		return err
 	}
-	api := NewAPI(view, sessions, area, queue, g.log)
-	api.SetKeyEncryptionKey(g.key)
-	api.MaxSize = g.cfg.MaxFileSize
-	api.SetEncodes(g.cfg.Encodes)
-	api.CacheOnly = g.cfg.CacheOnly
-	api.Submit = view.Submit
-	m := newMetrics(queue)
-	dist := distribute.New(distribute.Config{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, m.reg, g.log)
-	api.Metrics = m
-	api.Reader = NewReader(ReaderConfig{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, m, g.log)
+	reg := newRegistry(queue)
+	in := ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
+	dist := distribute.New(distribute.Config{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, reg, g.log)
+	rd := read.New(read.Config{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
+	a := api.New(api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log})
+	a.CacheOnly = g.cfg.CacheOnly
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return err
 	}
-	handler := api.Handler()
+	handler := a.Handler()
 	if g.cfg.Pprof {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
@@ -227,80 +227,39 @@ func followChain(ctx context.Context, c *chain.Client, wake func(), log *slog.Lo
 		}
 		log.Warn("following the chain; trying again", "err", err)
 		wake()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+		backoff.Sleep(ctx, time.Second)
 	}
 }
 
-// chainView is the gateway's view of the chain over a chain.Client.
+// chainView is the gateway's view of the chain over a chain.Client: the
+// typed queries, a short cache of positive authorizations, and submits
+// signed by the gateway.
 type chainView struct {
-	c      *chain.Client
+	*chain.Client
 	signer *chain.Signer
 	self   types.Address
-
-	mu    sync.Mutex
-	authz map[types.Address]time.Time // users seen authorizing this gateway
+	authz  *ttlcache.Cache[types.Address, bool] // users seen authorizing this gateway
 }
 
-// Authorized implements Chain; a positive answer is cached for 10 s.
+func newChainView(c *chain.Client, key *auth.Key) *chainView {
+	return &chainView{Client: c, signer: c.Signer(key), self: key.Address(), authz: ttlcache.New[types.Address, bool](10*time.Second, 100_000)}
+}
+
+// Authorized reports whether user authorized this gateway; a positive answer
+// is kept 10 s (a revoke takes effect within that).
 func (v *chainView) Authorized(ctx context.Context, user types.Address) (bool, error) {
-	v.mu.Lock()
-	at, ok := v.authz[user]
-	v.mu.Unlock()
-	if ok && time.Since(at) < 10*time.Second {
+	if _, ok := v.authz.Get(user); ok {
 		return true, nil
 	}
-	var gws []types.Address
-	if err := v.c.Query(ctx, "authorized/"+user.String(), &gws); err != nil {
+	gws, err := v.Client.Authorized(ctx, user)
+	if err != nil || !slices.Contains(gws, v.self) {
 		return false, err
 	}
-	if !slices.Contains(gws, v.self) {
-		return false, nil
-	}
-	v.mu.Lock()
-	v.authz[user] = time.Now()
-	v.mu.Unlock()
+	v.authz.Put(user, true)
 	return true, nil
 }
 
-// Territory implements Chain.
-func (v *chainView) Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error) {
-	var t ledger.Territory
-	err := v.c.Query(ctx, "territory/"+owner.String()+"/"+name, &t)
-	return &t, err
-}
-
-// File implements DistChain.
-func (v *chainView) File(ctx context.Context, fid types.FID) (*ledger.File, error) {
-	var f ledger.File
-	err := v.c.Query(ctx, "file/"+fid.String(), &f)
-	return &f, err
-}
-
-// Nodes implements DistChain.
-func (v *chainView) Nodes(ctx context.Context) ([]ledger.Node, error) {
-	var ns []ledger.Node
-	err := v.c.Query(ctx, "nodes", &ns)
-	return ns, err
-}
-
-// Gateways implements ReadChain.
-func (v *chainView) Gateways(ctx context.Context) ([]ledger.Gateway, error) {
-	var gs []ledger.Gateway
-	err := v.c.Query(ctx, "gateways", &gs)
-	return gs, err
-}
-
-// UserFiles implements ReadChain.
-func (v *chainView) UserFiles(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
-	var fs []ledger.UserFile
-	err := v.c.Query(ctx, "files/"+owner.String(), &fs)
-	return fs, err
-}
-
-// Submit implements DistChain.
+// Submit sends a message signed by the gateway and waits for its block.
 func (v *chainView) Submit(ctx context.Context, m ledger.Msg) error {
 	_, err := v.signer.Submit(ctx, m)
 	return err

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/node/store"
@@ -184,9 +185,6 @@ func followChain(ctx context.Context, cc NodeChain, gc *collector, kick func(typ
 			return
 		}
 		log.Warn("following the chain; trying again", "err", err, "in", pause)
-		select {
-		case <-ctx.Done():
-		case <-time.After(pause):
-		}
+		backoff.Sleep(ctx, pause)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
@@ -166,7 +167,7 @@ func (r *reporter) handle(ctx context.Context, c column, attempt int) {
 		r.log.Warn("report failed; left to the sweep", "fid", c.fid, "column", c.col, "attempts", attempt+1, "err", err)
 		delete(r.queued, c)
 	default:
-		wait := min(r.backoff<<attempt, 30*time.Second)
+		wait := backoff.Policy{Base: r.backoff, Max: 30 * time.Second}.Delay(attempt)
 		r.log.Warn("report failed; retrying", "fid", c.fid, "column", c.col, "err", err, "in", wait)
 		r.retries = append(r.retries, retryAt{c: c, at: time.Now().Add(wait), attempt: attempt + 1})
 		r.wake() // a sleeping worker must learn of the new due time

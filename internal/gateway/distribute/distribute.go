@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/work"
@@ -85,12 +86,15 @@ type Distributor struct {
 	backoff  map[string]retry // files whose last step failed
 }
 
-// retry is when a file that failed may be tried again, and how long the next
-// wait is.
+// retry is when a file that failed may be tried again, after how many
+// failures in a row.
 type retry struct {
-	at   time.Time
-	wait time.Duration
+	at       time.Time
+	failures int
 }
+
+// retries is the back-off of a file whose step failed.
+var retries = backoff.Policy{Base: 500 * time.Millisecond, Max: 30 * time.Second}
 
 type colKey struct {
 	fid types.FID
@@ -198,8 +202,8 @@ func (d *Distributor) step(ctx context.Context, k string, r pipeline.Record) {
 		delete(d.backoff, k)
 	} else {
 		b := d.backoff[k]
-		b.wait = min(max(2*b.wait, 500*time.Millisecond), 30*time.Second)
-		b.at = d.cfg.Now().Add(b.wait)
+		b.at = d.cfg.Now().Add(retries.Delay(b.failures))
+		b.failures++
 		d.backoff[k] = b
 	}
 	d.mu.Unlock()

@@ -1,4 +1,4 @@
-package gateway
+package read
 
 import (
 	"bytes"
@@ -82,7 +82,7 @@ func newTestReader(t *testing.T, peer string) *Reader {
 	}
 	t.Cleanup(func() { q.Close() })
 	c, _ := cache.Open(root+"/cache", 1<<30)
-	return NewReader(ReaderConfig{}, peerOnlyChain{peer}, types.Address{1}, w, q, c, nil, newMetrics(q), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return New(Config{}, peerOnlyChain{peer}, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // TestPeerWrongBytes: a peer gateway that serves a corrupted fragment is

@@ -1,10 +1,11 @@
-package gateway
+package api
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/gateway/work"
@@ -39,6 +41,10 @@ func (c *fakeChain) Territory(_ context.Context, o types.Address, name string) (
 	}
 	return t, nil
 }
+
+func (c *fakeChain) Nodes(context.Context) ([]ledger.Node, error) { return nil, nil }
+
+func (c *fakeChain) Submit(context.Context, ledger.Msg) error { return errors.New("no chain here") }
 
 type client struct {
 	t   testing.TB
@@ -86,7 +92,8 @@ func newAPIRoot(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain, string) 
 	wa, _ := work.Open(root + "/work")
 	q, _ := pipeline.Open(root)
 	t.Cleanup(func() { sess.Close(); q.Close() })
-	api := NewAPI(ch, sess, wa, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := New(Deps{Chain: ch, Ingest: ingest.New(ingest.Config{}, ch, wa, q, nil), Sessions: sess, Work: wa, Queue: q,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return srv, user, ch, root

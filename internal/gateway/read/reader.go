@@ -1,4 +1,4 @@
-package gateway
+package read
 
 import (
 	"context"
@@ -12,17 +12,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/cache"
+	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
 
-// ReadChain is what reading asks of the chain.
-type ReadChain interface {
+// Chain is what reading asks of the chain.
+type Chain interface {
 	File(ctx context.Context, fid types.FID) (*ledger.File, error)
 	Nodes(ctx context.Context) ([]ledger.Node, error)
 	Gateways(ctx context.Context) ([]ledger.Gateway, error)
@@ -35,9 +39,9 @@ var ErrNoFile = errors.New("no such file")
 
 // Reader finds files and reads them from the best sources: the fragment
 // cache, this gateway's work area, peer gateways that hold the file, and the
-// storage nodes. Build it with NewReader; it starts nothing.
+// storage nodes. Build it with New; it starts nothing.
 type Reader struct {
-	chain ReadChain
+	chain Chain
 	self  types.Address
 	work  *work.Area
 	queue *pipeline.Queue
@@ -45,18 +49,13 @@ type Reader struct {
 	sched *scheduler.Scheduler // penalises nodes that serve bad bytes; may be nil
 	hc    *http.Client
 	log   *slog.Logger
-	m     *metrics
+	m     *Metrics
 	slots chan struct{} // downloads decoding at once
 
 	mu       sync.Mutex
 	fetchAvg time.Duration // moving average of a node fragment fetch
-	peers    map[types.FID]peerProbe
+	peers    *ttlcache.Cache[types.FID, []peerHolder] // probe answers, 10 s
 	nodes    nodeList
-}
-
-type peerProbe struct {
-	at    time.Time
-	peers []peerHolder
 }
 
 type peerHolder struct {
@@ -70,21 +69,21 @@ type nodeList struct {
 	endpoint map[types.Address]string
 }
 
-// ReaderConfig tunes reading.
-type ReaderConfig struct {
+// Config tunes reading.
+type Config struct {
 	// Downloads bounds the downloads decoding at once (each holds a few
 	// segments of memory); more wait.
 	Downloads int
 }
 
-// NewReader assembles a reader.
-func NewReader(cfg ReaderConfig, ch ReadChain, self types.Address, w *work.Area, q *pipeline.Queue, c *cache.Cache, s *scheduler.Scheduler, m *metrics, log *slog.Logger) *Reader {
+// New assembles a reader; its metrics go to reg (when not nil).
+func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Queue, c *cache.Cache, s *scheduler.Scheduler, reg prometheus.Registerer, log *slog.Logger) *Reader {
 	if cfg.Downloads <= 0 {
 		cfg.Downloads = 4
 	}
-	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: m, log: log,
+	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		slots: make(chan struct{}, cfg.Downloads), peers: map[types.FID]peerProbe{}, fetchAvg: 200 * time.Millisecond}
+		slots: make(chan struct{}, cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond}
 }
 
 // File is a file resolved for reading.
@@ -172,11 +171,8 @@ type PeerFile struct {
 // fid; those that do are returned nearest first. Answers are kept 10 s and
 // reused when reuse is set.
 func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool) []peerHolder {
-	rd.mu.Lock()
-	p, ok := rd.peers[fid]
-	rd.mu.Unlock()
-	if ok && reuse && time.Since(p.at) < 10*time.Second {
-		return p.peers
+	if p, ok := rd.peers.Get(fid); ok && reuse {
+		return p
 	}
 	gws, err := rd.chain.Gateways(ctx)
 	if err != nil {
@@ -210,19 +206,13 @@ func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool) []p
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].rtt < out[j].rtt })
-	rd.mu.Lock()
-	for k, v := range rd.peers { // forget old answers
-		if time.Since(v.at) > time.Minute {
-			delete(rd.peers, k)
-		}
-	}
-	rd.peers[fid] = peerProbe{at: time.Now(), peers: out}
-	rd.mu.Unlock()
+	rd.peers.Put(fid, out)
 	return out
 }
 
-// nodeEndpoints returns the nodes' endpoints, kept 5 s.
-func (rd *Reader) nodeEndpoints(ctx context.Context) map[types.Address]string {
+// NodeEndpoints maps storage nodes to their endpoints (from the chain, kept
+// 5 s; the last answer while the chain does not answer).
+func (rd *Reader) NodeEndpoints(ctx context.Context) map[types.Address]string {
 	rd.mu.Lock()
 	nl := rd.nodes
 	rd.mu.Unlock()
@@ -260,12 +250,12 @@ func (rd *Reader) observeFetch(d time.Duration) {
 // Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
 // Every byte written was verified; on an error w has a prefix of the range.
 func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
-	release, err := acquire(ctx, rd.slots)
+	release, err := ingest.Acquire(ctx, rd.slots)
 	if err != nil {
 		return err
 	}
 	defer release()
-	src := &source{rd: rd, f: f, ends: rd.nodeEndpoints(ctx)}
+	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
 	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad)}
 	if key != nil {
 		opts = append(opts, codec.WithDecodeKey(key))

@@ -1,4 +1,4 @@
-package gateway
+package api
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
@@ -48,13 +49,13 @@ func pathFID(r *http.Request) (types.FID, error) {
 	return fid, nil
 }
 
-func (a *API) resolve(r *http.Request) (*File, error) {
+func (a *API) resolve(r *http.Request) (*read.File, error) {
 	fid, err := pathFID(r)
 	if err != nil {
 		return nil, err
 	}
 	f, err := a.Reader.Resolve(r.Context(), fid)
-	if errors.Is(err, ErrNoFile) {
+	if errors.Is(err, read.ErrNoFile) {
 		return nil, httpapi.Errorf(http.StatusNotFound, "no_file", "no file %s on chain or at any gateway", fid)
 	}
 	return f, err
@@ -150,7 +151,7 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 			if c == "" {
 				return httpapi.Errorf(http.StatusUnauthorized, "cipher_required", "the file is encrypted: send its cipher in the %s header", CipherHeader)
 			}
-			if key, err = a.derive(r.Context(), []byte(c), f.Layout.Salt); err != nil {
+			if key, err = a.Ingest.Derive(r.Context(), []byte(c), f.Layout.Salt); err != nil {
 				if r.Context().Err() != nil {
 					return err
 				}
@@ -189,20 +190,20 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 				h.Del(k)
 			}
 		}
-		if lw.started && a.Metrics != nil {
-			a.Metrics.firstByte.Observe(lw.first.Sub(start).Seconds())
-			a.Metrics.bytesServed.Add(float64(lw.n))
+		if lw.started {
+			a.Reader.Metrics().FirstByte.Observe(lw.first.Sub(start).Seconds())
+			a.Reader.Metrics().BytesServed.Add(float64(lw.n))
 		}
 		switch {
 		case errors.Is(err, errHeadDone):
 			return nil
 		case err == nil && lw.n != rng.n:
-			a.log.Error("download wrote the wrong length", "fid", f.FID, "wrote", lw.n, "want", rng.n)
+			a.Log.Error("download wrote the wrong length", "fid", f.FID, "wrote", lw.n, "want", rng.n)
 			panic(http.ErrAbortHandler)
 		case err == nil:
 			return nil
 		case lw.started:
-			a.log.Warn("download cut short", "fid", f.FID, "after", lw.n, "err", err)
+			a.Log.Warn("download cut short", "fid", f.FID, "after", lw.n, "err", err)
 			panic(http.ErrAbortHandler) // the client sees a short body
 		case errors.Is(err, codec.ErrAuthentication):
 			return httpapi.Errorf(http.StatusForbidden, "wrong_cipher", "%v", err)
@@ -243,7 +244,7 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func fileName(f *File) string {
+func fileName(f *read.File) string {
 	switch {
 	case f.Chain != nil && len(f.Chain.Owners) > 0:
 		return f.Chain.Owners[0].Name
@@ -313,7 +314,7 @@ func (a *API) location(w http.ResponseWriter, r *http.Request) error {
 	if f.Chain == nil {
 		return httpapi.Errorf(http.StatusConflict, "not_declared", "%s is not placed on nodes yet (pending at a gateway)", f.FID)
 	}
-	ends := a.Reader.nodeEndpoints(r.Context())
+	ends := a.Reader.NodeEndpoints(r.Context())
 	out := make([]Location, 0, types.TotalShards)
 	for j, c := range f.Chain.Columns {
 		if c.Node == (types.Address{}) {
@@ -351,14 +352,14 @@ type NodeInfo struct {
 }
 
 func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
-	ns, err := a.Reader.chain.Nodes(r.Context())
+	ns, err := a.Chain.Nodes(r.Context())
 	if err != nil {
 		return err
 	}
 	scores := map[types.Address]int{}
 	var sc []scheduler.NodeScore
-	if a.Reader.sched != nil {
-		sc = a.Reader.sched.Scores()
+	if a.Scores != nil {
+		sc = a.Scores.Scores()
 		for i, s := range sc {
 			scores[s.Address] = i
 		}
@@ -386,15 +387,15 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	// pipeline, in order with declaring and distributing it: the
 	// distributor deletes it on chain (an order it declared meanwhile too)
 	// and frees the work copy. The answer waits for that, up to a bound.
-	if _, err := a.queue.Get(f.FID, user); err == nil {
-		if err := a.queue.Delete(f.FID, user, a.now()); err != nil {
+	if _, err := a.Queue.Get(f.FID, user); err == nil {
+		if err := a.Queue.Delete(f.FID, user, a.now()); err != nil {
 			return err
 		}
 		wctx, cancel := context.WithTimeout(r.Context(), deleteWait)
 		defer cancel()
 		for {
-			changed := a.queue.Changed()
-			if _, err := a.queue.Get(f.FID, user); errors.Is(err, pipeline.ErrNotFound) {
+			changed := a.Queue.Changed()
+			if _, err := a.Queue.Get(f.FID, user); errors.Is(err, pipeline.ErrNotFound) {
 				w.WriteHeader(http.StatusNoContent)
 				return nil
 			}
@@ -410,7 +411,7 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	if f.Chain == nil || !f.Chain.HasOwner(user) {
 		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
 	}
-	if err := a.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: f.FID, Owner: user}}); err != nil {
+	if err := a.Chain.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: f.FID, Owner: user}}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -428,14 +429,14 @@ func (a *API) peerFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if held, err := a.queue.Holds(fid); err == nil && held {
-		if l, err := a.work.Layout(fid); err == nil {
-			httpapi.WriteJSON(w, http.StatusOK, PeerFile{Layout: l})
+	if held, err := a.Queue.Holds(fid); err == nil && held {
+		if l, err := a.Work.Layout(fid); err == nil {
+			httpapi.WriteJSON(w, http.StatusOK, read.PeerFile{Layout: l})
 			return nil
 		}
 	}
-	if a.Reader.cache.HasFile(fid) {
-		httpapi.WriteJSON(w, http.StatusOK, PeerFile{})
+	if a.Cache.HasFile(fid) {
+		httpapi.WriteJSON(w, http.StatusOK, read.PeerFile{})
 		return nil
 	}
 	return httpapi.Errorf(http.StatusNotFound, "not_held", "this gateway does not hold %s", fid)
@@ -454,12 +455,12 @@ func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 	if err1 != nil || err2 != nil || err3 != nil || idx < 0 || idx >= types.TotalShards {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_fragment", "want /peer/fragment/FID/SEGMENT/INDEX?hash=HASH")
 	}
-	rc, err := a.Reader.cache.Open(h)
+	rc, err := a.Cache.Open(h)
 	if err != nil {
-		if held, herr := a.queue.Holds(fid); herr != nil || !held {
+		if held, herr := a.Queue.Holds(fid); herr != nil || !held {
 			return httpapi.Errorf(http.StatusNotFound, "not_held", "no such fragment here")
 		}
-		if rc, err = a.work.Fragment(fid, seg, idx); err != nil {
+		if rc, err = a.Work.Fragment(fid, seg, idx); err != nil {
 			return httpapi.Errorf(http.StatusNotFound, "not_held", "no such fragment here")
 		}
 	}

@@ -1,0 +1,87 @@
+package chain
+
+import (
+	"context"
+
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// The ledger's queries (docs/ledger.md) as typed methods, so that no caller
+// spells a query path. Not-found answers match ledger.ErrNotFound.
+
+func query[T any](ctx context.Context, c *Client, path string) (*T, error) {
+	var v T
+	if err := c.Query(ctx, path, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Info returns the chain's id, dev flag and parameters.
+func (c *Client) Info(ctx context.Context) (*ledger.ChainInfo, error) {
+	return query[ledger.ChainInfo](ctx, c, "chain")
+}
+
+// File returns a file's record.
+func (c *Client) File(ctx context.Context, fid types.FID) (*ledger.File, error) {
+	return query[ledger.File](ctx, c, "file/"+fid.String())
+}
+
+// UserFiles lists an account's files.
+func (c *Client) UserFiles(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
+	v, err := query[[]ledger.UserFile](ctx, c, "files/"+owner.String())
+	return deref(v, err)
+}
+
+// Territory returns one territory of an account.
+func (c *Client) Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error) {
+	return query[ledger.Territory](ctx, c, "territory/"+owner.String()+"/"+name)
+}
+
+// Territories lists an account's territories.
+func (c *Client) Territories(ctx context.Context, owner types.Address) ([]ledger.Territory, error) {
+	v, err := query[[]ledger.Territory](ctx, c, "territories/"+owner.String())
+	return deref(v, err)
+}
+
+// Gateway returns a registered gateway.
+func (c *Client) Gateway(ctx context.Context, a types.Address) (*ledger.Gateway, error) {
+	return query[ledger.Gateway](ctx, c, "gateway/"+a.String())
+}
+
+// Gateways lists the registered gateways.
+func (c *Client) Gateways(ctx context.Context) ([]ledger.Gateway, error) {
+	v, err := query[[]ledger.Gateway](ctx, c, "gateways")
+	return deref(v, err)
+}
+
+// Authorized lists the gateways a user authorized.
+func (c *Client) Authorized(ctx context.Context, user types.Address) ([]types.Address, error) {
+	v, err := query[[]types.Address](ctx, c, "authorized/"+user.String())
+	return deref(v, err)
+}
+
+// Node returns a registered storage node.
+func (c *Client) Node(ctx context.Context, a types.Address) (*ledger.Node, error) {
+	return query[ledger.Node](ctx, c, "node/"+a.String())
+}
+
+// Nodes lists the registered storage nodes.
+func (c *Client) Nodes(ctx context.Context) ([]ledger.Node, error) {
+	v, err := query[[]ledger.Node](ctx, c, "nodes")
+	return deref(v, err)
+}
+
+// Columns lists the columns assigned to a node.
+func (c *Client) Columns(ctx context.Context, node types.Address) ([]ledger.NodeColumn, error) {
+	v, err := query[[]ledger.NodeColumn](ctx, c, "columns/"+node.String())
+	return deref(v, err)
+}
+
+func deref[T any](v *[]T, err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}

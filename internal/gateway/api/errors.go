@@ -1,0 +1,67 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/read"
+	"github.com/deoss/deoss/internal/gateway/upload"
+	"github.com/deoss/deoss/internal/httpapi"
+)
+
+// errorTable is where the domain errors of the gateway's parts become HTTP
+// statuses and JSON codes (docs/api.yaml), once, at the edge. The first
+// entry the error matches (errors.Is) wins; the answer's text is the
+// error's own.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{chain.ErrUnavailable, http.StatusServiceUnavailable, "chain_unavailable"},
+	// ingest
+	{ingest.ErrNoTerritory, http.StatusForbidden, "no_territory"},
+	{ingest.ErrTerritoryExpired, http.StatusForbidden, "territory_expired"},
+	{ingest.ErrInsufficientSpace, http.StatusForbidden, "insufficient_space"},
+	{ingest.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ingest.ErrSizeMismatch, http.StatusBadRequest, "size_mismatch"},
+	// upload sessions
+	{upload.ErrIncomplete, http.StatusConflict, "incomplete"},
+	{upload.ErrNotFound, http.StatusNotFound, "no_session"},
+	{upload.ErrForbidden, http.StatusForbidden, "not_yours"},
+	{upload.ErrBadSpec, http.StatusBadRequest, "bad_size"},
+	{upload.ErrIndex, http.StatusBadRequest, "bad_index"},
+	{upload.ErrChecksum, http.StatusBadRequest, "checksum_mismatch"},
+	{upload.ErrChunkSize, http.StatusBadRequest, "bad_chunk_size"},
+	{upload.ErrConflict, http.StatusConflict, "chunk_conflict"},
+	// reads
+	{read.ErrNoFile, http.StatusNotFound, "no_file"},
+}
+
+// toHTTP maps err to its answer; nil when it is no known error (a 500).
+func toHTTP(err error) *httpapi.Error {
+	var e *httpapi.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var ie *upload.IncompleteError
+	if errors.As(err, &ie) {
+		return httpapi.Errorf(http.StatusConflict, "incomplete", "%d chunks missing, first %v", len(ie.Missing), ie.Missing[:min(len(ie.Missing), 20)])
+	}
+	for _, t := range errorTable {
+		if errors.Is(err, t.err) {
+			msg := err.Error()
+			switch t.err {
+			case chain.ErrUnavailable:
+				msg = "the chain does not answer; try again"
+			case upload.ErrChecksum, upload.ErrChunkSize:
+				msg += "; nothing stored"
+			}
+			return &httpapi.Error{Status: t.status, Code: t.code, Msg: fmt.Sprint(msg)}
+		}
+	}
+	return nil
+}

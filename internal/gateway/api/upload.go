@@ -1,0 +1,351 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/read"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
+	"github.com/deoss/deoss/internal/gateway/upload"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+	"github.com/deoss/deoss/internal/version"
+)
+
+// Chain is what the gateway's API asks the chain.
+type Chain interface {
+	// Authorized reports whether user authorized this gateway.
+	Authorized(ctx context.Context, user types.Address) (bool, error)
+	// Nodes lists the storage nodes.
+	Nodes(ctx context.Context) ([]ledger.Node, error)
+	// Submit sends a message signed by the gateway and waits for its block
+	// (deletes of files this gateway does not hold).
+	Submit(ctx context.Context, m ledger.Msg) error
+}
+
+// Scores are the scheduler's view of the nodes (GET /nodes).
+type Scores interface {
+	Scores() []scheduler.NodeScore
+}
+
+// FragmentCache is what the peer routes read of the fragment cache.
+type FragmentCache interface {
+	HasFile(fid types.FID) bool
+	Open(h types.Hash) (io.ReadCloser, error)
+}
+
+// Deps are the parts the API serves over; Reader, Cache and Scores may be nil
+// for an API without the read routes.
+type Deps struct {
+	Chain    Chain
+	Ingest   *ingest.Ingest
+	Sessions *upload.Sessions
+	Work     *work.Area
+	Queue    *pipeline.Queue
+	Reader   *read.Reader
+	Cache    FragmentCache
+	Scores   Scores
+	// Registry, when set, is served at GET /metrics; the API's own metrics
+	// are registered on it.
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+}
+
+// API is the gateway's HTTP API for users and peers (docs/api.yaml). Build
+// it with New; it starts nothing.
+type API struct {
+	Deps
+	verifier *auth.Verifier
+	now      func() time.Time
+	m        metrics
+	// CacheOnly leaves out every route that takes or deletes files.
+	CacheOnly bool
+}
+
+// New assembles the API.
+func New(d Deps) *API {
+	var reg prometheus.Registerer // a nil *Registry must stay a nil interface
+	if d.Registry != nil {
+		reg = d.Registry
+	}
+	a := &API{Deps: d, now: time.Now, verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), m: newMetrics(reg)}
+	if a.Log == nil {
+		a.Log = slog.New(slog.DiscardHandler)
+	}
+	return a
+}
+
+// CipherHeader carries the user's cipher when the gateway encrypts a file.
+const CipherHeader = "Cipher"
+
+// ChunkHeader carries a chunk's SHA-256 (64 lowercase hex characters).
+const ChunkHeader = "Chunk-Sha256"
+
+// Handler returns the routes.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, version.Get())
+	})
+	if !a.CacheOnly {
+		mux.HandleFunc("POST /upload", a.signed(a.createSession))
+		mux.HandleFunc("GET /upload/{id}", a.signed(a.sessionState))
+		mux.HandleFunc("PUT /upload/{id}/{index}", a.signed(a.putChunk))
+		mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
+		mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
+		mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
+		mux.HandleFunc("PUT /file", a.signed(a.putFile))
+	}
+	if a.Reader != nil {
+		a.readRoutes(mux)
+	}
+	if a.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, user types.Address) error
+
+// signed checks the request's signature and that the account authorized this
+// gateway, then runs h; an error from h becomes the JSON error response.
+func (a *API) signed(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, a.authorize(w, r, h)) }
+}
+
+// respond writes err, if any, as the JSON error response (errors.go maps
+// domain errors to statuses); what maps to nothing is logged and answered
+// 500 without its text.
+func (a *API) respond(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away
+	}
+	e := toHTTP(err)
+	if e == nil {
+		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = httpapi.Errorf(http.StatusInternalServerError, "internal", "internal error")
+	}
+	httpapi.WriteError(w, e)
+}
+
+func (a *API) authorize(w http.ResponseWriter, r *http.Request, h handler) error {
+	user, err := a.verifier.Verify(r)
+	if errors.Is(err, auth.ErrReplayFull) {
+		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "%v", err)
+	}
+	if err != nil {
+		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
+	ok, err := a.Chain.Authorized(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return httpapi.Errorf(http.StatusForbidden, "not_authorized", "%s has not authorized this gateway (deoss gateway authorize)", user)
+	}
+	return h(w, r, user)
+}
+
+// CreateRequest is the body of POST /upload.
+type CreateRequest struct {
+	Name      string `json:"name"`
+	Territory string `json:"territory"`
+	Size      int64  `json:"size"`
+	ChunkSize int64  `json:"chunk_size,omitempty"`
+}
+
+func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	var req CreateRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_json", "body: %v", err)
+	}
+	if err := ledger.ValidName(req.Name); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
+	}
+	key, err := a.Ingest.NewKey(r.Context(), r.Header.Get(CipherHeader))
+	if err != nil {
+		return err
+	}
+	if err := a.Ingest.CheckSpace(r.Context(), user, req.Territory, req.Size, ingest.Encryption(key)); err != nil {
+		return err
+	}
+	wrapped, err := a.Ingest.SealKey(key)
+	if err != nil {
+		return err
+	}
+	sess, err := a.Sessions.Create(upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize}, wrapped)
+	if err != nil {
+		return err
+	}
+	a.m.sessions.Inc()
+	httpapi.WriteJSON(w, http.StatusCreated, map[string]any{
+		"id": sess.ID, "chunk_size": sess.Spec.ChunkSize, "chunks": sess.Spec.Chunks(), "expires": sess.Expires,
+		"encryption": ingest.Encryption(key).String(),
+	})
+	return nil
+}
+
+func (a *API) sessionState(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	st, err := a.Sessions.State(r.PathValue("id"), user)
+	if err != nil {
+		return err
+	}
+	st.WrappedKey = nil // sealed, but of no use to the client
+	httpapi.WriteJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (a *API) putChunk(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	index, err := strconv.Atoi(r.PathValue("index"))
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_index", "chunk index %q", r.PathValue("index"))
+	}
+	sum, err := types.ParseHash(r.Header.Get(ChunkHeader))
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_checksum", "%s header: %v", ChunkHeader, err)
+	}
+	created, err := a.Sessions.PutChunk(r.Context(), r.PathValue("id"), user, index, sum, r.Body)
+	if err != nil {
+		return err
+	}
+	status, result := http.StatusOK, "repeat"
+	if created {
+		status, result = http.StatusCreated, "created"
+	}
+	a.m.chunks.WithLabelValues(result).Inc()
+	httpapi.WriteJSON(w, status, map[string]int{"index": index})
+	return nil
+}
+
+func (a *API) abort(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	if err := a.Sessions.Remove(r.PathValue("id"), user); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// complete encodes a session's file into the work area, records it for the
+// pipeline and answers its FID. A retried complete after a crash finds the
+// same FID (the session is removed only once the record is durable).
+func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	id := r.PathValue("id")
+	rc, sess, err := a.Sessions.Reader(id, user)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	key, err := a.Ingest.OpenKey(sess.WrappedKey)
+	if err != nil {
+		return httpapi.Errorf(http.StatusConflict, "key_lost", "the session's key does not open with this gateway's identity (%v); abort and upload again", err)
+	}
+	if err := a.Ingest.CheckSpace(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, ingest.Encryption(key)); err != nil {
+		return err
+	}
+	rec, err := a.Ingest.Accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key)
+	if err != nil {
+		return err
+	}
+	if err := a.Sessions.Remove(id, user); err != nil {
+		a.Log.Warn("remove completed session", "id", id, "err", err)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// putObject takes a whole file as the raw body, streamed through the codec
+// without holding it.
+func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	name, territory := r.PathValue("name"), r.URL.Query().Get("territory")
+	if err := ledger.ValidName(name); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
+	}
+	if r.ContentLength < 0 {
+		return httpapi.Errorf(http.StatusLengthRequired, "length_required", "send Content-Length, or upload in chunks")
+	}
+	key, err := a.Ingest.NewKey(r.Context(), r.Header.Get(CipherHeader))
+	if err != nil {
+		return err
+	}
+	if err := a.Ingest.CheckSpace(r.Context(), user, territory, r.ContentLength, ingest.Encryption(key)); err != nil {
+		return err
+	}
+	rec, err := a.Ingest.Accept(r.Context(), r.Body, user, name, territory, r.ContentLength, key)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, rec)
+	return nil
+}
+
+// putFile takes a multipart/form-data body: an optional "territory" field,
+// then a "file" part whose filename names the file. The part is streamed
+// through the codec; its size is known only at its end, so the territory's
+// space is checked against the request's length first and the file's own
+// size before it is accepted.
+func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+	}
+	territory := r.URL.Query().Get("territory")
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "no part named \"file\"")
+		}
+		if err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+		}
+		switch p.FormName() {
+		case "territory":
+			b, err := io.ReadAll(io.LimitReader(p, 256))
+			if err != nil {
+				return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
+			}
+			territory = string(b)
+		case "file":
+			// Not p.FileName(): it drops directories, and a name with a
+			// path in it is an error to report, not to repair.
+			_, params, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+			name := params["filename"]
+			if err := ledger.ValidName(name); err != nil {
+				return httpapi.Errorf(http.StatusBadRequest, "bad_name", "file part's filename: %v", err)
+			}
+			key, err := a.Ingest.NewKey(r.Context(), r.Header.Get(CipherHeader))
+			if err != nil {
+				return err
+			}
+			// The body bounds the file: refuse early what cannot fit.
+			if err := a.Ingest.CheckSpace(r.Context(), user, territory, max(r.ContentLength, 0), ingest.Encryption(key)); err != nil {
+				return err
+			}
+			rec, err := a.Ingest.Accept(r.Context(), p, user, name, territory, -1, key)
+			if err != nil {
+				return err
+			}
+			httpapi.WriteJSON(w, http.StatusCreated, rec)
+			return nil
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package ingest
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Chain is what ingest asks of the chain.
+type Chain interface {
+	// Territory returns a territory, or an error matching ledger.ErrNotFound.
+	Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error)
+}
+
+// Refusals, matched with errors.Is; the errors returned say more.
+var (
+	ErrNoTerritory       = errors.New("no such territory")
+	ErrTerritoryExpired  = errors.New("territory expired")
+	ErrInsufficientSpace = errors.New("insufficient space")
+	ErrTooLarge          = errors.New("file too large")
+	ErrSizeMismatch      = codec.ErrSizeMismatch // the body's length is not the declared size
+	ErrBadKey            = errors.New("sealed file key does not open")
+)
+
+// Config tunes ingest. Zero values take the defaults.
+type Config struct {
+	// Encodes is how many files encode at once (default 2); each takes its
+	// share of the cores.
+	Encodes int
+	// MaxSize bounds a file (default: the format's largest).
+	MaxSize int64
+	// KEK, when set, is the identity the key that seals session keys is
+	// derived from, so that encrypted sessions survive a restart; without it
+	// a random key is used.
+	KEK *auth.Key
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Ingest accepts files. Build it with New.
+type Ingest struct {
+	chain   Chain
+	work    *work.Area
+	queue   *pipeline.Queue
+	maxSize int64
+	now     func() time.Time
+	kek     cipher.AEAD
+	kdf     chan struct{} // Argon2id derivations at once (64 MiB each)
+	encodes chan struct{}
+	workers int
+	bytesIn prometheus.Counter
+}
+
+// New assembles ingest over the work area and the queue; its metrics go to
+// reg (when not nil).
+func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.Registerer) *Ingest {
+	if cfg.Encodes <= 0 {
+		cfg.Encodes = 2
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = int64(types.MaxSegments) * (types.SegmentSize - types.GCMOverhead)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: make(chan struct{}, 2),
+		encodes: make(chan struct{}, cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
+	if cfg.KEK != nil {
+		sum := sha256.Sum256(append([]byte("deoss/gateway/kek/v1\n"), cfg.KEK.Seed()...))
+		in.kek = aeadOf(sum[:])
+	} else {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			panic(err) // crypto/rand does not fail on supported systems
+		}
+		in.kek = aeadOf(b)
+	}
+	if reg != nil {
+		reg.MustRegister(in.bytesIn)
+	}
+	return in
+}
+
+func aeadOf(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // 32-byte keys only
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+// MaxSize is the largest file taken.
+func (in *Ingest) MaxSize() int64 { return in.maxSize }
+
+// NewKey derives a fresh file key (with a new salt) from a user's cipher;
+// nil for no cipher.
+func (in *Ingest) NewKey(ctx context.Context, userCipher string) (*codec.Key, error) {
+	if userCipher == "" {
+		return nil, nil
+	}
+	return in.Derive(ctx, []byte(userCipher), nil)
+}
+
+// Derive derives a file key from a cipher and a salt (nil: a fresh one), a
+// few at a time: Argon2id takes 64 MiB each.
+func (in *Ingest) Derive(ctx context.Context, c, salt []byte) (*codec.Key, error) {
+	release, err := Acquire(ctx, in.kdf)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if salt == nil {
+		return codec.NewKey(c)
+	}
+	return codec.DeriveKey(c, salt)
+}
+
+// SealKey seals a file key for keeping beside a session (nil for nil).
+func (in *Ingest) SealKey(k *codec.Key) ([]byte, error) {
+	if k == nil {
+		return nil, nil
+	}
+	return k.Wrap(in.kek)
+}
+
+// OpenKey opens what SealKey sealed (nil for nil).
+func (in *Ingest) OpenKey(b []byte) (*codec.Key, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	k, err := codec.UnwrapKey(in.kek, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+	}
+	return k, nil
+}
+
+// Acquire takes a slot of sem, or gives up when ctx ends.
+func Acquire(ctx context.Context, sem chan struct{}) (release func(), err error) {
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Encryption is the encryption mode a key gives.
+func Encryption(k *codec.Key) types.Encryption {
+	if k == nil {
+		return types.EncryptionNone
+	}
+	return types.EncryptionAES256GCM
+}
+
+// CheckSpace refuses a file of size bytes that the territory cannot take
+// now: ErrNoTerritory, ErrTerritoryExpired, ErrInsufficientSpace.
+func (in *Ingest) CheckSpace(ctx context.Context, user types.Address, territory string, size int64, enc types.Encryption) error {
+	t, err := in.chain.Territory(ctx, user, territory)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return fmt.Errorf("%w: %s has no territory %q", ErrNoTerritory, user, territory)
+	}
+	if err != nil {
+		return err
+	}
+	if !t.Active(in.now().Unix()) {
+		return fmt.Errorf("%w: territory %q expired; renew it", ErrTerritoryExpired, territory)
+	}
+	need := types.ProfileV1.Segments(uint64(size), enc) * types.SegmentSize
+	if t.Free() < need {
+		return fmt.Errorf("%w: territory %q has %d bytes free; the file takes %d", ErrInsufficientSpace, territory, t.Free(), need)
+	}
+	return nil
+}
+
+// Accept encodes body (size bytes; -1 when unknown, then at most MaxSize)
+// into the work area, checks the territory again with the real size, and
+// adds the file to the queue. It waits for an encode slot.
+func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
+	release, err := Acquire(ctx, in.encodes)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	opts := []codec.EncodeOption{codec.WithKey(key), codec.WithWorkers(in.workers)}
+	if size >= 0 {
+		opts = append(opts, codec.WithSize(size))
+	} else {
+		body = &capped{r: body, n: in.maxSize + 1}
+	}
+	res, err := in.work.Encode(ctx, body, opts...)
+	switch {
+	case errors.Is(err, errCapped), errors.Is(err, codec.ErrTooLarge):
+		return nil, fmt.Errorf("%w: files are at most %d bytes here", ErrTooLarge, in.maxSize)
+	case err != nil:
+		return nil, err
+	}
+	// The chain refuses an order the territory cannot take; a file the
+	// queue could never declare is refused now instead.
+	if err := in.CheckSpace(ctx, user, territory, int64(res.Layout.Size), res.Layout.Encryption); err != nil {
+		if held, herr := in.queue.Holds(res.FID); herr == nil && !held {
+			in.work.Remove(res.FID)
+		}
+		return nil, err
+	}
+	in.bytesIn.Add(float64(res.Layout.Size))
+	return in.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: in.now()})
+}
+
+var errCapped = errors.New("past the cap")
+
+// capped reads at most n bytes and fails with errCapped past them.
+type capped struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errCapped
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	if c.n <= 0 && err == nil {
+		return n, errCapped
+	}
+	return n, err
+}
