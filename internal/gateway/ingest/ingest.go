@@ -18,6 +18,7 @@ import (
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/limit"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -61,8 +62,8 @@ type Ingest struct {
 	maxSize int64
 	now     func() time.Time
 	kek     cipher.AEAD
-	kdf     chan struct{} // Argon2id derivations at once (64 MiB each)
-	encodes chan struct{}
+	kdf     limit.Slots // Argon2id derivations at once (64 MiB each)
+	encodes limit.Slots
 	workers int
 	bytesIn prometheus.Counter
 }
@@ -79,8 +80,8 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: make(chan struct{}, 2),
-		encodes: make(chan struct{}, cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
+	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: limit.NewSlots(2),
+		encodes: limit.NewSlots(cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
 	if cfg.KEK != nil {
 		sum := sha256.Sum256(append([]byte("deoss/gateway/kek/v1\n"), cfg.KEK.Seed()...))
@@ -125,7 +126,7 @@ func (in *Ingest) NewKey(ctx context.Context, userCipher string) (*codec.Key, er
 // Derive derives a file key from a cipher and a salt (nil: a fresh one), a
 // few at a time: Argon2id takes 64 MiB each.
 func (in *Ingest) Derive(ctx context.Context, c, salt []byte) (*codec.Key, error) {
-	release, err := Acquire(ctx, in.kdf)
+	release, err := in.kdf.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -154,16 +155,6 @@ func (in *Ingest) OpenKey(b []byte) (*codec.Key, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
 	return k, nil
-}
-
-// Acquire takes a slot of sem, or gives up when ctx ends.
-func Acquire(ctx context.Context, sem chan struct{}) (release func(), err error) {
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // Encryption is the encryption mode a key gives.
@@ -198,7 +189,7 @@ func (in *Ingest) CheckSpace(ctx context.Context, user types.Address, territory 
 // into the work area, checks the territory again with the real size, and
 // adds the file to the queue. It waits for an encode slot.
 func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
-	release, err := Acquire(ctx, in.encodes)
+	release, err := in.encodes.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -16,11 +16,11 @@ import (
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/cache"
-	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/limit"
 	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -50,7 +50,7 @@ type Reader struct {
 	hc    *http.Client
 	log   *slog.Logger
 	m     *Metrics
-	slots chan struct{} // downloads decoding at once
+	slots limit.Slots // downloads decoding at once
 
 	mu       sync.Mutex
 	fetchAvg time.Duration // moving average of a node fragment fetch
@@ -83,7 +83,7 @@ func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Que
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		slots: make(chan struct{}, cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond}
+		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond}
 }
 
 // File is a file resolved for reading.
@@ -250,7 +250,7 @@ func (rd *Reader) observeFetch(d time.Duration) {
 // Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
 // Every byte written was verified; on an error w has a prefix of the range.
 func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
-	release, err := ingest.Acquire(ctx, rd.slots)
+	release, err := rd.slots.Acquire(ctx)
 	if err != nil {
 		return err
 	}
