@@ -87,17 +87,14 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 		Short: "Run the gateway of a home until interrupted",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("cache-only") {
-				cfg, err := gateway.LoadConfig(home)
-				if err != nil {
-					return err
-				}
-				cfg.CacheOnly = cacheOnly
-				if err := gateway.SaveConfig(home, cfg); err != nil {
-					return err
-				}
+			cfg, err := gateway.LoadConfig(home)
+			if err != nil {
+				return err
 			}
-			gw, err := gateway.NewGateway(home, g.logger())
+			if cmd.Flags().Changed("cache-only") {
+				cfg.CacheOnly = cacheOnly // for this run; gateway.json is not changed
+			}
+			gw, err := gateway.NewGateway(home, g.logger(), gateway.WithConfig(cfg))
 			if err != nil {
 				return err
 			}
@@ -109,7 +106,7 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "gateway home written by `deoss gateway init` (required)")
-	cmd.Flags().BoolVar(&cacheOnly, "cache-only", false, "serve reads and peers only (a cache node); kept in the home's config")
+	cmd.Flags().BoolVar(&cacheOnly, "cache-only", false, "serve reads and peers only (a cache node), for this run")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
 }

@@ -99,22 +99,14 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if listen != "" && listen != cfg.Listen {
-				// A new address: the chain must tell gateways.
+				// Another address for this run (node.json is not changed):
+				// the chain must tell gateways.
 				cfg.Listen, cfg.Endpoint = listen, "http://"+listen
-				if err := node.SaveConfig(home, cfg); err != nil {
-					return err
-				}
 				if err := updateEndpoint(cmd, home, cfg); err != nil {
 					return err
 				}
 			}
-			if fault != cfg.Fault {
-				cfg.Fault = fault
-				if err := node.SaveConfig(home, cfg); err != nil {
-					return err
-				}
-			}
-			n, err := node.NewNode(home, g.logger())
+			n, err := node.NewNode(home, g.logger(), node.WithConfig(cfg), node.WithFault(fault))
 			if err != nil {
 				return err
 			}
@@ -122,7 +114,7 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "node home written by `deoss node init` (required)")
-	cmd.Flags().StringVar(&listen, "listen", "", "listen address (changes the registered endpoint)")
+	cmd.Flags().StringVar(&listen, "listen", "", "listen address for this run (updates the registered endpoint; node.json is not changed)")
 	cmd.Flags().StringVar(&fault, "fault", "", "misbehave on purpose, for tests: no-report, full, slow, corrupt")
 	_ = cmd.Flags().MarkHidden("fault")
 	_ = cmd.MarkFlagRequired("home")

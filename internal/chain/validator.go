@@ -20,6 +20,7 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
 )
 
 // Settings are what deoss sets in a validator's CometBFT configuration; the
@@ -42,19 +43,7 @@ type Settings struct {
 }
 
 // Duration is a time.Duration written as "10ms" in JSON.
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
+type Duration = types.Duration
 
 const settingsFile = "deoss-validator.json"
 

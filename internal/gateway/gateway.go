@@ -44,6 +44,10 @@ type Config struct {
 	SessionTTL   chain.Duration `json:"session_ttl"`
 	// ReportDeadline is how long a node has to report a pushed column.
 	ReportDeadline chain.Duration `json:"report_deadline"`
+	// PushTimeout bounds pushing one fragment to a node; PushFiles is how
+	// many files are distributed at once.
+	PushTimeout chain.Duration `json:"push_timeout"`
+	PushFiles   int            `json:"push_files"`
 	// CacheBytes bounds the fragment cache (home/cache).
 	CacheBytes int64 `json:"cache_bytes"`
 	// Downloads is how many downloads decode at once (each holds about 3
@@ -67,6 +71,8 @@ func DefaultConfig() Config {
 		MaxChunkSize:   64 << 20,
 		SessionTTL:     chain.Duration(24 * time.Hour),
 		ReportDeadline: chain.Duration(2 * time.Minute),
+		PushTimeout:    chain.Duration(time.Minute),
+		PushFiles:      4,
 		CacheBytes:     4 << 30,
 		Downloads:      4,
 		Encodes:        2,
@@ -100,17 +106,29 @@ type Gateway struct {
 	log  *slog.Logger
 }
 
+// Option changes how NewGateway builds a gateway.
+type Option func(*Gateway)
+
+// WithConfig runs the gateway with cfg instead of the home's saved config
+// (the saved file is not changed).
+func WithConfig(cfg *Config) Option { return func(g *Gateway) { g.cfg = cfg } }
+
 // NewGateway prepares the gateway of a home written by `deoss gateway init`.
-func NewGateway(home string, log *slog.Logger) (*Gateway, error) {
-	cfg, err := LoadConfig(home)
-	if err != nil {
-		return nil, err
-	}
+func NewGateway(home string, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	k, err := auth.Load(KeyPath(home), nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{home: home, cfg: cfg, key: k, log: log.With("gateway", k.Address().String()[:14])}, nil
+	g := &Gateway{home: home, key: k, log: log.With("gateway", k.Address().String()[:14])}
+	for _, o := range opts {
+		o(g)
+	}
+	if g.cfg == nil {
+		if g.cfg, err = LoadConfig(home); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
 }
 
 // Run serves until ctx ends; ready receives the listen address.
@@ -147,7 +165,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	reg := newRegistry(queue)
 	in := ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
-	dist := distribute.New(distribute.Config{ReportDeadline: time.Duration(g.cfg.ReportDeadline)}, view, sched, area, queue, g.key, reg, g.log)
+	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
 	a := api.New(api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log})
 	a.CacheOnly = g.cfg.CacheOnly

@@ -32,12 +32,20 @@ type Config struct {
 	Capacity uint64 `json:"capacity_bytes"`
 	// ReadTimeout bounds receiving one request (a fragment upload).
 	ReadTimeout Duration `json:"read_timeout"`
-	// Fault makes the node misbehave on purpose, for tests of gateways
-	// (no-report, full, slow, corrupt):
-	// "no-report" stores fragments but never reports columns. Empty in
-	// production.
-	Fault string `json:"fault,omitempty"`
 }
+
+// Option changes how NewNode builds a node.
+type Option func(*Node)
+
+// WithConfig runs the node with cfg instead of the home's saved config (the
+// saved file is not changed).
+func WithConfig(cfg *Config) Option { return func(n *Node) { n.cfg = cfg } }
+
+// WithFault makes the node misbehave on purpose, for tests of gateways:
+// "no-report" stores fragments but never reports columns, "full" refuses
+// every fragment (507), "slow" delays reads and writes, "corrupt" flips a
+// bit of what it reads back. It is never written to a config file.
+func WithFault(f string) Option { return func(n *Node) { n.fault = f } }
 
 // Duration is a time.Duration written as "1m30s" in JSON.
 type Duration = chain.Duration
@@ -68,23 +76,29 @@ func KeyPath(home string) string { return filepath.Join(home, "key.json") }
 // the store, reconciles with the chain, serves, reports and collects until its
 // context ends.
 type Node struct {
-	home string
-	cfg  *Config
-	key  *auth.Key
-	log  *slog.Logger
+	home  string
+	cfg   *Config
+	key   *auth.Key
+	log   *slog.Logger
+	fault string
 }
 
 // NewNode prepares the node of a home written by `deoss node init`.
-func NewNode(home string, log *slog.Logger) (*Node, error) {
-	cfg, err := LoadConfig(home)
-	if err != nil {
-		return nil, err
-	}
+func NewNode(home string, log *slog.Logger, opts ...Option) (*Node, error) {
 	k, err := auth.Load(KeyPath(home), nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Node{home: home, cfg: cfg, key: k, log: log.With("node", k.Address().String()[:14])}, nil
+	n := &Node{home: home, key: k, log: log.With("node", k.Address().String()[:14])}
+	for _, o := range opts {
+		o(n)
+	}
+	if n.cfg == nil {
+		if n.cfg, err = LoadConfig(home); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 // Address is the node's account.
@@ -105,7 +119,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	// Faults for tests of gateways: a full disk (507 on every put), slow
 	// reads and writes, fragments read back with a flipped bit.
 	var fs store.Store = st
-	switch n.cfg.Fault {
+	switch n.fault {
 	case "full":
 		fs = store.Full{Store: st}
 	case "slow":
@@ -113,14 +127,14 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	case "corrupt":
 		fs = store.Corrupt{Store: st}
 	}
-	if n.cfg.Fault != "" {
-		n.log.Warn("fault injected", "fault", n.cfg.Fault)
+	if n.fault != "" {
+		n.log.Warn("fault injected", "fault", n.fault)
 	}
 	cc := NewChainClient(cl, cl.Signer(n.key))
 	rep := newReporter(cc, fs, n.key.Address(), n.log)
 	gc := &collector{chain: cc, store: fs, self: n.key.Address(), log: n.log}
 	kick := rep.kick
-	if n.cfg.Fault == "no-report" {
+	if n.fault == "no-report" {
 		kick = func(types.FID, uint8) {}
 	}
 	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick}, fs, cc, n.log)

@@ -133,7 +133,7 @@ func setPreferred(t *testing.T, n *Network, g int, a types.Address) {
 	gw := n.Gateways[g]
 	gw.Kill()
 	editJSON(t, filepath.Join(gw.Home, "gateway.json"), func(cfg map[string]any) {
-		cfg["scheduler"] = map[string]any{"preferred": []string{a.String()}, "preferred_boost": 1000, "failures": 1, "cooldown": int64(30 * time.Second)}
+		cfg["scheduler"] = map[string]any{"preferred": []string{a.String()}, "preferred_boost": 1000, "failures": 1, "cooldown": "30s"}
 	})
 	gw.Restart()
 	waitHTTP(t, gw.URL+"/version")

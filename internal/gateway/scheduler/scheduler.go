@@ -40,12 +40,12 @@ type Config struct {
 	// Failures within Window put a node in the cooldown pool (default 3 in
 	// 10 minutes) for Cooldown (default 5 minutes), doubled on each return,
 	// at most MaxCooldown (default 24 hours).
-	Failures    int           `json:"failures,omitempty"`
-	Window      time.Duration `json:"window,omitempty"`
-	Cooldown    time.Duration `json:"cooldown,omitempty"`
-	MaxCooldown time.Duration `json:"max_cooldown,omitempty"`
+	Failures    int            `json:"failures,omitempty"`
+	Window      types.Duration `json:"window,omitempty"`
+	Cooldown    types.Duration `json:"cooldown,omitempty"`
+	MaxCooldown types.Duration `json:"max_cooldown,omitempty"`
 	// HalfLife is how fast old successes and failures fade (default 1 hour).
-	HalfLife time.Duration `json:"half_life,omitempty"`
+	HalfLife types.Duration `json:"half_life,omitempty"`
 }
 
 func (c *Config) defaults() {
@@ -56,16 +56,16 @@ func (c *Config) defaults() {
 		c.Failures = 3
 	}
 	if c.Window == 0 {
-		c.Window = 10 * time.Minute
+		c.Window = types.Duration(10 * time.Minute)
 	}
 	if c.Cooldown == 0 {
-		c.Cooldown = 5 * time.Minute
+		c.Cooldown = types.Duration(5 * time.Minute)
 	}
 	if c.MaxCooldown == 0 {
-		c.MaxCooldown = 24 * time.Hour
+		c.MaxCooldown = types.Duration(24 * time.Hour)
 	}
 	if c.HalfLife == 0 {
-		c.HalfLife = time.Hour
+		c.HalfLife = types.Duration(time.Hour)
 	}
 }
 
@@ -122,7 +122,7 @@ func (s *Scheduler) get(a types.Address) *stats {
 	// Fade the counts to now.
 	now := s.now()
 	if dt := now.Sub(st.Updated); dt > 0 {
-		f := math.Pow(0.5, float64(dt)/float64(s.cfg.HalfLife))
+		f := math.Pow(0.5, float64(dt)/float64(s.cfg.HalfLife.D()))
 		st.Successes *= f
 		st.Failures *= f
 		st.Updated = now
@@ -237,7 +237,7 @@ func (s *Scheduler) Failure(a types.Address) bool {
 	st.Failures++
 	recent := st.Recent[:0]
 	for _, t := range st.Recent {
-		if now.Sub(t) < s.cfg.Window {
+		if now.Sub(t) < s.cfg.Window.D() {
 			recent = append(recent, t)
 		}
 	}
@@ -245,9 +245,9 @@ func (s *Scheduler) Failure(a types.Address) bool {
 	if len(st.Recent) < s.cfg.Failures {
 		return false
 	}
-	d := s.cfg.Cooldown << min(st.Cooldowns, 30)
-	if d <= 0 || d > s.cfg.MaxCooldown {
-		d = s.cfg.MaxCooldown
+	d := s.cfg.Cooldown.D() << min(st.Cooldowns, 30)
+	if d <= 0 || d > s.cfg.MaxCooldown.D() {
+		d = s.cfg.MaxCooldown.D()
 	}
 	st.Until, st.Cooldowns, st.Recent = now.Add(d), st.Cooldowns+1, nil
 	return true

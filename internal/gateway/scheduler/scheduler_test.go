@@ -125,7 +125,7 @@ func TestThroughputCounts(t *testing.T) {
 
 func TestCooldown(t *testing.T) {
 	c := &clock{time.Unix(1e6, 0)}
-	s := New(Config{Failures: 3, Window: time.Minute, Cooldown: 10 * time.Minute}, c.now)
+	s := New(Config{Failures: 3, Window: types.Duration(time.Minute), Cooldown: types.Duration(10 * time.Minute)}, c.now)
 	a := addr(1)
 	ns := []Node{{Address: a, Free: 100, Active: true}}
 	// Three failures spread wider than the window: no cooldown.
@@ -168,7 +168,7 @@ func TestCooldown(t *testing.T) {
 
 func TestDecay(t *testing.T) {
 	c := &clock{time.Unix(1e6, 0)}
-	s := New(Config{Failures: 1000, HalfLife: time.Hour}, c.now)
+	s := New(Config{Failures: 1000, HalfLife: types.Duration(time.Hour)}, c.now)
 	for range 8 {
 		s.Failure(addr(1))
 	}
