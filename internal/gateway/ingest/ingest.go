@@ -18,8 +18,8 @@ import (
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/work"
-	"github.com/deoss/deoss/internal/limit"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/limit"
 	"github.com/deoss/deoss/internal/types"
 )
 

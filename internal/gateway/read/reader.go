@@ -53,7 +53,7 @@ type Reader struct {
 	slots limit.Slots // downloads decoding at once
 
 	mu       sync.Mutex
-	fetchAvg time.Duration // moving average of a node fragment fetch
+	fetchAvg time.Duration                            // moving average of a node fragment fetch
 	peers    *ttlcache.Cache[types.FID, []peerHolder] // probe answers, 10 s
 	nodes    nodeList
 }
