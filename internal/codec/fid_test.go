@@ -1,8 +1,6 @@
 package codec
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 
@@ -46,83 +44,6 @@ func TestFileIDBindsEverything(t *testing.T) {
 	l.Segments[0].Fragments[3][0] ^= 1
 	if FileID(&l) != fid {
 		t.Error("FID depends on fragment hashes")
-	}
-}
-
-func TestProofs(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33} {
-		for _, enc := range []types.Encryption{types.EncryptionNone, types.EncryptionAES256GCM} {
-			l := layoutOf(n, enc)
-			fid := FileID(l)
-			for i := range n {
-				p, err := Prove(l, uint64(i))
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := p.MarshalBinary()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var q Proof
-				if err := q.UnmarshalBinary(b); err != nil {
-					t.Fatalf("n=%d i=%d: %v", n, i, err)
-				}
-				if err := q.Verify(fid, l.Segments[i].Hash); err != nil {
-					t.Fatalf("n=%d i=%d: %v", n, i, err)
-				}
-				// Wrong segment, wrong index, wrong FID, tampered path: refused.
-				other := l.Segments[(i+1)%n].Hash
-				if n > 1 {
-					if err := q.Verify(fid, other); !errors.Is(err, ErrBadProof) {
-						t.Errorf("n=%d i=%d: other segment accepted", n, i)
-					}
-					q2 := q
-					q2.Index = uint64((i + 1) % n)
-					if err := q2.Verify(fid, l.Segments[i].Hash); !errors.Is(err, ErrBadProof) {
-						t.Errorf("n=%d i=%d: moved index accepted", n, i)
-					}
-					q3 := q
-					q3.Path = append([]types.Hash(nil), q.Path...)
-					q3.Path[0][5] ^= 1
-					if err := q3.Verify(fid, l.Segments[i].Hash); !errors.Is(err, ErrBadProof) {
-						t.Errorf("n=%d i=%d: tampered path accepted", n, i)
-					}
-				}
-				bad := fid
-				bad[0] ^= 1
-				if err := q.Verify(bad, l.Segments[i].Hash); !errors.Is(err, ErrBadProof) {
-					t.Errorf("n=%d i=%d: wrong fid accepted", n, i)
-				}
-				q4 := q
-				q4.Path = append(append([]types.Hash(nil), q.Path...), types.Hash{})
-				if err := q4.Verify(fid, l.Segments[i].Hash); !errors.Is(err, ErrBadProof) {
-					t.Errorf("n=%d i=%d: long path accepted", n, i)
-				}
-			}
-		}
-	}
-}
-
-func TestProofDecodeRejects(t *testing.T) {
-	l := layoutOf(5, types.EncryptionNone)
-	p, _ := Prove(l, 2)
-	good, _ := p.MarshalBinary()
-	cases := map[string][]byte{
-		"empty":     nil,
-		"short":     good[:19],
-		"version":   append([]byte{9}, good[1:]...),
-		"truncated": good[:len(good)-1],
-		"trailing":  append(bytes.Clone(good), 0),
-		"count":     append(append(bytes.Clone(good[:19]), 64), good[20:]...),
-	}
-	for name, b := range cases {
-		var q Proof
-		if err := q.UnmarshalBinary(b); !errors.Is(err, ErrBadProof) {
-			t.Errorf("%s: %v, want ErrBadProof", name, err)
-		}
-	}
-	if _, err := Prove(l, 5); !errors.Is(err, ErrBadProof) {
-		t.Errorf("out of range: %v", err)
 	}
 }
 

@@ -88,39 +88,3 @@ func (s *faultySource) OpenFragment(ctx context.Context, seg uint64, idx int) (r
 	b[idx*1000%len(b)] ^= 0x80
 	return nopCloser{bytes.NewReader(b)}, nil
 }
-
-func FuzzProof(f *testing.F) {
-	l := layoutOf(6, types.EncryptionNone)
-	for i := range uint64(6) {
-		p, _ := Prove(l, i)
-		b, _ := p.MarshalBinary()
-		f.Add(b)
-	}
-	f.Add([]byte{})
-	f.Add(make([]byte, 20))
-	fid := FileID(l)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var p Proof
-		if err := p.UnmarshalBinary(b); err != nil {
-			if !errors.Is(err, ErrBadProof) {
-				t.Fatalf("untyped error %v", err)
-			}
-			return
-		}
-		// Only the exact encoding is accepted.
-		again, err := p.MarshalBinary()
-		if err != nil || !bytes.Equal(again, b) {
-			t.Fatalf("re-encoding differs")
-		}
-		// A proof verifies only for the segment at its index of the real file.
-		for i, s := range l.Segments {
-			err := p.Verify(fid, s.Hash)
-			if err == nil && (uint64(i) != p.Index || p.Size != l.Size) {
-				t.Fatalf("proof for index %d accepted segment %d", p.Index, i)
-			}
-			if err != nil && !errors.Is(err, ErrBadProof) {
-				t.Fatalf("untyped error %v", err)
-			}
-		}
-	})
-}

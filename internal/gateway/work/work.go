@@ -160,21 +160,6 @@ func (s source) OpenFragment(_ context.Context, segment uint64, index int) (io.R
 // Remove deletes a file's columns (once it is stored on nodes).
 func (a *Area) Remove(fid types.FID) error { return os.RemoveAll(a.dir(fid)) }
 
-// Files lists the FIDs in the work area.
-func (a *Area) Files() ([]types.FID, error) {
-	entries, err := os.ReadDir(a.root)
-	if err != nil {
-		return nil, err
-	}
-	var out []types.FID
-	for _, e := range entries {
-		if fid, err := types.ParseFID(e.Name()); err == nil && e.IsDir() {
-			out = append(out, fid)
-		}
-	}
-	return out, nil
-}
-
 // ErrUnrepairable is returned when fewer than 4 good fragments of a segment
 // remain in the work area.
 var ErrUnrepairable = errors.New("fewer than 4 good fragments of the segment in the work area")
