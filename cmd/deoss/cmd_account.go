@@ -15,7 +15,7 @@ import (
 func newAccountCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Balances and transfers"}
 	cmd.AddCommand(
-		&cobra.Command{
+		jsonRecord(&cobra.Command{
 			Use:   "balance [ADDRESS]",
 			Short: "Show an account (default: the --key's)",
 			Args:  args(cobra.MaximumNArgs(1)),
@@ -26,7 +26,7 @@ func newAccountCmd(g *globals) *cobra.Command {
 				}
 				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Account(ctx, addr) })
 			},
-		},
+		}),
 		&cobra.Command{
 			Use:   "transfer ADDRESS AMOUNT",
 			Short: "Send AMOUNT to ADDRESS",

@@ -72,7 +72,7 @@ command to run when something is off.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	jsonFlag(cmd, &asJSON)
 	return cmd
 }
 
@@ -195,6 +195,19 @@ func bytesText(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// jsonFlag adds --json to a command that prints a table or a record.
+func jsonFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "json", false, "print JSON, for scripts")
+}
+
+// jsonOr prints v as JSON, unless err.
+func jsonOr(cmd *cobra.Command, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return writeJSON(cmd.OutOrStdout(), v)
 }
 
 // writeJSON prints v as indented JSON, for --json.

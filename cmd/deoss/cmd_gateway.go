@@ -37,14 +37,14 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			func(a types.Address) ledger.Msg { return ledger.Msg{Authorize: &ledger.Authorize{Gateway: a}} }),
 		one("revoke", "Withdraw a gateway's authorization",
 			func(a types.Address) ledger.Msg { return ledger.Msg{Revoke: &ledger.Revoke{Gateway: a}} }),
-		&cobra.Command{
+		jsonRecord(&cobra.Command{
 			Use:   "list",
 			Short: "List the registered gateways",
 			Args:  args(cobra.NoArgs),
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Gateways(ctx) })
 			},
-		},
+		}),
 		newGatewayInitCmd(g), newGatewayRunCmd(g),
 	)
 	return cmd

@@ -8,7 +8,8 @@ import (
 )
 
 func newLsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List your files",
 		Args:  args(cobra.NoArgs),
@@ -18,8 +19,8 @@ func newLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			files, err := c.List(cmd.Context())
-			if err != nil {
-				return err
+			if err != nil || asJSON {
+				return jsonOr(cmd, files, err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "FID\tSIZE\tSTATE\tTERRITORY\tNAME")
@@ -29,4 +30,6 @@ func newLsCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	jsonFlag(cmd, &asJSON)
+	return cmd
 }

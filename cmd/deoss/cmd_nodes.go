@@ -9,7 +9,8 @@ import (
 )
 
 func newNodesCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "nodes",
 		Short: "List storage nodes with their state, the gateway's score and cooldown",
 		Args:  args(cobra.NoArgs),
@@ -19,8 +20,8 @@ func newNodesCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ns, err := c.Nodes(cmd.Context())
-			if err != nil {
-				return err
+			if err != nil || asJSON {
+				return jsonOr(cmd, ns, err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NODE\tSTATE\tUSED\tCAPACITY\tSCORE\tCOOLDOWN\tENDPOINT")
@@ -34,4 +35,6 @@ func newNodesCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	jsonFlag(cmd, &asJSON)
+	return cmd
 }

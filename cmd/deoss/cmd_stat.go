@@ -11,7 +11,8 @@ import (
 )
 
 func newStatCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "stat FID",
 		Short: "Show a file's state, size and where each column lives",
 		Args:  args(cobra.ExactArgs(1)),
@@ -24,6 +25,18 @@ func newStatCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cols, lerr := c.Location(cmd.Context(), fid)
+			var se *sdk.Error
+			notDeclared := errors.As(lerr, &se) && se.Code == "not_declared"
+			if asJSON {
+				if lerr != nil && !notDeclared {
+					return lerr
+				}
+				return writeJSON(cmd.OutOrStdout(), struct {
+					*sdk.Metadata
+					Columns []sdk.Column `json:"columns,omitempty"`
+				}{m, cols})
+			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "fid:        %s\nstate:      %s\nsize:       %d bytes (%d segments)\nencryption: %s\n", m.FID, m.State, m.Size, m.Segments, m.Encryption)
 			for _, o := range m.Owners {
@@ -32,13 +45,11 @@ func newStatCmd(g *globals) *cobra.Command {
 			if m.Note != "" {
 				fmt.Fprintf(w, "waiting:    %s\n", m.Note)
 			}
-			cols, err := c.Location(cmd.Context(), fid)
-			var se *sdk.Error
-			if errors.As(err, &se) && se.Code == "not_declared" {
+			if notDeclared {
 				return nil
 			}
-			if err != nil {
-				return err
+			if lerr != nil {
+				return lerr
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COLUMN\tNODE\tENDPOINT\tREPORTED")
@@ -48,4 +59,6 @@ func newStatCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	jsonFlag(cmd, &asJSON)
+	return cmd
 }

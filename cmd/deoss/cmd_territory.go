@@ -55,6 +55,6 @@ func newTerritoryCmd(g *globals) *cobra.Command {
 			return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Territories(ctx, k.Address()) })
 		},
 	}
-	cmd.AddCommand(buy, expand, renew, showCmd)
+	cmd.AddCommand(buy, expand, renew, jsonRecord(showCmd))
 	return cmd
 }

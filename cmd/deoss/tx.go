@@ -73,7 +73,8 @@ func submit(cmd *cobra.Command, g *globals, msg ledger.Msg) error {
 	return nil
 }
 
-// show runs a chain query and prints its answer as indented JSON.
+// show runs a chain query and prints its answer as indented JSON (so its
+// commands' --json changes nothing: see jsonRecord).
 func show(cmd *cobra.Command, g *globals, q func(context.Context, *chain.Client) (any, error)) error {
 	c, err := g.client()
 	if err != nil {
@@ -86,4 +87,12 @@ func show(cmd *cobra.Command, g *globals, q func(context.Context, *chain.Client)
 		return err
 	}
 	return writeJSON(cmd.OutOrStdout(), v)
+}
+
+// jsonRecord gives a command whose output is a JSON record already the
+// --json every record command takes.
+func jsonRecord(cmd *cobra.Command) *cobra.Command {
+	var ignored bool
+	jsonFlag(cmd, &ignored)
+	return cmd
 }

@@ -125,6 +125,30 @@ func TestClientCommands(t *testing.T) {
 		got, _ := os.ReadFile(dst)
 		mustEqual(t, "put -r "+rel, got, data)
 	}
+	// --json, for scripts.
+	var listed []struct {
+		FID string `json:"fid"`
+	}
+	if err := json.Unmarshal([]byte(bare(nil, "ls", "--json")), &listed); err != nil || len(listed) < len(files) {
+		t.Fatalf("ls --json: %v %+v", err, listed)
+	}
+	var nodes []struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(bare(nil, "nodes", "--json")), &nodes); err != nil || len(nodes) != 12 {
+		t.Fatalf("nodes --json: %v %d nodes", err, len(nodes))
+	}
+	var st struct {
+		FID  string `json:"fid"`
+		Size int    `json:"size"`
+	}
+	if err := json.Unmarshal([]byte(bare(nil, "stat", fids["a.jpg"], "--json")), &st); err != nil || st.FID != fids["a.jpg"] || st.Size != 1000 {
+		t.Fatalf("stat --json: %v %+v", err, st)
+	}
+	if out := bare(nil, "account", "balance", "--json"); !strings.Contains(out, `"balance"`) {
+		t.Fatalf("account balance --json: %s", out)
+	}
+
 	// A second run stores the same files again: the same FIDs.
 	if again := bare(nil, "put", "-r", tree); again != out {
 		t.Fatalf("put -r again:\n%s\nfirst:\n%s", again, out)
