@@ -9,19 +9,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/fsutil"
-	"github.com/deoss/deoss/internal/gateway"
-	"github.com/deoss/deoss/internal/ledger"
-	"github.com/deoss/deoss/internal/node"
-	"github.com/deoss/deoss/internal/types"
 )
 
 // devNetwork is DIR/network.json: what `deoss dev` runs and where.
@@ -101,13 +96,6 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes int) erro
 		}
 		nw.BasePort = base
 	}
-	nw.Nodes = nodes
-	base := nw.BasePort
-	nw.ChainRPC = fmt.Sprintf("http://127.0.0.1:%d", base+1)
-	gwListen := fmt.Sprintf("127.0.0.1:%d", base+2)
-	nw.Gateway = "http://" + gwListen
-	nw.Faucet = "dev chain: any account may send the Faucet message (deoss account faucet)"
-
 	logf, err := os.OpenFile(filepath.Join(dir, "dev.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -115,96 +103,61 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes int) erro
 	defer logf.Close()
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	chainDir := filepath.Join(dir, "chain")
-	vhome := filepath.Join(chainDir, "v0")
-	if _, err := os.Stat(vhome); errors.Is(err, os.ErrNotExist) {
-		if _, err := chain.Testnet(chainDir, chain.NetworkSpec{ChainID: "deoss-dev", Validators: 1, BasePort: base,
-			TimeoutCommit: 50 * time.Millisecond, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}}); err != nil {
-			return err
+	spec := devnet.Spec{Layout: devnet.Layout{Dir: dir, Base: nw.BasePort, Validators: 1, Gateways: 1, Nodes: nodes}}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	eg, gctx := errgroup.WithContext(ctx)
+	// Whatever fails once parts run stops them all, and waits for them.
+	fail := func(err error) error {
+		stop()
+		if werr := devWait(eg); err == nil || ctx.Err() != nil && werr != nil {
+			return werr
 		}
-	}
-	v, err := chain.NewValidator(vhome, log)
-	if err != nil {
 		return err
 	}
-	eg, ctx := errgroup.WithContext(ctx)
-	vready := make(chan struct{})
-	eg.Go(func() error { return v.Run(ctx, vready) })
-	select {
-	case <-vready:
-	case <-ctx.Done():
-		return eg.Wait()
-	}
-	c, err := chain.Dial(nw.ChainRPC)
-	if err != nil {
-		return err
-	}
-	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	setup, cancel := context.WithTimeout(gctx, 2*time.Minute)
 	defer cancel()
-	if err := c.WaitReady(setup); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "chain:   %s\n", nw.ChainRPC)
-
-	// Nodes and the gateway: homes made (and registered) on the first run.
-	nw.NodeURLs = nil
-	for i := range nodes {
-		home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
-		listen := fmt.Sprintf("127.0.0.1:%d", base+3+i)
-		if _, err := os.Stat(filepath.Join(home, "node.json")); err != nil {
-			if _, err := initNode(setup, c, nw.ChainRPC, home, listen, 16<<30, 1000); err != nil {
-				return fmt.Errorf("node %d: %w", i, err)
-			}
-		}
-		n, err := node.NewNode(home, log)
-		if err != nil {
-			return err
-		}
-		eg.Go(func() error { return n.Run(ctx, nil) })
-		nw.NodeURLs = append(nw.NodeURLs, "http://"+listen)
-	}
-	ghome := filepath.Join(dir, "gateway")
-	if _, err := os.Stat(filepath.Join(ghome, "gateway.json")); err != nil {
-		if _, err := initGateway(setup, c, nw.ChainRPC, ghome, gwListen, false); err != nil {
-			return fmt.Errorf("gateway: %w", err)
-		}
-	}
-	gw, err := gateway.NewGateway(ghome, log)
+	net, err := devnet.Assemble(setup, spec, &devnet.InProcess{Group: eg, Ctx: gctx, Log: log}, nil)
 	if err != nil {
-		return err
-	}
-	gready := make(chan string, 1)
-	eg.Go(func() error { return gw.Run(ctx, gready) })
-	select {
-	case <-gready:
-	case <-ctx.Done():
-		return eg.Wait()
+		if ctx.Err() != nil { // interrupted while starting
+			return fail(nil)
+		}
+		return fail(err)
 	}
 
 	// The dev account: funded, with a territory, the gateway authorized.
-	ukey, err := loadOrCreateKey(filepath.Join(dir, "user.json"))
+	ukey, err := devnet.LoadOrCreateKey(filepath.Join(dir, "user.json"))
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	gkey, err := loadOrCreateKey(gateway.KeyPath(ghome))
-	if err != nil {
-		return err
+	if err := devnet.SetupUser(setup, net.Chain, ukey, "home", 64, 365, net.GatewayKeys[0].Address()); err != nil {
+		return fail(err)
 	}
-	if err := setupDevUser(setup, c, ukey.Address(), gkey.Address(), c.Signer(ukey)); err != nil {
-		return err
+	nw.Nodes = nodes
+	nw.ChainRPC = spec.ValidatorRPC(0)
+	nw.Gateway = "http://" + spec.GatewayListen(0)
+	nw.NodeURLs = nil
+	for i := range nodes {
+		nw.NodeURLs = append(nw.NodeURLs, "http://"+spec.NodeListen(i))
 	}
 	nw.User = ukey.Address().String()
+	nw.Faucet = "dev chain: any account may send the Faucet message (deoss account faucet)"
 	if err := saveClientConfig(filepath.Join(dir, "client.yaml"), &clientConfig{Gateway: nw.Gateway, Chain: nw.ChainRPC,
 		Key: filepath.Join(dir, "user.json"), Territory: "home"}); err != nil {
-		return err
+		return fail(err)
 	}
 	if err := fsutil.WriteJSON(netPath, &nw); err != nil {
-		return err
+		return fail(err)
 	}
-	fmt.Fprintf(out, "gateway: %s\nnodes:   %d (%s ...)\naccount: %s (territory \"home\")\nconfig:  %s\nlogs:    %s\n",
-		nw.Gateway, nodes, firstOr(nw.NodeURLs, "none"), nw.User, filepath.Join(dir, "client.yaml"), filepath.Join(dir, "dev.log"))
+	fmt.Fprintf(out, "chain:   %s\ngateway: %s\nnodes:   %d (%s ...)\naccount: %s (territory \"home\")\nconfig:  %s\nlogs:    %s\n",
+		nw.ChainRPC, nw.Gateway, nodes, firstOr(nw.NodeURLs, "none"), nw.User, filepath.Join(dir, "client.yaml"), filepath.Join(dir, "dev.log"))
 	fmt.Fprintln(out, "deoss dev: ready (Ctrl-C stops)")
-	err = eg.Wait()
+	return devWait(eg)
+}
+
+// devWait joins the network's parts; an interrupt is a clean stop.
+func devWait(eg *errgroup.Group) error {
+	err := eg.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -216,30 +169,4 @@ func firstOr(s []string, def string) string {
 		return def
 	}
 	return s[0]
-}
-
-// setupDevUser funds the dev account, buys it "home" (64 GiB, a year) and
-// authorizes the gateway, skipping what an earlier run did.
-func setupDevUser(ctx context.Context, c *chain.Client, user, gw types.Address, s *chain.Signer) error {
-	_, err := c.Territory(ctx, user, "home")
-	if errors.Is(err, ledger.ErrNotFound) {
-		if _, err := s.Submit(ctx, ledger.Msg{Faucet: &ledger.Faucet{}}); err != nil {
-			return fmt.Errorf("faucet: %w", err)
-		}
-		if _, err := s.Submit(ctx, ledger.Msg{BuyTerritory: &ledger.BuyTerritory{Name: "home", GiB: 64, Days: 365}}); err != nil {
-			return fmt.Errorf("territory: %w", err)
-		}
-	} else if err != nil {
-		return err
-	}
-	gws, err := c.Authorized(ctx, user)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(gws, gw) {
-		if _, err := s.Submit(ctx, ledger.Msg{Authorize: &ledger.Authorize{Gateway: gw}}); err != nil {
-			return fmt.Errorf("authorize: %w", err)
-		}
-	}
-	return nil
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
@@ -111,28 +112,16 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// initGateway writes a gateway home (key, config) and registers the gateway
-// unless it is registered already.
+// initGateway writes a gateway home (key, config; an existing config is
+// replaced) and registers the gateway unless it is registered.
 func initGateway(ctx context.Context, c *chain.Client, chainURL, home, listen string, cacheOnly bool) (*auth.Key, error) {
-	k, err := loadOrCreateKey(gateway.KeyPath(home))
-	if err != nil {
-		return nil, err
-	}
 	cfg := gateway.DefaultConfig()
 	cfg.Chain, cfg.Listen, cfg.Endpoint, cfg.CacheOnly = chainURL, listen, "http://"+listen, cacheOnly
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
 	if err := gateway.SaveConfig(home, &cfg); err != nil {
 		return nil, err
 	}
-	if _, err := c.Gateway(ctx, k.Address()); errors.Is(err, ledger.ErrNotFound) {
-		s := c.Signer(k)
-		if err := fundOnDev(ctx, c, s, k.Address(), 1); err != nil {
-			return nil, err
-		}
-		if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cacheOnly}}); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	return k, nil
+	return devnet.InitGateway(ctx, c, home, &cfg)
 }

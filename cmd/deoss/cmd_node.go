@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node"
 )
@@ -57,34 +58,18 @@ faucet. Running it again on the same home re-registers nothing.`,
 	return cmd
 }
 
-// initNode writes a node home (key, config) and registers the node.
+// initNode writes a node home (key, config; an existing config is
+// replaced) and registers the node unless it is registered.
 func initNode(ctx context.Context, c *chain.Client, chainURL, home, listen string, capacity, stake uint64) (*auth.Key, error) {
-	k, err := loadOrCreateKey(node.KeyPath(home))
-	if err != nil {
-		return nil, err
-	}
 	cfg := &node.Config{Chain: chainURL, Listen: listen, Endpoint: "http://" + listen, Capacity: capacity,
 		ReadTimeout: node.Duration(time.Minute)}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
 	if err := node.SaveConfig(home, cfg); err != nil {
 		return nil, err
 	}
-	return k, registerNode(ctx, c, k, cfg, stake)
-}
-
-// registerNode funds (dev chains) and registers the node unless it is
-// registered already.
-func registerNode(ctx context.Context, c *chain.Client, k *auth.Key, cfg *node.Config, stake uint64) error {
-	if _, err := c.Node(ctx, k.Address()); err == nil {
-		return nil
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return err
-	}
-	s := c.Signer(k)
-	if err := fundOnDev(ctx, c, s, k.Address(), stake); err != nil {
-		return err
-	}
-	_, err := s.Submit(ctx, ledger.Msg{RegisterNode: &ledger.RegisterNode{Endpoint: cfg.Endpoint, Capacity: cfg.Capacity, Stake: stake}})
-	return err
+	return devnet.InitNode(ctx, c, home, cfg, stake)
 }
 
 func newNodeRunCmd(g *globals) *cobra.Command {
