@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -192,4 +193,49 @@ func WaitHTTP(t testing.TB, url string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Processes is a devnet.Runner that starts every part of a network as a
+// deoss process of its own (bin), logged to Dir/<name>.log: validator,
+// validator1, ..., node00, ..., gateway0, .... NodeArgs adds arguments to
+// node i's `deoss node run` (a fault, say).
+type Processes struct {
+	T        testing.TB
+	Bin, Dir string
+	NodeArgs func(i int) []string
+
+	Validators, Nodes, Gateways []*Proc // by index, as started
+}
+
+func (p *Processes) put(list *[]*Proc, i int, pr *Proc) {
+	for len(*list) <= i {
+		*list = append(*list, nil)
+	}
+	(*list)[i] = pr
+}
+
+// Validator starts `deoss chain start` for validator i.
+func (p *Processes) Validator(_ context.Context, i int, home string) error {
+	name := "validator"
+	if i > 0 {
+		name = fmt.Sprintf("validator%d", i)
+	}
+	p.put(&p.Validators, i, StartProc(p.T, p.Bin, p.Dir, name, nil, "chain", "start", "--home", home, "--log-level", "error"))
+	return nil
+}
+
+// Node starts `deoss node run` for node i.
+func (p *Processes) Node(_ context.Context, i int, home string) error {
+	a := []string{"node", "run", "--home", home, "--log-level", "warn"}
+	if p.NodeArgs != nil {
+		a = append(a, p.NodeArgs(i)...)
+	}
+	p.put(&p.Nodes, i, StartProc(p.T, p.Bin, p.Dir, fmt.Sprintf("node%02d", i), nil, a...))
+	return nil
+}
+
+// Gateway starts `deoss gateway run` for gateway i.
+func (p *Processes) Gateway(_ context.Context, i int, home string) error {
+	p.put(&p.Gateways, i, StartProc(p.T, p.Bin, p.Dir, fmt.Sprintf("gateway%d", i), nil, "gateway", "run", "--home", home, "--log-level", "info"))
+	return nil
 }

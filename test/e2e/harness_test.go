@@ -10,12 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
+	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
@@ -83,10 +84,10 @@ type Node struct {
 type Options struct {
 	// Validators: 1 (default) or more; the network talks to the first.
 	Validators int
-	// GatewayInit adds arguments to gateway i's `deoss gateway init`.
-	GatewayInit func(i int) []string
-	Nodes       int // storage nodes (default 14; -1 for none)
-	Gateways    int // default 1
+	// CacheOnly makes gateway i a cache node (registered as such).
+	CacheOnly func(i int) bool
+	Nodes     int // storage nodes (default 14; -1 for none)
+	Gateways  int // default 1
 	// Gateway edits each gateway's gateway.json before its first start.
 	Gateway func(i int, cfg map[string]any)
 	// NodeArgs adds arguments to node i's `deoss node run`.
@@ -111,7 +112,8 @@ type Network struct {
 	User       *auth.Key
 }
 
-// Start starts a network and waits until every part answers.
+// Start starts a network (devnet.Assemble, every part a process) and waits
+// until every part answers.
 func Start(t testing.TB, o Options) *Network {
 	t.Helper()
 	switch o.Nodes {
@@ -126,7 +128,6 @@ func Start(t testing.TB, o Options) *Network {
 	if o.Validators == 0 {
 		o.Validators = 1
 	}
-	v2 := 2 * o.Validators // ports: validators (P2P, RPC), gateways, nodes
 	if o.Capacity == 0 {
 		o.Capacity = 8 << 30
 	}
@@ -134,8 +135,9 @@ func Start(t testing.TB, o Options) *Network {
 		o.TerritoryGiB = 4
 	}
 	dir := t.TempDir()
-	base := testutil.FreePorts(t, v2+o.Gateways+o.Nodes)
-	n := &Network{t: t, Dir: dir, RPC: fmt.Sprintf("http://127.0.0.1:%d", base+1)}
+	layout := devnet.Layout{Dir: dir, Validators: o.Validators, Gateways: o.Gateways, Nodes: o.Nodes}
+	layout.Base = testutil.FreePorts(t, layout.Ports())
+	n := &Network{t: t, Dir: dir, RPC: layout.ValidatorRPC(0)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			n.dumpLogs("gateway")
@@ -150,91 +152,46 @@ func Start(t testing.TB, o Options) *Network {
 			}
 		}
 	})
-	commit := "10ms"
+	commit := 10 * time.Millisecond
 	if o.Validators > 1 {
-		commit = "100ms"
+		commit = 100 * time.Millisecond
 	}
-	if _, code := cli(t, "chain", "testnet", "--validators", fmt.Sprint(o.Validators), "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", commit); code != 0 {
-		t.Fatal("chain testnet")
-	}
-	for i := range o.Validators {
-		name := "validator"
-		if i > 0 {
-			name = fmt.Sprintf("validator%d", i)
-		}
-		n.Validators = append(n.Validators, startProc(t, dir, name, "chain", "start", "--home", filepath.Join(dir, fmt.Sprintf("v%d", i)), "--log-level", "error"))
-	}
-	n.Validator = n.Validators[0]
-	n.Chain, _ = chain.Dial(n.RPC)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	spec := devnet.Spec{Layout: layout, TimeoutCommit: commit, NodeCapacity: uint64(o.Capacity),
+		Gateway: func(i int, cfg *gateway.Config) { cfg.CacheOnly = o.CacheOnly != nil && o.CacheOnly(i) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := n.Chain.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	n.Nodes = make([]*Node, o.Nodes)
-	for i := range o.Nodes {
-		wg.Go(func() {
-			home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
-			listen := fmt.Sprintf("127.0.0.1:%d", base+v2+o.Gateways+i)
-			out, code := cli(t, "node", "init", "--home", home, "--chain", n.RPC, "--listen", listen, "--capacity", fmt.Sprint(o.Capacity))
-			addr, err := types.ParseAddress(strings.TrimSpace(out))
-			if code != 0 || err != nil {
-				t.Errorf("node %d init: %d %v", i, code, err)
-				return
-			}
-			n.Nodes[i] = &Node{Home: home, URL: "http://" + listen, Address: addr}
-		})
-	}
-	n.Gateways = make([]*Gateway, o.Gateways)
-	for i := range o.Gateways {
-		wg.Go(func() {
-			home := filepath.Join(dir, fmt.Sprintf("gateway%d", i))
-			listen := fmt.Sprintf("127.0.0.1:%d", base+v2+i)
-			a := []string{"gateway", "init", "--home", home, "--chain", n.RPC, "--listen", listen}
-			if o.GatewayInit != nil {
-				a = append(a, o.GatewayInit(i)...)
-			}
-			out, code := cli(t, a...)
-			addr, err := types.ParseAddress(strings.TrimSpace(out))
-			if code != 0 || err != nil {
-				t.Errorf("gateway %d init: %d %v", i, code, err)
-				return
-			}
-			n.Gateways[i] = &Gateway{Home: home, URL: "http://" + listen, Address: addr}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	for i, nd := range n.Nodes {
-		a := []string{"node", "run", "--home", nd.Home, "--log-level", "warn"}
-		if o.NodeArgs != nil {
-			a = append(a, o.NodeArgs(i)...)
+	r := &testutil.Processes{T: t, Bin: deossBin, Dir: dir, NodeArgs: o.NodeArgs}
+	net, err := devnet.Assemble(ctx, spec, r, func(net *devnet.Network) error {
+		n.Nodes = make([]*Node, o.Nodes)
+		for i, k := range net.NodeKeys {
+			n.Nodes[i] = &Node{Home: layout.NodeHome(i), URL: "http://" + layout.NodeListen(i), Address: k.Address()}
 		}
-		nd.Proc = startProc(t, dir, fmt.Sprintf("node%02d", i), a...)
-	}
-	for i, g := range n.Gateways {
-		if o.Gateway != nil {
-			var cfg map[string]any
-			b, _ := os.ReadFile(filepath.Join(g.Home, "gateway.json"))
-			json.Unmarshal(b, &cfg)
-			o.Gateway(i, cfg)
-			b, _ = json.Marshal(cfg)
-			os.WriteFile(filepath.Join(g.Home, "gateway.json"), b, 0o600)
+		n.Gateways = make([]*Gateway, o.Gateways)
+		for i, k := range net.GatewayKeys {
+			n.Gateways[i] = &Gateway{Home: layout.GatewayHome(i), URL: "http://" + layout.GatewayListen(i), Address: k.Address()}
+			if o.Gateway != nil {
+				editJSON(t, filepath.Join(layout.GatewayHome(i), "gateway.json"), func(cfg map[string]any) { o.Gateway(i, cfg) })
+			}
 		}
-		g.Proc = startProc(t, dir, fmt.Sprintf("gateway%d", i), "gateway", "run", "--home", g.Home, "--log-level", "info")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("assemble the network: %v", err)
+	}
+	n.Validators, n.Validator, n.Chain = r.Validators, r.Validators[0], net.Chain
+	for i, p := range r.Nodes {
+		n.Nodes[i].Proc = p
+	}
+	for i, p := range r.Gateways {
+		n.Gateways[i].Proc = p
 	}
 	n.User = chain.DevAccount("e2e-user")
-	msgs := []ledger.Msg{{Faucet: &ledger.Faucet{}}, {BuyTerritory: &ledger.BuyTerritory{Name: "home", GiB: o.TerritoryGiB, Days: 1}}}
+	var gws []types.Address
 	for _, g := range n.Gateways {
-		msgs = append(msgs, ledger.Msg{Authorize: &ledger.Authorize{Gateway: g.Address}})
+		gws = append(gws, g.Address)
 	}
-	for _, m := range msgs {
-		if _, err := n.Chain.Signer(n.User).Submit(ctx, m); err != nil {
-			t.Fatalf("%s: %v", m.Name(), err)
-		}
+	if err := devnet.SetupUser(ctx, n.Chain, n.User, "home", o.TerritoryGiB, 1, gws...); err != nil {
+		t.Fatalf("the user: %v", err)
 	}
 	for _, nd := range n.Nodes {
 		waitHTTP(t, nd.URL+"/healthz")
@@ -302,9 +259,7 @@ func (n *Network) Put(g int, name string, r io.Reader, size int64, hdr map[strin
 func (n *Network) File(fid types.FID) (*ledger.File, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var f ledger.File
-	err := n.Chain.Query(ctx, "file/"+fid.String(), &f)
-	return &f, err
+	return n.Chain.File(ctx, fid)
 }
 
 // WaitStored waits until the chain says fid is stored.
@@ -317,7 +272,10 @@ func (n *Network) WaitStored(fid types.FID, within time.Duration) *ledger.File {
 			return f
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("%s not stored within %v: %+v %v", fid, within, f.Columns, err)
+			if err != nil {
+				n.t.Fatalf("%s not stored within %v: %v", fid, within, err)
+			}
+			n.t.Fatalf("%s not stored within %v: %+v", fid, within, f.Columns)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

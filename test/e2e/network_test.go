@@ -25,12 +25,7 @@ func TestCacheNode(t *testing.T) {
 		t.Skip("starts 16 processes")
 	}
 	n := Start(t, Options{Nodes: 12, Gateways: 3,
-		GatewayInit: func(i int) []string {
-			if i == 2 {
-				return []string{"--cache-only"}
-			}
-			return nil
-		},
+		CacheOnly: func(i int) bool { return i == 2 },
 		Gateway: func(i int, cfg map[string]any) {
 			cfg["cache_bytes"] = 1 // A and B keep nothing
 			if i == 2 {
