@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
+	"github.com/deoss/deoss/internal/gateway"
+	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
@@ -31,73 +33,47 @@ func TestUploadToStored(t *testing.T) {
 	}
 	dir := t.TempDir()
 	const nodes = 14 // 12 columns, a dead node and a lying one
-	base := testutil.FreePorts(t, 3+nodes)
-	rpc := fmt.Sprintf("http://127.0.0.1:%d", base+1)
-	if _, code := cli(t, nil, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
-		t.Fatal("testnet")
-	}
-	startDaemon(t, dir, "validator", "chain", "start", "--home", filepath.Join(dir, "v0"), "--log-level", "error")
-	c, _ := chain.Dial(rpc)
+	layout := devnet.Layout{Dir: dir, Validators: 1, Gateways: 1, Nodes: nodes}
+	layout.Base = testutil.FreePorts(t, layout.Ports())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// Nodes, initialised in parallel.
-	var wg sync.WaitGroup
-	for i := range nodes {
-		wg.Go(func() {
-			home := filepath.Join(dir, fmt.Sprintf("node%02d", i))
-			listen := fmt.Sprintf("127.0.0.1:%d", base+3+i)
-			if _, code := cli(t, nil, "node", "init", "--home", home, "--chain", rpc, "--listen", listen, "--capacity", fmt.Sprint(4<<30)); code != 0 {
-				t.Errorf("node %d init", i)
-			}
-		})
-	}
-	wg.Wait()
-	procs := make([]*testutil.Proc, nodes)
-	for i := range nodes {
-		a := []string{"node", "run", "--home", filepath.Join(dir, fmt.Sprintf("node%02d", i))}
+	// Node 1 accepts fragments and never reports.
+	run := &testutil.Processes{T: t, Bin: deossBin, Dir: dir, NodeArgs: func(i int) []string {
 		if i == 1 {
-			a = append(a, "--fault", "no-report") // accepts fragments, never reports
+			return []string{"--fault", "no-report"}
 		}
-		procs[i] = startDaemon(t, dir, fmt.Sprintf("node%02d", i), a...)
-	}
-	liar := nodeAddress(t, dir, 1)
-	gwHome := filepath.Join(dir, "gateway")
-	gwListen := fmt.Sprintf("127.0.0.1:%d", base+2)
-	out, code := cli(t, nil, "gateway", "init", "--home", gwHome, "--chain", rpc, "--listen", gwListen)
-	if code != 0 {
-		t.Fatal("gateway init")
-	}
-	gwAddr, err := types.ParseAddress(strings.TrimSpace(out))
+		return nil
+	}}
+	var liar types.Address
+	net, err := devnet.Assemble(ctx, devnet.Spec{Layout: layout, TimeoutCommit: 10 * time.Millisecond, NodeCapacity: 4 << 30}, run,
+		func(net *devnet.Network) error {
+			// The gateway prefers the lying node, gives reports 5 s, and sends
+			// a node to the cooldown pool for 30 s on its first failure (short
+			// enough that an honest node slowed down by a loaded CI machine
+			// comes back).
+			liar = net.NodeKeys[1].Address()
+			cfg, err := gateway.LoadConfig(layout.GatewayHome(0))
+			if err != nil {
+				return err
+			}
+			cfg.ReportDeadline = types.Duration(5 * time.Second)
+			cfg.Scheduler = scheduler.Config{Preferred: []types.Address{liar}, PreferredBoost: 1000, Failures: 1, Cooldown: types.Duration(30 * time.Second)}
+			return gateway.SaveConfig(layout.GatewayHome(0), cfg)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The gateway prefers the lying node, gives reports 5 s, and sends a node
-	// to the cooldown pool for 30 s on its first failure (short enough that
-	// an honest node slowed down by a loaded CI machine comes back).
-	var gcfg map[string]any
-	b, _ := os.ReadFile(filepath.Join(gwHome, "gateway.json"))
-	json.Unmarshal(b, &gcfg)
-	gcfg["report_deadline"] = "5s"
-	gcfg["scheduler"] = map[string]any{"preferred": []string{liar.String()}, "preferred_boost": 1000, "failures": 1,
-		"cooldown": int64(30 * time.Second)}
-	b, _ = json.Marshal(gcfg)
-	os.WriteFile(filepath.Join(gwHome, "gateway.json"), b, 0o600)
-	gwProc := startDaemon(t, dir, "gateway", "gateway", "run", "--home", gwHome, "--log-level", "info")
+	c, procs, gwProc := net.Chain, run.Nodes, run.Gateways[0]
+	gwHome, gwListen := layout.GatewayHome(0), layout.GatewayListen(0)
 	for i := range nodes {
-		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", base+3+i))
+		waitHTTP(t, "http://"+layout.NodeListen(i)+"/healthz")
 	}
 	waitHTTP(t, "http://"+gwListen+"/version")
 
 	// The user.
 	user := chain.DevAccount("uploader")
-	for _, m := range []ledger.Msg{{Faucet: &ledger.Faucet{}}, {BuyTerritory: &ledger.BuyTerritory{Name: "home", GiB: 4, Days: 1}},
-		{Authorize: &ledger.Authorize{Gateway: gwAddr}}} {
-		if _, err := c.Signer(user).Submit(ctx, m); err != nil {
-			t.Fatalf("%s: %v", m.Name(), err)
-		}
+	if err := devnet.SetupUser(ctx, c, user, "home", 4, 1, net.GatewayKeys[0].Address()); err != nil {
+		t.Fatal(err)
 	}
 	put := func(name string, data []byte) types.FID {
 		t.Helper()
@@ -122,8 +98,10 @@ func TestUploadToStored(t *testing.T) {
 		var f ledger.File
 		deadline := time.Now().Add(90 * time.Second)
 		for {
-			if err := c.Query(ctx, "file/"+fid.String(), &f); err == nil && f.State == ledger.FileStored {
-				return f
+			if cf, err := c.File(ctx, fid); err == nil && cf.State == ledger.FileStored {
+				return *cf
+			} else if err == nil {
+				f = *cf
 			}
 			if time.Now().After(deadline) {
 				for _, name := range []string{"gateway.log", "gateway2.log"} {
@@ -165,8 +143,7 @@ func TestUploadToStored(t *testing.T) {
 		t.Fatalf("file record: %+v", f)
 	}
 	// Every column's node serves its fragments, which hash right.
-	var ns []ledger.Node
-	c.Query(ctx, "nodes", &ns)
+	ns, _ := c.Nodes(ctx)
 	endpoint := map[types.Address]string{}
 	for _, n := range ns {
 		endpoint[n.Address] = n.Endpoint

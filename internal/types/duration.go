@@ -14,7 +14,14 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
+// UnmarshalJSON takes a duration string, or (as older files wrote some) a
+// number of nanoseconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	var ns int64
+	if json.Unmarshal(b, &ns) == nil {
+		*d = Duration(ns)
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return err

@@ -1,9 +1,11 @@
 package types
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseHash(t *testing.T) {
@@ -84,5 +86,22 @@ func TestLayoutValidate(t *testing.T) {
 		if err := l.Validate(); !errors.Is(err, ErrInvalidLayout) {
 			t.Errorf("case %d: %v, want ErrInvalidLayout", i, err)
 		}
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	b, err := json.Marshal(Duration(90 * time.Second))
+	if err != nil || string(b) != `"1m30s"` {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	for in, want := range map[string]time.Duration{`"30s"`: 30 * time.Second, `30000000000`: 30 * time.Second, `"0s"`: 0} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err != nil || d.D() != want {
+			t.Errorf("unmarshal %s: %v %v", in, d.D(), err)
+		}
+	}
+	var d Duration
+	if err := json.Unmarshal([]byte(`"soon"`), &d); err == nil {
+		t.Error("a malformed duration was accepted")
 	}
 }
