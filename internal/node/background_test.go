@@ -83,9 +83,9 @@ func TestReporter(t *testing.T) {
 		}
 		rep.kick(fid, 4)
 	}
-	// Half a column: nothing to report.
+	// Half a column: nothing to report (once the reporter looked at it).
 	put(0)
-	time.Sleep(100 * time.Millisecond)
+	waitIdle(t, rep)
 	ch.mu.Lock()
 	if len(ch.reports) != 0 {
 		t.Fatal("reported an incomplete column")
@@ -93,22 +93,15 @@ func TestReporter(t *testing.T) {
 	ch.mu.Unlock()
 	// Complete: reported once, after two failed attempts.
 	put(1)
-	for {
+	waitFor(t, func() bool {
 		ch.mu.Lock()
-		n := len(ch.reports)
-		ch.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("never reported")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer ch.mu.Unlock()
+		return len(ch.reports) == 1
+	}, "the complete column reported")
 	// A kick for a reported column, or an order that is gone, does nothing.
 	rep.kick(fid, 4)
 	rep.kick(types.FID{9}, 0)
-	time.Sleep(100 * time.Millisecond)
+	waitIdle(t, rep)
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if len(ch.reports) != 1 {
@@ -323,6 +316,17 @@ func TestFollowSurvivesCollectionErrors(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// waitIdle waits until the reporter has nothing queued, in progress or to
+// retry: every kick so far was looked at.
+func waitIdle(t *testing.T, r *reporter) {
+	t.Helper()
+	waitFor(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.queued) == 0
+	}, "the reporter idle")
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {

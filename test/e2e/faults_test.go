@@ -7,12 +7,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/sdk"
 )
@@ -50,25 +50,33 @@ func TestUploadFaults(t *testing.T) {
 		t.Fatalf("no failed push counted (the full node was preferred): %v", v)
 	}
 
-	// Four holders killed right after the order is declared.
+	// Four holders die in the middle of distribution: preferred, so that
+	// the order names them, frozen before it is declared (their pushes
+	// hang) and killed once it is, so none of them can store or report.
+	four := n.Nodes[1:5]
+	var fourAddrs []types.Address
+	for _, nd := range four {
+		fourAddrs = append(fourAddrs, nd.Address)
+	}
+	setPreferred(t, n, 0, fourAddrs...)
+	for _, nd := range four {
+		nd.Stop()
+	}
+	moved := metric(t, n.Gateways[0].URL, "deoss_gateway_reassignments_total")
 	data2 := randomBytes(12, 2*types.SegmentSize+5)
 	fid2 := n.Put(0, "four-killed.bin", bytes.NewReader(data2), int64(len(data2)), nil)
-	var declared *ledger.File
-	deadline := time.Now().Add(time.Minute)
-	for declared == nil {
-		if f, err := n.File(fid2); err == nil {
-			declared = f
-		} else if time.Now().After(deadline) {
-			t.Fatal("never declared")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	declared := n.WaitDeclared(fid2, time.Minute)
 	killed := map[types.Address]bool{}
 	for _, c := range declared.Columns {
-		if nd := n.NodeByAddress(c.Node); nd != nil && len(killed) < 4 && !c.Reported {
-			nd.Kill()
+		if slices.Contains(fourAddrs, c.Node) {
 			killed[c.Node] = true
 		}
+	}
+	for _, nd := range four {
+		nd.Kill()
+	}
+	if len(killed) != 4 {
+		t.Fatalf("the order names %d of the four frozen holders, want 4: %+v", len(killed), declared.Columns)
 	}
 	f2 := n.WaitStored(fid2, 3*time.Minute)
 	for j, c := range f2.Columns {
@@ -76,12 +84,14 @@ func TestUploadFaults(t *testing.T) {
 			t.Fatalf("column %d is on a killed node", j)
 		}
 	}
+	if got := metric(t, n.Gateways[0].URL, "deoss_gateway_reassignments_total") - moved; got < 4 {
+		t.Fatalf("%v reassignments after four holders died, want at least 4", got)
+	}
 	st, _, body := get(t, n.Gateways[0].URL+"/file/download/"+fid2.String(), nil)
 	if st != 200 {
 		t.Fatalf("download: %d", st)
 	}
 	mustEqual(t, "after four holders died", body, data2)
-	t.Logf("killed %d holders; reassignments %v", len(killed), metric(t, n.Gateways[0].URL, "deoss_gateway_reassignments_total"))
 
 	// The gateway's own disk damages a column before it is pushed: the
 	// node refuses the bytes, the gateway rebuilds the fragment from the
@@ -128,12 +138,16 @@ func TestUploadFaults(t *testing.T) {
 	}
 }
 
-// setPreferred restarts gateway g preferring one node.
-func setPreferred(t *testing.T, n *Network, g int, a types.Address) {
+// setPreferred restarts gateway g preferring some nodes.
+func setPreferred(t *testing.T, n *Network, g int, as ...types.Address) {
 	gw := n.Gateways[g]
 	gw.Kill()
+	var pref []string
+	for _, a := range as {
+		pref = append(pref, a.String())
+	}
 	editJSON(t, filepath.Join(gw.Home, "gateway.json"), func(cfg map[string]any) {
-		cfg["scheduler"] = map[string]any{"preferred": []string{a.String()}, "preferred_boost": 1000, "failures": 1, "cooldown": "30s"}
+		cfg["scheduler"] = map[string]any{"preferred": pref, "preferred_boost": 1000, "failures": 1, "cooldown": "30s"}
 	})
 	gw.Restart()
 	waitHTTP(t, gw.URL+"/version")

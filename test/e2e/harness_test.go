@@ -262,6 +262,22 @@ func (n *Network) File(fid types.FID) (*ledger.File, error) {
 	return n.Chain.File(ctx, fid)
 }
 
+// WaitDeclared waits until the chain has an order for fid.
+func (n *Network) WaitDeclared(fid types.FID, within time.Duration) *ledger.File {
+	n.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		f, err := n.File(fid)
+		if err == nil {
+			return f
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s not declared within %v: %v", fid, within, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // WaitStored waits until the chain says fid is stored.
 func (n *Network) WaitStored(fid types.FID, within time.Duration) *ledger.File {
 	n.t.Helper()

@@ -87,7 +87,12 @@ func TestValidatorLoss(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(5 * time.Second)
+	// The validator dies in the middle of the traffic: once a file is
+	// stored, with the others under way.
+	deadline := time.Now().Add(2 * time.Minute)
+	for done.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	n.Validators[3].Kill()
 	wg.Wait()
 	if done.Load() < 4 {
