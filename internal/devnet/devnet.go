@@ -30,7 +30,9 @@ type Layout struct {
 	Nodes      int
 }
 
-func (l Layout) ValidatorHome(i int) string { return filepath.Join(l.Dir, "chain", fmt.Sprintf("v%d", i)) }
+func (l Layout) ValidatorHome(i int) string {
+	return filepath.Join(l.Dir, "chain", fmt.Sprintf("v%d", i))
+}
 func (l Layout) ValidatorRPC(i int) string {
 	return fmt.Sprintf("http://127.0.0.1:%d", l.Base+2*i+1)
 }
