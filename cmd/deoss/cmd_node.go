@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -52,7 +51,7 @@ faucet. Running it again on the same home re-registers nothing.`,
 	f := cmd.Flags()
 	f.StringVar(&home, "home", "", "node home folder (required)")
 	f.StringVar(&listen, "listen", "127.0.0.1:7800", "address the node will listen on (its endpoint is http://<listen>)")
-	f.Uint64Var(&capacity, "capacity", 64<<30, "bytes of fragments to keep at most")
+	f.Uint64Var(&capacity, "capacity", node.DefaultConfig().Capacity, "bytes of fragments to keep at most")
 	f.Uint64Var(&stake, "stake", 1000, "stake to lock")
 	_ = cmd.MarkFlagRequired("home")
 	return cmd
@@ -61,15 +60,16 @@ faucet. Running it again on the same home re-registers nothing.`,
 // initNode writes a node home (key, config; an existing config is
 // replaced) and registers the node unless it is registered.
 func initNode(ctx context.Context, c *chain.Client, chainURL, home, listen string, capacity, stake uint64) (*auth.Key, error) {
-	cfg := &node.Config{Chain: chainURL, Listen: listen, Endpoint: "http://" + listen, Capacity: capacity,
-		ReadTimeout: node.Duration(time.Minute)}
+	cfg := node.DefaultConfig()
+	cfg.Chain, cfg.Capacity = chainURL, capacity
+	cfg.Listening(listen)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, err
 	}
-	if err := node.SaveConfig(home, cfg); err != nil {
+	if err := node.SaveConfig(home, &cfg); err != nil {
 		return nil, err
 	}
-	return devnet.InitNode(ctx, c, home, cfg, stake)
+	return devnet.InitNode(ctx, c, home, &cfg, stake)
 }
 
 func newNodeRunCmd(g *globals) *cobra.Command {
@@ -86,7 +86,7 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 			if listen != "" && listen != cfg.Listen {
 				// Another address for this run (node.json is not changed):
 				// the chain must tell gateways.
-				cfg.Listen, cfg.Endpoint = listen, "http://"+listen
+				cfg.Listening(listen)
 				if err := updateEndpoint(cmd, home, cfg); err != nil {
 					return err
 				}

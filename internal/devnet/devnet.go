@@ -118,8 +118,9 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 	eg.SetLimit(8)
 	for i := range spec.Nodes {
 		eg.Go(func() error {
-			cfg := node.Config{Chain: spec.ValidatorRPC(0), Listen: spec.NodeListen(i), Endpoint: "http://" + spec.NodeListen(i),
-				Capacity: spec.NodeCapacity, ReadTimeout: types.Duration(time.Minute)}
+			cfg := node.DefaultConfig()
+			cfg.Chain, cfg.Capacity = spec.ValidatorRPC(0), spec.NodeCapacity
+			cfg.Listening(spec.NodeListen(i))
 			if spec.Node != nil {
 				spec.Node(i, &cfg)
 			}

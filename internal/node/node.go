@@ -52,14 +52,20 @@ type Duration = chain.Duration
 
 const configFile = "node.json"
 
-// LoadConfig reads <home>/node.json.
+// DefaultConfig is a node's configuration before `node init` sets its
+// chain, addresses and capacity: the one place of the defaults.
+func DefaultConfig() Config {
+	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute)}
+}
+
+// Listening sets the listen address and the endpoint that follows from it.
+func (c *Config) Listening(listen string) { c.Listen, c.Endpoint = listen, "http://"+listen }
+
+// LoadConfig reads <home>/node.json over the defaults.
 func LoadConfig(home string) (*Config, error) {
-	var c Config
+	c := DefaultConfig()
 	if err := fsutil.ReadJSON(filepath.Join(home, configFile), &c); err != nil {
 		return nil, err
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = Duration(time.Minute)
 	}
 	return &c, nil
 }
