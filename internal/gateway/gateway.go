@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
@@ -184,18 +184,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	eg.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
+	httpapi.Serve(ctx, eg, hs, ln)
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })
 		// Blocks with events (a report, a stored file, a reassignment) wake

@@ -4,9 +4,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Error is an API error: its HTTP status, a stable code and a message that
@@ -34,4 +40,22 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteError writes e as the JSON error body.
 func WriteError(w http.ResponseWriter, e *Error) {
 	WriteJSON(w, e.Status, map[string]string{"error": e.Msg, "code": e.Code})
+}
+
+// Serve runs hs on ln in eg until ctx ends, then shuts it down, letting
+// requests in flight finish for up to 10 s. Both goroutines are eg's, so
+// eg.Wait joins them.
+func Serve(ctx context.Context, eg *errgroup.Group, hs *http.Server, ln net.Listener) {
+	eg.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
 }

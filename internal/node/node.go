@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -151,18 +150,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
+	httpapi.Serve(ctx, g, hs, ln)
 	g.Go(func() error { rep.run(ctx); return nil })
 	g.Go(func() error { followChain(ctx, cc, gc, kick, time.Second, n.log); return nil })
 	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)
