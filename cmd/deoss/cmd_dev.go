@@ -32,7 +32,7 @@ type devNetwork struct {
 
 func newDevCmd(g *globals) *cobra.Command {
 	var dir string
-	var nodes int
+	var nodes, basePort int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a whole local network in one process: a validator, a gateway and storage nodes",
@@ -47,11 +47,12 @@ Other storage nodes may join: deoss node init --chain <chain_rpc> ...`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, cmd, dir, nodes)
+			return runDev(ctx, cmd, dir, nodes, basePort)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDevDir(), "folder of the network (reused when it exists)")
 	cmd.Flags().IntVar(&nodes, "nodes", 12, "storage nodes to run in this process (0: only the chain and the gateway)")
+	cmd.Flags().IntVar(&basePort, "base-port", 0, "first of the 67 ports the network takes on a first run (default: a free range from 21000)")
 	return cmd
 }
 
@@ -74,7 +75,7 @@ func freeBase(n int) (int, error) {
 	return 0, errors.New("no free ports between 21000 and 32000")
 }
 
-func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes int) error {
+func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort int) error {
 	out := cmd.OutOrStdout()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -86,6 +87,9 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes int) erro
 	}
 	if nodes > 64 {
 		return usageError{errors.New("--nodes: at most 64")}
+	}
+	if nw.BasePort == 0 && basePort != 0 {
+		nw.BasePort = basePort
 	}
 	if nw.BasePort == 0 {
 		// Ports: chain P2P and RPC, the gateway, then room for 64 nodes, so

@@ -31,7 +31,10 @@ func startDev(t *testing.T, args ...string) *devNet {
 	home := filepath.Join(root, "home")
 	d := &devNet{t: t, root: root, dir: filepath.Join(home, ".deoss", "dev"), home: home}
 	os.MkdirAll(d.home, 0o700)
-	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev"}, args...)...)
+	// The ports are reserved for the test, so that no other test process
+	// takes them while deoss dev starts.
+	base := testutil.FreePorts(t, 67)
+	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev", "--base-port", fmt.Sprint(base)}, args...)...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		b, _ := os.ReadFile(filepath.Join(root, "dev.log"))
