@@ -153,8 +153,8 @@ func TestNodeProcess(t *testing.T) {
 		}
 	}
 	waitFor("column 5 reported", func() bool {
-		var f ledger.File
-		return c.Query(ctx, "file/"+res1.FID.String(), &f) == nil && f.Columns[5].Reported
+		f, err := c.File(ctx, res1.FID)
+		return err == nil && f.Columns[5].Reported
 	})
 
 	// Killed while a fragment arrives: after a restart nothing of it is

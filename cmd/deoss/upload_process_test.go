@@ -222,8 +222,7 @@ func TestUploadToStored(t *testing.T) {
 	fid4 := put("distributing.bin", bytes.Repeat([]byte("distributing "), 3*types.SegmentSize/13))
 	deadline0 := time.Now().Add(60 * time.Second)
 	for {
-		var f ledger.File
-		if c.Query(ctx, "file/"+fid4.String(), &f) == nil {
+		if _, err := c.File(ctx, fid4); err == nil {
 			break // declared: distribution has begun
 		}
 		if time.Now().After(deadline0) {
