@@ -278,7 +278,8 @@ type source struct {
 
 	mu     sync.Mutex
 	origin map[[2]int]string // who served (segment, index): "cache", "work", a peer or node endpoint
-	slow   map[types.Address]bool
+	slow   map[types.Address]bool // lost a hedge in this download
+	failed map[types.Address]bool // failed outright (refused, reset, an error answer)
 }
 
 func (s *source) served(seg uint64, idx int, from string) {
@@ -333,6 +334,8 @@ func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.Read
 	if err != nil {
 		if ctx.Err() != nil {
 			s.markSlow(node) // hedged away before it even answered
+		} else {
+			s.markFailed(node)
 		}
 		return nil, errors.Join(append(errs, err)...)
 	}
@@ -346,23 +349,35 @@ func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.Read
 // waiting out the hedge delay segment after segment.
 var errSlowNode = errors.New("node too slow earlier in this download")
 
+// isSlow says whether to skip a node that lost a hedge. Slow is better than
+// nothing: once the slow and the failed nodes together are more than the 8
+// a segment can do without (holders are dead, say, and a live one was slow
+// on a loaded machine), slow nodes are asked again.
 func (s *source) isSlow(a types.Address) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.slow[a]
+	return s.slow[a] && len(s.slow)+len(s.failed) <= types.ParityShards
 }
 
 // markSlow remembers a node that a hedge left behind, for the rest of the
-// download; at most 8 are skipped, so 4 columns always remain to ask.
+// download.
 func (s *source) markSlow(a types.Address) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.slow == nil {
 		s.slow = map[types.Address]bool{}
 	}
-	if len(s.slow) < types.ParityShards {
-		s.slow[a] = true
+	s.slow[a] = true
+}
+
+// markFailed remembers a node that failed outright in this download.
+func (s *source) markFailed(a types.Address) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = map[types.Address]bool{}
 	}
+	s.failed[a] = true
 }
 
 // get fetches a fragment over HTTP, teeing it into the cache.

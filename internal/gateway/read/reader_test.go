@@ -132,3 +132,25 @@ func TestPeerWrongBytes(t *testing.T) {
 		t.Fatalf("forged layout: %v, %d bytes delivered", err, out.Len())
 	}
 }
+
+// TestSlowNodesAskedAgainWhenNeeded: a node that lost a hedge is skipped for
+// the rest of a download only while enough others remain; with 8 holders
+// dead, a slow live one is asked again (a segment needs it).
+func TestSlowNodesAskedAgainWhenNeeded(t *testing.T) {
+	s := &source{}
+	slow := types.Address{1}
+	s.markSlow(slow)
+	if !s.isSlow(slow) {
+		t.Fatal("a slow node with 11 others to ask is not skipped")
+	}
+	for i := range 7 {
+		s.markFailed(types.Address{byte(10 + i)})
+	}
+	if !s.isSlow(slow) {
+		t.Fatal("slow + 7 failed: 4 remain, the slow one may still be skipped")
+	}
+	s.markFailed(types.Address{99})
+	if s.isSlow(slow) {
+		t.Fatal("slow + 8 failed: skipping the slow node leaves 3, yet it is skipped")
+	}
+}
