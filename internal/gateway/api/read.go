@@ -375,9 +375,9 @@ func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteFile removes the caller's ownership of a file: on chain (the file
-// goes with its last owner and the nodes collect its fragments), and from
-// this gateway's queue if it is still pending here.
+// deleteFile removes the caller's ownership of a file on chain (the file goes
+// with its last owner and the nodes collect its fragments), through this
+// gateway's pipeline when it took the file for the caller.
 func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Address) error {
 	f, err := a.resolve(r)
 	if err != nil {
