@@ -277,7 +277,7 @@ type source struct {
 	ends map[types.Address]string
 
 	mu     sync.Mutex
-	origin map[[2]int]string // who served (segment, index): "cache", "work", a peer or node endpoint
+	origin map[[2]int]string      // who served (segment, index): "cache", "work", a peer or node endpoint
 	slow   map[types.Address]bool // lost a hedge in this download
 	failed map[types.Address]bool // failed outright (refused, reset, an error answer)
 }
