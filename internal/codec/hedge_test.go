@@ -33,17 +33,19 @@ func TestHedgeRoutesAroundStalledFragments(t *testing.T) {
 	// Two data fragments never answer: without hedging the read would wait
 	// for ever; with it, parity arrives and the bytes are right.
 	src := stallSource{inner: store, stalled: map[int]bool{1: true, 3: true}}
+	// A stalled read ends only with its context: that the reads finish
+	// before this one's (generous, for loaded machines) deadline is what
+	// shows the hedge at work; no wall-clock bound is asserted.
 	for _, r := range [][2]int64{{0, int64(len(data))}, {types.FragmentSize + 10, 1000}} {
-		start := time.Now()
-		got, err := decodeRange(t, l, src, r[0], r[1], WithHedge(20*time.Millisecond))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		var out bytes.Buffer
+		err := Decode(ctx, &out, l, src, r[0], r[1], WithHedge(20*time.Millisecond))
+		cancel()
 		if err != nil {
-			t.Fatalf("range %v: %v", r, err)
+			t.Fatalf("range %v: %v (a stalled fragment was waited for)", r, err)
 		}
-		if !bytes.Equal(got, data[r[0]:r[0]+r[1]]) {
+		if !bytes.Equal(out.Bytes(), data[r[0]:r[0]+r[1]]) {
 			t.Fatalf("range %v: wrong bytes", r)
-		}
-		if d := time.Since(start); d > 20*time.Second {
-			t.Fatalf("range %v took %v", r, d)
 		}
 	}
 	// Without hedging, a stalled read ends only with the caller's context.

@@ -288,11 +288,13 @@ func TestSlowClient(t *testing.T) {
 	}
 	fmt.Fprint(conn, "\r\n")
 	conn.Write(fx.frags[0][:100])
-	start := time.Now()
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// The server answers or closes once its read timeout passes; only if it
+	// waited for the slow client would the client's own (generous) deadline
+	// end the read. No wall-clock bound is asserted.
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	buf := make([]byte, 4096)
-	n, _ := conn.Read(buf) // the server answers or closes once its read timeout passes
-	if time.Since(start) > 8*time.Second {
+	n, err := conn.Read(buf)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server waited for the slow client")
 	}
 	if n > 0 && strings.Contains(string(buf[:n]), " 201 ") {
