@@ -96,7 +96,7 @@ func perCores(b *testing.B, f func(b *testing.B)) {
 // benchStore is an 8-segment encoded file shared by the decode benchmarks.
 var benchStore = sync.OnceValues(func() (*Result, *memStore) {
 	st := newMemStore()
-	res, err := Encode(context.Background(), bytes.NewReader(benchInput()), st)
+	res, err := Encode(context.Background(), bytes.NewReader(benchInput()), st, WithFormat(types.FormatV1))
 	if err != nil {
 		panic(err)
 	}

@@ -140,3 +140,52 @@ func (k *Key) open(seg []byte, index uint64, last bool) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// nonceV2 is the nonce of cipher block b of segment seg in format v2: the
+// segment index (4 bytes, big endian), the block index (4 bytes), three zero
+// bytes and 1 for the file's last block, 0 otherwise. The key is unique to
+// the file, so each nonce seals one block; the flag makes a file cut short at
+// a block boundary fail to decrypt instead of reading as a shorter file.
+func nonceV2(seg uint64, b int, last bool) []byte {
+	var n [12]byte
+	binary.BigEndian.PutUint32(n[:4], uint32(seg))
+	binary.BigEndian.PutUint32(n[4:8], uint32(b))
+	if last {
+		n[11] = 1
+	}
+	return n[:]
+}
+
+// plainPerBlock is the plaintext a v2 cipher block carries.
+const plainPerBlock = types.CipherBlock - types.GCMOverhead
+
+// sealBlocks encrypts the first plain bytes of buf (zero-padded to whole
+// blocks by the caller) in place as v2 cipher blocks and returns the
+// ciphertext length. Blocks are sealed last first, so moving each block to
+// its wider place never overwrites plaintext not yet sealed.
+func (k *Key) sealBlocks(buf []byte, plain int, seg uint64, lastSeg bool) int {
+	blocks := (plain + plainPerBlock - 1) / plainPerBlock
+	for b := blocks - 1; b >= 0; b-- {
+		dst := buf[b*types.CipherBlock : b*types.CipherBlock+plainPerBlock]
+		copy(dst, buf[b*plainPerBlock:(b+1)*plainPerBlock])
+		k.aead.Seal(dst[:0], nonceV2(seg, b, lastSeg && b == blocks-1), dst, nil)
+	}
+	return blocks * types.CipherBlock
+}
+
+// openBlocks decrypts whole cipher blocks first.. of segment seg held in buf
+// (len(buf) a multiple of CipherBlock) in place and returns their plaintext,
+// a prefix of buf. last is the index of the file's last block in this
+// segment, or -1.
+func (k *Key) openBlocks(buf []byte, seg uint64, first, last int) ([]byte, error) {
+	n := len(buf) / types.CipherBlock
+	for i := range n {
+		ct := buf[i*types.CipherBlock : (i+1)*types.CipherBlock]
+		pt, err := k.aead.Open(ct[:0], nonceV2(seg, first+i, first+i == last), ct, nil)
+		if err != nil {
+			return nil, fmt.Errorf("segment %d block %d: %w", seg, first+i, ErrAuthentication)
+		}
+		copy(buf[i*plainPerBlock:], pt)
+	}
+	return buf[:n*plainPerBlock], nil
+}

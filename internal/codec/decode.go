@@ -32,10 +32,23 @@ var (
 // FragmentSource supplies fragments to the decoder.
 type FragmentSource interface {
 	// OpenFragment returns the bytes of fragment index (0..11) of a segment.
-	// The decoder reads at most FragmentSize+1 bytes, checks the length and the
-	// hash, and closes the reader. Any error makes the decoder try other
-	// fragments. It is called concurrently.
+	// The decoder reads at most the fragment's length + 1 bytes, checks the
+	// length and the hash, and closes the reader. Any error makes the
+	// decoder try other fragments. It is called concurrently.
 	OpenFragment(ctx context.Context, segment uint64, index int) (io.ReadCloser, error)
+}
+
+// SliceSource is a FragmentSource that also serves byte ranges of format v2
+// fragments. The decoder uses it for v2 files, so a range read moves about
+// the bytes of the range, not whole fragments.
+type SliceSource interface {
+	FragmentSource
+	// OpenSlice returns bytes [off, off+n) of fragment index of a segment as
+	// a Bao slice (16 KiB groups, WriteSlice's encoding), which the decoder
+	// verifies against the fragment hash. When whole is true the reader
+	// holds the whole raw fragment instead (a local copy without its
+	// outboard): the decoder hashes it whole and takes its part.
+	OpenSlice(ctx context.Context, segment uint64, index int, off, n int64) (rc io.ReadCloser, whole bool, err error)
 }
 
 // FragmentError says which fragment failed and why.
@@ -76,6 +89,7 @@ type decodeConfig struct {
 	key          *Key
 	cipher       []byte
 	onBad        func(*FragmentError)
+	onGood       func(segment uint64, index int, b []byte)
 	hedge        time.Duration
 	checkSegment bool
 }
@@ -110,16 +124,24 @@ func WithBadFragment(f func(*FragmentError)) DecodeOption {
 	return func(c *decodeConfig) { c.onBad = f }
 }
 
+// WithVerifiedFragment calls f (concurrently) with every whole fragment the
+// decoder read and verified against its hash, before the buffer is reused:
+// the gateway's cache keeps them without hashing them again.
+func WithVerifiedFragment(f func(segment uint64, index int, b []byte)) DecodeOption {
+	return func(c *decodeConfig) { c.onGood = f }
+}
+
 // WithHedge starts further fragments of a segment when its reads have not
 // all finished after d, so one slow source does not set the pace: the first
 // four good fragments win and the rest are cancelled. Zero (the default)
 // waits for each read to finish or fail.
 func WithHedge(d time.Duration) DecodeOption { return func(c *decodeConfig) { c.hedge = d } }
 
-// WithSegmentCheck reads every segment whole and checks it against its
+// WithSegmentCheck reads every v1 segment whole and checks it against its
 // segment hash. Use it when the layout's fragment hashes come from a source
-// the FID does not bind (a peer's layout of a file not yet on chain): the
-// segment hashes are bound by the FID, the fragment hashes are not.
+// the FID does not bind (a peer's layout of a file not yet on chain): a v1
+// FID binds the segment hashes, not the fragment hashes. A v2 FID binds
+// both, so the option changes nothing for v2.
 func WithSegmentCheck() DecodeOption { return func(c *decodeConfig) { c.checkSegment = true } }
 
 // decodeSlot is the memory of one segment in flight.
@@ -162,9 +184,12 @@ func Decode(ctx context.Context, w io.Writer, l *types.Layout, src FragmentSourc
 	if err != nil {
 		return err
 	}
-	d := &segmentDecoder{l: l, src: src, rs: rs, key: key, onBad: cfg.onBad, hedge: cfg.hedge, checkSegment: cfg.checkSegment}
+	prof, _ := l.Profile() // Validate checked it
+	d := &segmentDecoder{l: l, src: src, rs: rs, key: key, onBad: cfg.onBad, onGood: cfg.onGood, hedge: cfg.hedge,
+		checkSegment: cfg.checkSegment && l.Version == types.FormatV1}
+	d.slices, _ = src.(SliceSource)
 
-	block := int64(types.ProfileV1.BlockSize(l.Encryption))
+	block := int64(prof.BlockSize(l.Encryption))
 	first, last := uint64(offset/block), uint64((offset+length-1)/block)
 	next := first
 	slots := newLimiter(cfg.workers + 1)
@@ -220,43 +245,121 @@ func decodeKey(cfg *decodeConfig, l *types.Layout) (*Key, error) {
 type segmentDecoder struct {
 	l            *types.Layout
 	src          FragmentSource
+	slices       SliceSource // src when it serves v2 slices, else nil
 	rs           reedsolomon.Encoder
 	key          *Key
 	onBad        func(*FragmentError)
+	onGood       func(uint64, int, []byte)
 	hedge        time.Duration
 	checkSegment bool
 }
 
+// span is a byte range of each fragment of a segment, and the data
+// fragments whose bytes in that range go to the reader.
+type span struct {
+	lo, hi int
+	need   []int
+}
+
+// spans says which bytes of which data fragments segment s needs. v1 reads
+// whole fragments; so does a whole v1 ciphertext (authenticated as one) or a
+// segment checked against its hash. v2 reads only the range: the plaintext
+// bytes, or the cipher blocks that hold them. Data fragments whose ranges
+// are equal share a span, so a rebuild fetches one range of other fragments.
+func (d *segmentDecoder) spans(s *decodeSlot) (spans []span, segLo, segHi int) {
+	segLen := d.l.SegmentLen(int(s.index))
+	f := segLen / types.DataShards
+	segLo, segHi = s.lo, s.hi
+	switch {
+	case d.l.Version == types.FormatV1 && (d.key != nil || d.checkSegment):
+		segLo, segHi = 0, segLen
+	case d.key != nil:
+		per := types.CipherBlock - types.GCMOverhead
+		segLo, segHi = s.lo/per*types.CipherBlock, (s.hi+per-1)/per*types.CipherBlock
+	}
+	for i := segLo / f; i < types.DataShards && i*f < segHi; i++ {
+		lo, hi := max(segLo-i*f, 0), min(segHi-i*f, f)
+		if d.l.Version == types.FormatV1 {
+			lo, hi = 0, f
+		}
+		if n := len(spans); n > 0 && spans[n-1].lo == lo && spans[n-1].hi == hi {
+			spans[n-1].need = append(spans[n-1].need, i)
+			continue
+		}
+		spans = append(spans, span{lo: lo, hi: hi, need: []int{i}})
+	}
+	return spans, segLo, segHi
+}
+
 // decode fills s.out with the wanted bytes of segment s.index.
 func (d *segmentDecoder) decode(ctx context.Context, s *decodeSlot) error {
-	const f = types.FragmentSize
 	meta := &d.l.Segments[s.index]
-	// Which data fragments hold the wanted bytes. Ciphertext is authenticated
-	// as a whole, and a segment checked against its hash is hashed whole, so
-	// those need all four.
-	needLo, needHi := 0, types.DataShards
-	if d.key == nil && !d.checkSegment {
-		needLo, needHi = s.lo/f, (s.hi-1)/f+1
+	spans, segLo, segHi := d.spans(s)
+	// Spans of one segment are fetched at once: a range across a fragment
+	// boundary waits for the slower of two reads, not their sum.
+	errs := make([]error, len(spans))
+	extras := make([][][]byte, len(spans))
+	var wg sync.WaitGroup
+	for k := range spans {
+		run := func() {
+			var shards [types.TotalShards][]byte
+			var failures []*FragmentError
+			shards, failures, extras[k], errs[k] = d.gather(ctx, s, &spans[k])
+			if errs[k] == nil {
+				errs[k] = d.rebuild(s, &shards, &spans[k], failures)
+			}
+		}
+		if k == len(spans)-1 {
+			run()
+		} else {
+			wg.Go(run)
+		}
 	}
-	shards, failures, err := d.gather(ctx, s, needLo, needHi)
+	wg.Wait()
+	for _, e := range extras {
+		s.extra = append(s.extra, e...)
+	}
+	if err := firstError(errs); err != nil {
+		return err
+	}
+	if d.checkSegment && types.Hash(sha256.Sum256(s.seg[:segHi])) != meta.Hash {
+		return &SegmentError{Segment: s.index, Failures: []*FragmentError{{Segment: s.index, Index: -1, Err: ErrSegmentCorrupt}}}
+	}
+	if d.key == nil {
+		s.out = s.seg[s.lo:s.hi]
+		return nil
+	}
+	last := s.index == uint64(len(d.l.Segments)-1)
+	if d.l.Version == types.FormatV1 {
+		plain, err := d.key.open(s.seg, s.index, last)
+		if err != nil {
+			return err
+		}
+		s.out = plain[s.lo:s.hi]
+		return nil
+	}
+	lastBlock := -1
+	if last {
+		lastBlock = d.l.SegmentLen(int(s.index))/types.CipherBlock - 1
+	}
+	first := segLo / types.CipherBlock
+	plain, err := d.key.openBlocks(s.seg[segLo:segHi], s.index, first, lastBlock)
 	if err != nil {
 		return err
 	}
-	if err := d.rebuild(s, &shards, needLo, needHi, failures); err != nil {
-		return err
-	}
-	if d.checkSegment && types.Hash(sha256.Sum256(s.seg)) != meta.Hash {
-		return &SegmentError{Segment: s.index, Failures: append(failures,
-			&FragmentError{Segment: s.index, Index: -1, Err: ErrSegmentCorrupt})}
-	}
-	plain := s.seg
-	if d.key != nil {
-		last := s.index == uint64(len(d.l.Segments)-1)
-		if plain, err = d.key.open(s.seg, s.index, last); err != nil {
-			return err
+	base := first * (types.CipherBlock - types.GCMOverhead)
+	s.out = plain[s.lo-base : s.hi-base]
+	return nil
+}
+
+// firstError returns the first non-nil error (a SegmentError when one
+// span could not be rebuilt).
+func firstError(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
 		}
 	}
-	s.out = plain[s.lo:s.hi]
 	return nil
 }
 
@@ -267,18 +370,22 @@ type fetched struct {
 	err   error
 }
 
-// gather reads fragments until the data fragments in [needLo, needHi) are all
-// good, or four good fragments can rebuild them. It starts with just the
-// needed data fragments; a failure starts another fragment (data first, then
-// parity) at once; each time the hedge delay passes with reads still
-// running, enough others start that four good ones can arrive without them.
-// When it returns, no read is running: the losers are cancelled and waited
-// for, so none writes into s.seg while it is rebuilt.
-func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, needHi int) ([types.TotalShards][]byte, []*FragmentError, error) {
-	const f = types.FragmentSize
+// gather reads range [sp.lo, sp.hi) of fragments until the data fragments in
+// sp.need are all good, or four good ones can rebuild them. It starts with
+// just the needed data fragments; a failure starts another fragment (data
+// first, then parity) at once; each time the hedge delay passes with reads
+// still running, enough others start that four good ones can arrive without
+// them. When it returns, no read is running: the losers are cancelled and
+// waited for, so none writes into s.seg while it is rebuilt. Buffers it took
+// from the pool are returned as extra, for the caller to put back.
+func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, sp *span) (shards [types.TotalShards][]byte, failures []*FragmentError, extra [][]byte, err error) {
+	f := d.l.FragmentLen(int(s.index))
 	meta := &d.l.Segments[s.index]
-	var shards [types.TotalShards][]byte
-	var failures []*FragmentError
+	n := sp.hi - sp.lo
+	var needed [types.TotalShards]bool
+	for _, i := range sp.need {
+		needed[i] = true
+	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan fetched, types.TotalShards)
@@ -289,18 +396,19 @@ func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, need
 		tried[i] = true
 		inflight++
 		var buf []byte
-		if i < types.DataShards {
-			buf = s.seg[i*f : (i+1)*f : (i+1)*f]
+		if needed[i] {
+			buf = s.seg[i*f+sp.lo : i*f+sp.hi : i*f+sp.hi]
 		} else {
-			buf = fragmentBufs.get()
-			s.extra = append(s.extra, buf)
+			b := fragmentBufs.get()
+			extra = append(extra, b)
+			buf = b[:n:n]
 		}
 		wg.Go(func() {
-			results <- fetched{i, buf, readFragment(fctx, d.src, s.index, i, buf, meta.Fragments[i])}
+			results <- fetched{i, buf, d.read(fctx, s.index, i, sp.lo, buf, f, meta.Fragments[i])}
 		})
 	}
 	// launchMore starts untried fragments, data first, until good+pending
-	// reaches four; it reports whether any was left to start.
+	// reaches four.
 	launchMore := func(good, pending int) {
 		for i := 0; i < types.TotalShards && good+pending < types.DataShards; i++ {
 			if !tried[i] {
@@ -328,13 +436,13 @@ func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, need
 		for i, b := range shards {
 			if b != nil {
 				good++
-			} else if i >= needLo && i < needHi {
+			} else if needed[i] {
 				wanted = false
 			}
 		}
 		return good, wanted
 	}
-	for i := needLo; i < needHi; i++ {
+	for _, i := range sp.need {
 		launch(i)
 	}
 	// The hedge fires every d: a fragment started by one hedge may stall
@@ -345,7 +453,6 @@ func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, need
 		defer t.Stop()
 		hedge = t.C
 	}
-	var err error
 	for {
 		good, wanted := count()
 		if wanted || good >= types.DataShards {
@@ -383,13 +490,59 @@ func (d *segmentDecoder) gather(ctx context.Context, s *decodeSlot, needLo, need
 			shards[r.index] = r.buf // finished as it was cancelled: still good
 		}
 	}
-	return shards, failures, err
+	return shards, failures, extra, err
 }
 
-// rebuild reconstructs the missing data fragments in [needLo, needHi) into
-// s.seg from four good fragments, and verifies them.
-func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byte, needLo, needHi int, failures []*FragmentError) error {
-	const f = types.FragmentSize
+// read fetches bytes [lo, lo+len(buf)) of a fragment of f bytes into buf and
+// verifies them: a v1 fragment whole against its SHA-256, a v2 range as a
+// verified slice (or, from a local copy, the whole fragment against its
+// BLAKE3 hash).
+func (d *segmentDecoder) read(ctx context.Context, seg uint64, i, lo int, buf []byte, f int, want types.Hash) error {
+	var rc io.ReadCloser
+	var err error
+	if d.l.Version == types.FormatV2 && d.slices != nil {
+		var whole bool
+		if rc, whole, err = d.slices.OpenSlice(ctx, seg, i, int64(lo), int64(len(buf))); err != nil {
+			return err
+		}
+		defer rc.Close()
+		if !whole {
+			err := VerifySlice(rc, buf, int64(f), int64(lo), want)
+			if err == nil && lo == 0 && len(buf) == f && d.onGood != nil {
+				d.onGood(seg, i, buf)
+			}
+			return err
+		}
+	} else {
+		if rc, err = d.src.OpenFragment(ctx, seg, i); err != nil {
+			return err
+		}
+		defer rc.Close()
+	}
+	// A whole fragment: read, check its length and hash, take the range.
+	full := buf
+	if len(buf) != f {
+		b := fragmentBufs.get()
+		defer fragmentBufs.put(b)
+		full = b[:f]
+	}
+	if err := readFragment(rc, full, d.l.Version, want); err != nil {
+		return err
+	}
+	if d.onGood != nil {
+		d.onGood(seg, i, full)
+	}
+	if len(buf) != f {
+		copy(buf, full[lo:])
+	}
+	return nil
+}
+
+// rebuild reconstructs the missing needed data fragments' range from four
+// good fragments' same range (Reed-Solomon works position by position) into
+// s.seg, and verifies what it can.
+func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byte, sp *span, failures []*FragmentError) error {
+	f := d.l.FragmentLen(int(s.index))
 	// Reconstruct into the segment buffer: a missing data shard is given as a
 	// zero-length slice whose capacity is its place in s.seg.
 	required := make([]bool, types.TotalShards)
@@ -397,9 +550,11 @@ func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byt
 	var rebuilt []int
 	for i := range types.TotalShards {
 		input[i] = shards[i]
-		if i < types.DataShards && shards[i] == nil && i >= needLo && i < needHi {
+	}
+	for _, i := range sp.need {
+		if shards[i] == nil {
 			required[i] = true
-			input[i] = s.seg[i*f : i*f : (i+1)*f]
+			input[i] = s.seg[i*f+sp.lo : i*f+sp.lo : i*f+sp.hi]
 			rebuilt = append(rebuilt, i)
 		}
 	}
@@ -409,12 +564,17 @@ func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byt
 	if err := d.rs.ReconstructSome(input, required); err != nil {
 		return fmt.Errorf("segment %d: reconstruct: %w", s.index, err)
 	}
-	// The fragments were verified, but the rebuilt ones are checked too: with
-	// hashes from a layout whose parity does not match its data, a rebuild
-	// would otherwise produce wrong bytes that no hash ever saw.
+	// The inputs were verified, but a rebuilt whole fragment is checked too:
+	// with hashes from a layout whose parity does not match its data, a
+	// rebuild would otherwise produce wrong bytes that no hash ever saw. A
+	// rebuilt part of a v2 fragment has no hash of its own to check
+	// (docs/format.md, "Rebuilt ranges").
+	if sp.lo != 0 || sp.hi != f {
+		return nil
+	}
 	meta := &d.l.Segments[s.index]
 	for _, i := range rebuilt {
-		if types.Hash(sha256.Sum256(s.seg[i*f:(i+1)*f])) != meta.Fragments[i] {
+		if Sum(d.l.Version, s.seg[i*f:(i+1)*f]) != meta.Fragments[i] {
 			return &SegmentError{Segment: s.index, Failures: append(failures,
 				&FragmentError{Segment: s.index, Index: i, Err: fmt.Errorf("rebuilt: %w", ErrFragmentCorrupt)})}
 		}
@@ -422,13 +582,9 @@ func (d *segmentDecoder) rebuild(s *decodeSlot, shards *[types.TotalShards][]byt
 	return nil
 }
 
-// readFragment reads a whole fragment into buf and verifies its length and hash.
-func readFragment(ctx context.Context, src FragmentSource, seg uint64, index int, buf []byte, want types.Hash) error {
-	rc, err := src.OpenFragment(ctx, seg, index)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
+// readFragment reads a whole fragment from rc into buf and verifies its
+// length and hash.
+func readFragment(rc io.Reader, buf []byte, version uint8, want types.Hash) error {
 	n, err := io.ReadFull(rc, buf)
 	switch {
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
@@ -440,7 +596,7 @@ func readFragment(ctx context.Context, src FragmentSource, seg uint64, index int
 	if m, _ := io.ReadFull(rc, one[:]); m > 0 {
 		return ErrFragmentLong
 	}
-	if types.Hash(sha256.Sum256(buf)) != want {
+	if Sum(version, buf) != want {
 		return ErrFragmentCorrupt
 	}
 	return nil

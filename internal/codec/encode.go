@@ -2,7 +2,6 @@ package codec
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -24,9 +23,11 @@ var ErrTooLarge = errors.New("file exceeds the maximum number of segments")
 // Segment is one encoded segment as the encoder hands it to a Sink.
 type Segment struct {
 	Index uint64
-	// Hash is the SHA-256 of the segment's bytes (ciphertext when encrypted).
+	// Hash is the hash of the segment's bytes (ciphertext when encrypted):
+	// SHA-256 in v1, BLAKE3 in v2.
 	Hash types.Hash
-	// Fragments are the 12 shards, FragmentSize bytes each. They are borrowed:
+	// Fragments are the 12 shards, Layout.FragmentLen bytes each (a v2 last
+	// segment's are shorter). They are borrowed:
 	// valid only until WriteSegment returns.
 	Fragments      [types.TotalShards][]byte
 	FragmentHashes [types.TotalShards]types.Hash
@@ -55,6 +56,8 @@ type encodeConfig struct {
 	workers int
 	size    int64 // -1: unknown
 	key     *Key
+	version uint8
+	owner   types.Address
 }
 
 // EncodeOption configures Encode.
@@ -74,6 +77,13 @@ func WithWorkers(n int) EncodeOption {
 // if the stream is shorter or longer, instead of encoding what it got.
 func WithSize(n int64) EncodeOption { return func(c *encodeConfig) { c.size = n } }
 
+// WithFormat picks the format version (default types.FormatV2; v1 only for
+// tests and vectors).
+func WithFormat(v uint8) EncodeOption { return func(c *encodeConfig) { c.version = v } }
+
+// WithOwner names the file's owner, which a v2 FID binds.
+func WithOwner(a types.Address) EncodeOption { return func(c *encodeConfig) { c.owner = a } }
+
 // WithKey encrypts every segment with k (AES-256-GCM); the layout records k's
 // salt.
 func WithKey(k *Key) EncodeOption { return func(c *encodeConfig) { c.key = k } }
@@ -84,6 +94,7 @@ type encodeSlot struct {
 	data    []byte // SegmentSize: the segment, then its 4 data fragments
 	parity  []byte // (TotalShards-DataShards)*FragmentSize, nil until worked
 	n       int    // user bytes in data
+	segLen  int    // stored length of the segment
 	last    bool
 	parityL limiter
 }
@@ -92,19 +103,29 @@ type encodeSlot struct {
 // segment to sink in order. It holds at most workers+1 segments of input and
 // workers segments of parity at a time, whatever the stream's length.
 func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (*Result, error) {
-	cfg := encodeConfig{workers: runtime.GOMAXPROCS(0), size: -1}
+	cfg := encodeConfig{workers: runtime.GOMAXPROCS(0), size: -1, version: types.FormatV2}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	res := &Result{Layout: types.Layout{Version: types.FormatV1}}
+	prof, err := types.ProfileFor(cfg.version)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Layout: types.Layout{Version: cfg.version}}
 	l := &res.Layout
+	if cfg.version == types.FormatV2 {
+		if cfg.owner.IsZero() {
+			return nil, errors.New("a v2 file needs its owner (WithOwner)")
+		}
+		l.Owner = cfg.owner
+	}
 	if cfg.key != nil {
 		l.Encryption = types.EncryptionAES256GCM
 		l.Salt = cfg.key.Salt()
 	}
-	block := types.ProfileV1.BlockSize(l.Encryption)
+	block := prof.BlockSize(l.Encryption)
 	if cfg.size >= 0 {
-		if types.ProfileV1.Segments(uint64(cfg.size), l.Encryption) > types.MaxSegments {
+		if prof.Segments(uint64(cfg.size), l.Encryption) > types.MaxSegments {
 			return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, cfg.size)
 		}
 		r = io.LimitReader(r, cfg.size+1) // one byte past the end reveals a longer stream
@@ -153,7 +174,14 @@ func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (
 			releaseEncodeSlot(s, dataL)
 			return nil, false, fmt.Errorf("%w (%d)", ErrTooLarge, types.MaxSegments)
 		}
-		clear(s.data[n:]) // zero padding; also wipes a reused buffer's old bytes
+		s.segLen = prof.SegmentLen(n, l.Encryption)
+		// Zero padding (also wipes a reused buffer's old bytes): to the
+		// segment's end, or for v2 ciphertext to the last block's plaintext end.
+		pad := s.segLen
+		if cfg.key != nil && cfg.version == types.FormatV2 {
+			pad = s.segLen / types.CipherBlock * plainPerBlock
+		}
+		clear(s.data[n:pad])
 		s.n, s.last, s.seg.Index = n, done, index
 		index++
 		total += uint64(n)
@@ -164,10 +192,13 @@ func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (
 			return err
 		}
 		s.parity = parityBufs.get()
-		if cfg.key != nil {
+		switch {
+		case cfg.key != nil && cfg.version == types.FormatV1:
 			cfg.key.seal(s.data, s.seg.Index, s.last)
+		case cfg.key != nil:
+			cfg.key.sealBlocks(s.data, s.n, s.seg.Index, s.last)
 		}
-		return encodeSegment(enc, &s.seg, s.data, s.parity)
+		return encodeSegment(enc, &s.seg, cfg.version, s.data[:s.segLen], s.parity)
 	}
 	deliver := func(s *encodeSlot) error {
 		l.Segments = append(l.Segments, types.SegmentLayout{Hash: s.seg.Hash, Fragments: s.seg.FragmentHashes})
@@ -202,11 +233,12 @@ func releaseEncodeSlot(s *encodeSlot, dataL limiter) {
 	}
 }
 
-// encodeSegment erasure-codes one full segment and hashes it and its
-// fragments. data is the segment (SegmentSize bytes) and becomes the data
-// fragments in place; parity receives the parity fragments.
-func encodeSegment(enc reedsolomon.Encoder, seg *Segment, data, parity []byte) error {
-	const f = types.FragmentSize
+// encodeSegment erasure-codes one segment and hashes it and its fragments
+// with the version's hash. data is the segment (its stored length, a
+// multiple of 4) and becomes the data fragments in place; parity receives
+// the parity fragments.
+func encodeSegment(enc reedsolomon.Encoder, seg *Segment, version uint8, data, parity []byte) error {
+	f := len(data) / types.DataShards
 	shards := seg.Fragments[:]
 	for i := range types.DataShards {
 		shards[i] = data[i*f : (i+1)*f : (i+1)*f]
@@ -217,9 +249,9 @@ func encodeSegment(enc reedsolomon.Encoder, seg *Segment, data, parity []byte) e
 	if err := enc.Encode(shards); err != nil {
 		return err
 	}
-	seg.Hash = sha256.Sum256(data)
+	seg.Hash = Sum(version, data)
 	for i, s := range shards {
-		seg.FragmentHashes[i] = sha256.Sum256(s)
+		seg.FragmentHashes[i] = Sum(version, s)
 	}
 	return nil
 }

@@ -170,18 +170,18 @@ func TestEncodeErrors(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	for name, c := range cases {
-		if _, err := Encode(ctx, c.r, c.sink, c.opts...); !errors.Is(err, c.want) {
+		if _, err := Encode(ctx, c.r, c.sink, append(v2(), c.opts...)...); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := Encode(cctx, bytes.NewReader(data), newMemStore()); !errors.Is(err, context.Canceled) {
+	if _, err := Encode(cctx, bytes.NewReader(data), newMemStore(), WithFormat(types.FormatV1)); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	// One-byte reads and a declared size that fits give the same result.
 	want, _ := encodeBytes(t, data[:5000])
-	got, err := Encode(ctx, iotest.OneByteReader(bytes.NewReader(data[:5000])), newMemStore(), WithSize(5000))
+	got, err := Encode(ctx, iotest.OneByteReader(bytes.NewReader(data[:5000])), newMemStore(), WithSize(5000), WithFormat(types.FormatV1))
 	if err != nil || got.FID != want.FID {
 		t.Fatalf("one-byte reader: %v", err)
 	}
@@ -242,7 +242,7 @@ func TestEncodeMemoryBounded(t *testing.T) {
 	res, err := Encode(context.Background(), &patternReader{n: size}, SinkFunc(func(*Segment) error {
 		segs++
 		return nil
-	}), WithWorkers(2))
+	}), append(v2(), WithWorkers(2))...)
 	close(stop)
 	<-sampled
 	if err != nil || res.Layout.Size != size || segs != size/S {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 
+	"lukechampine.com/blake3"
+
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -16,7 +18,19 @@ const (
 	prefixLeaf = 0x00
 	prefixNode = 0x01
 	prefixFID  = 0x02
+	// FID v2 and the packed object id (OID) start with their own bytes, so
+	// no v2 FID equals a v1 FID or an OID by construction.
+	prefixFIDv2 = 0x03
+	prefixOID   = 0x04
 )
+
+// Sum is the hash of format version v: SHA-256 for v1, BLAKE3-256 for v2.
+func Sum(version uint8, b []byte) types.Hash {
+	if version == types.FormatV1 {
+		return sha256.Sum256(b)
+	}
+	return blake3.Sum256(b)
+}
 
 func leafHash(segment types.Hash) types.Hash {
 	var b [1 + types.HashSize]byte
@@ -64,12 +78,73 @@ func bindFID(version uint8, enc types.Encryption, size uint64, root types.Hash) 
 	return sha256.Sum256(b[:])
 }
 
-// FileID computes the FID of a layout from its segment hashes. It does not
-// validate the layout; callers that got it from elsewhere call Validate first.
+// FileID computes the FID of a layout. It does not validate the layout;
+// callers that got it from elsewhere call Validate first.
 func FileID(l *types.Layout) types.FID {
+	if l.Version == types.FormatV2 {
+		return fileIDv2(l)
+	}
 	leaves := make([]types.Hash, len(l.Segments))
 	for i := range l.Segments {
 		leaves[i] = l.Segments[i].Hash
 	}
 	return bindFID(l.Version, l.Encryption, l.Size, merkleRoot(leaves))
+}
+
+// leafV2 binds a segment's hash and its 12 fragment hashes: the v2 FID
+// commits to every hash a reader checks a byte against.
+func leafV2(s *types.SegmentLayout) types.Hash {
+	var b [1 + (1+types.TotalShards)*types.HashSize]byte
+	b[0] = prefixLeaf
+	copy(b[1:], s.Hash[:])
+	for i, f := range s.Fragments {
+		copy(b[1+(1+i)*types.HashSize:], f[:])
+	}
+	return blake3.Sum256(b[:])
+}
+
+func nodeV2(left, right types.Hash) types.Hash {
+	var b [1 + 2*types.HashSize]byte
+	b[0] = prefixNode
+	copy(b[1:], left[:])
+	copy(b[1+types.HashSize:], right[:])
+	return blake3.Sum256(b[:])
+}
+
+// mthV2 is RFC 6962's MTH over v2 segment leaves, BLAKE3("") when empty.
+func mthV2(segs []types.SegmentLayout) types.Hash {
+	switch len(segs) {
+	case 0:
+		return blake3.Sum256(nil)
+	case 1:
+		return leafV2(&segs[0])
+	}
+	k := splitPoint(len(segs))
+	return nodeV2(mthV2(segs[:k]), mthV2(segs[k:]))
+}
+
+// fileIDv2 is H(0x03 || version || encryption || owner || size || salt ||
+// MTH(segment leaves)). The salt is 0 or 16 bytes as the encryption byte
+// says, so the fields cannot shift into each other.
+func fileIDv2(l *types.Layout) types.FID {
+	root := mthV2(l.Segments)
+	b := make([]byte, 0, 3+types.HashSize+8+len(l.Salt)+types.HashSize)
+	b = append(b, prefixFIDv2, l.Version, byte(l.Encryption))
+	b = append(b, l.Owner[:]...)
+	b = binary.BigEndian.AppendUint64(b, l.Size)
+	b = append(b, l.Salt...)
+	b = append(b, root[:]...)
+	return blake3.Sum256(b)
+}
+
+// ObjectID is the id of a packed object (an OID): H(0x04 || version ||
+// encryption || owner || size || BLAKE3(the object's bytes or ciphertext)).
+// It is accepted wherever a FID is, and never equals one.
+func ObjectID(enc types.Encryption, owner types.Address, size uint64, content types.Hash) types.FID {
+	b := make([]byte, 0, 3+types.HashSize+8+types.HashSize)
+	b = append(b, prefixOID, types.FormatV2, byte(enc))
+	b = append(b, owner[:]...)
+	b = binary.BigEndian.AppendUint64(b, size)
+	b = append(b, content[:]...)
+	return blake3.Sum256(b)
 }

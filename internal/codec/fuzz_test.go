@@ -17,7 +17,7 @@ import (
 var fuzzFile = sync.OnceValues(func() (*Result, *memStore) {
 	data := pattern(5000)
 	st := newMemStore()
-	res, err := Encode(context.Background(), bytes.NewReader(data), st)
+	res, err := Encode(context.Background(), bytes.NewReader(data), st, WithFormat(types.FormatV1))
 	if err != nil {
 		panic(err)
 	}

@@ -82,7 +82,7 @@ func TestEncodeDeterministic(t *testing.T) {
 		}
 	}
 	st := newMemStore()
-	got, err := Encode(context.Background(), &patternReader{n: int64(len(data))}, st)
+	got, err := Encode(context.Background(), &patternReader{n: int64(len(data))}, st, WithFormat(types.FormatV1))
 	if err != nil || got.FID != want.FID {
 		t.Fatalf("streamed reader: %v", err)
 	}

@@ -32,9 +32,43 @@ type Layout struct {
 	Size uint64
 	// Salt is the Argon2id salt of an encrypted file, empty otherwise. It is not
 	// secret.
-	Salt     []byte
+	Salt []byte
+	// Owner is the account the file belongs to. Format v2 binds it into the
+	// FID (no dedup across owners, docs/format.md); v1 leaves it zero.
+	Owner    Address `json:",omitzero"`
 	Segments []SegmentLayout
 }
+
+// SegmentLen is the stored length of segment i: a full segment except,
+// in v2, the last, padded to a multiple of the profile's Pad.
+func (l *Layout) SegmentLen(i int) int {
+	p, err := l.Profile()
+	if err != nil {
+		return SegmentSize
+	}
+	if i < len(l.Segments)-1 {
+		return p.SegmentSize
+	}
+	block := uint64(p.BlockSize(l.Encryption))
+	n := l.Size - uint64(i)*block
+	return p.SegmentLen(int(min(n, block)), l.Encryption)
+}
+
+// FragmentLen is the length of each of segment i's 12 fragments.
+func (l *Layout) FragmentLen(i int) int { return l.SegmentLen(i) / DataShards }
+
+// ColumnBytes is what one column of the file takes on its node.
+func (l *Layout) ColumnBytes() uint64 {
+	n := len(l.Segments)
+	if n == 0 {
+		return 0
+	}
+	return uint64(n-1)*FragmentSize + uint64(l.FragmentLen(n-1))
+}
+
+// PaddedSize is the sum of the stored segment lengths: the space a file is
+// charged for (its 12 fragments take three times as much on the nodes).
+func (l *Layout) PaddedSize() uint64 { return l.ColumnBytes() * DataShards }
 
 // Profile returns the geometry of the layout's format version.
 func (l *Layout) Profile() (Profile, error) { return ProfileFor(l.Version) }
@@ -55,6 +89,12 @@ func (l *Layout) Validate() error {
 		return fmt.Errorf("%w: salt on an unencrypted file", ErrInvalidLayout)
 	case l.Encryption != EncryptionNone && len(l.Salt) != SaltSize:
 		return fmt.Errorf("%w: salt is %d bytes, want %d", ErrInvalidLayout, len(l.Salt), SaltSize)
+	}
+	switch {
+	case l.Version == FormatV1 && !l.Owner.IsZero():
+		return fmt.Errorf("%w: a v1 layout names no owner", ErrInvalidLayout)
+	case l.Version == FormatV2 && l.Owner.IsZero():
+		return fmt.Errorf("%w: a v2 layout names its owner", ErrInvalidLayout)
 	}
 	want := p.Segments(l.Size, l.Encryption)
 	if want > MaxSegments {

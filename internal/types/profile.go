@@ -12,6 +12,26 @@ const (
 	// klauspost/reedsolomon's default matrix, SHA-256 hashes, the FID of
 	// docs/format.md, AES-256-GCM with Argon2id(t=3, m=64 MiB, p=4) keys.
 	FormatV1 uint8 = 1
+	// FormatV2: the geometry of v1 with a short last segment (padded to a
+	// multiple of PadUnit), BLAKE3-256 hashes with Bao outboards, the FID v2
+	// that binds the owner, salt and every fragment hash, and AES-256-GCM in
+	// CipherBlock-sized blocks (docs/format.md).
+	FormatV2 uint8 = 2
+)
+
+// Sizes of format version 2 beyond v1's.
+const (
+	// PadUnit is what a v2 last segment is padded to a multiple of: its
+	// fragments are then multiples of ChunkGroup.
+	PadUnit = 64 << 10
+	// CipherBlock is one AES-256-GCM block of a v2 encrypted segment:
+	// CipherBlock-GCMOverhead bytes of plaintext and the tag.
+	CipherBlock = 64 << 10
+	// ChunkGroup is the Bao chunk group of v2 outboards and slices (16 KiB,
+	// group 4 in lukechampine.com/blake3/bao).
+	ChunkGroup = 16 << 10
+	// ProofChunk is the unit a storage proof opens (one BLAKE3 chunk).
+	ProofChunk = 1 << 10
 )
 
 // Sizes of format version 1.
@@ -66,6 +86,11 @@ type Profile struct {
 	DataShards   int
 	ParityShards int
 	FragmentSize int
+	// Pad is what the last segment is padded to a multiple of.
+	Pad int
+	// CipherBlock is the size of one sealed block of an encrypted segment
+	// (ciphertext and tag): the whole segment in v1.
+	CipherBlock int
 }
 
 // ProfileV1 is the geometry of FormatV1.
@@ -75,12 +100,28 @@ var ProfileV1 = Profile{
 	DataShards:   DataShards,
 	ParityShards: ParityShards,
 	FragmentSize: FragmentSize,
+	Pad:          SegmentSize,
+	CipherBlock:  SegmentSize,
+}
+
+// ProfileV2 is the geometry of FormatV2.
+var ProfileV2 = Profile{
+	Version:      FormatV2,
+	SegmentSize:  SegmentSize,
+	DataShards:   DataShards,
+	ParityShards: ParityShards,
+	FragmentSize: FragmentSize,
+	Pad:          PadUnit,
+	CipherBlock:  CipherBlock,
 }
 
 // ProfileFor returns the profile of a format version.
 func ProfileFor(version uint8) (Profile, error) {
-	if version == FormatV1 {
+	switch version {
+	case FormatV1:
 		return ProfileV1, nil
+	case FormatV2:
+		return ProfileV2, nil
 	}
 	return Profile{}, fmt.Errorf("%w: version %d", ErrUnknownFormat, version)
 }
@@ -92,9 +133,22 @@ func (p Profile) TotalShards() int { return p.DataShards + p.ParityShards }
 // BlockSize is how many of the user's bytes one segment carries.
 func (p Profile) BlockSize(e Encryption) int {
 	if e == EncryptionAES256GCM {
-		return p.SegmentSize - GCMOverhead
+		return p.SegmentSize / p.CipherBlock * (p.CipherBlock - GCMOverhead)
 	}
 	return p.SegmentSize
+}
+
+// SegmentLen is the stored length of a segment that carries n of the user's
+// bytes (0 < n <= BlockSize): the whole segment in v1; in v2 a short last
+// segment is padded only to a multiple of Pad (encrypted: whole cipher
+// blocks, which are Pad-sized).
+func (p Profile) SegmentLen(n int, e Encryption) int {
+	if e == EncryptionAES256GCM {
+		per := p.CipherBlock - GCMOverhead
+		blocks := (n + per - 1) / per
+		return min(blocks*p.CipherBlock, p.SegmentSize)
+	}
+	return min((n+p.Pad-1)/p.Pad*p.Pad, p.SegmentSize)
 }
 
 // Segments is the number of segments of a file of size bytes. An empty file has
