@@ -36,6 +36,10 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	if codec.FileID(&m.Layout) != m.FID {
 		return errf(ErrInvalid, "the layout's FID is %s, not %s", codec.FileID(&m.Layout), m.FID)
 	}
+	// A v2 FID binds its owner: nobody declares another owner's file.
+	if m.Layout.Version != types.FormatV1 && m.Layout.Owner != m.Owner {
+		return errf(ErrInvalid, "the layout belongs to %s, not %s", m.Layout.Owner, m.Owner)
+	}
 	t, err := l.territory(m.Owner, m.Territory)
 	if err != nil {
 		return err
@@ -49,8 +53,13 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	}
 	owner := Owner{Address: m.Owner, Name: m.Name, Territory: m.Territory}
 
-	// A file already stored gets one more owner instead of a second copy.
+	// A v1 file already stored gets one more owner instead of a second copy
+	// (the gateway checks the stored layout is its own first: a v1 FID does
+	// not bind the fragment hashes). A v2 FID has exactly one owner.
 	if f, err := l.file(m.FID); err == nil {
+		if f.Layout.Version != types.FormatV1 {
+			return errf(ErrConflict, "file %s is already declared", m.FID)
+		}
 		if f.State != FileStored {
 			return errf(ErrConflict, "file %s has a pending order", m.FID)
 		}

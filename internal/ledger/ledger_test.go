@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -462,3 +463,73 @@ func TestQueryErrors(t *testing.T) {
 }
 
 func zeroFID() string { return types.FID{}.String() }
+
+// layoutV2 returns a synthetic v2 layout of owner and its FID.
+func layoutV2(owner types.Address, size uint64, salt byte) (types.Layout, types.FID) {
+	l := types.Layout{Version: types.FormatV2, Size: size, Owner: owner}
+	for i := range types.ProfileV2.Segments(size, types.EncryptionNone) {
+		seg := types.SegmentLayout{Hash: codec.Sum(types.FormatV2, []byte{salt, byte(i)})}
+		for j := range seg.Fragments {
+			seg.Fragments[j] = codec.Sum(types.FormatV2, []byte{salt, byte(i), byte(j)})
+		}
+		l.Segments = append(l.Segments, seg)
+	}
+	return l, codec.FileID(&l)
+}
+
+// TestV2Declarations: a v2 FID has one owner, bound into it. Nobody declares
+// it for another owner, nobody declares it twice, and a layout that does not
+// hash to its FID (another fragment hash, a v1 FID for it) is refused.
+func TestV2Declarations(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup()
+	h.ok("bob", Msg{BuyTerritory: &BuyTerritory{Name: "home", GiB: 1, Days: 30}})
+	h.ok("bob", Msg{Authorize: &Authorize{Gateway: h.addr("gw")}})
+	declare := func(owner string, l types.Layout, fid types.FID) Result {
+		return h.do("gw", Msg{DeclareFile: &DeclareFile{Owner: h.addr(owner), FID: fid, Name: "f", Territory: "home", Layout: l, Columns: h.nodes(0)}})
+	}
+	l, fid := layoutV2(h.addr("alice"), 1000, 1)
+	// Bob cannot declare alice's file: neither as is, nor with himself as
+	// the owner (then it is another FID).
+	if r := declare("bob", l, fid); r.Code != CodeInvalid {
+		t.Fatalf("bob declares alice's layout: %v", r)
+	}
+	lb := l
+	lb.Owner = h.addr("bob")
+	if r := declare("bob", lb, fid); r.Code != CodeInvalid {
+		t.Fatalf("bob's layout under alice's FID: %v", r)
+	}
+	// A fragment hash changed: the FID no longer matches.
+	bad := l
+	bad.Segments = append([]types.SegmentLayout(nil), l.Segments...)
+	bad.Segments[0].Fragments[5][0] ^= 1
+	if r := declare("alice", bad, fid); r.Code != CodeInvalid {
+		t.Fatalf("changed fragment hash: %v", r)
+	}
+	// A v1 FID for a v2 layout, and a v2 FID for a v1 layout.
+	v1 := l
+	v1.Version, v1.Owner = types.FormatV1, types.Address{}
+	if r := declare("alice", l, codec.FileID(&v1)); r.Code != CodeInvalid {
+		t.Fatalf("v2 layout with a v1 FID: %v", r)
+	}
+	if r := declare("alice", v1, fid); r.Code != CodeInvalid {
+		t.Fatalf("v1 layout with a v2 FID: %v", r)
+	}
+	if r := declare("alice", l, fid); r.Code != CodeOK {
+		t.Fatal(r)
+	}
+	if tr := h.territory("alice", "home"); tr.Locked != types.PadUnit {
+		t.Fatalf("a 1,000-byte v2 file locks %d bytes, want %d", tr.Locked, types.PadUnit)
+	}
+	if n := h.node(0); n.Assigned != types.PadUnit/4 {
+		t.Fatalf("its column takes %d bytes of a node", n.Assigned)
+	}
+	h.reportAll(fid, 0)
+	if r := declare("alice", l, fid); r.Code != CodeConflict {
+		t.Fatalf("declared twice: %v", r)
+	}
+	if r := declare("bob", l, fid); r.Code == CodeOK {
+		t.Fatalf("bob became an owner of a v2 file: %v", r)
+	}
+	h.checkInvariants()
+}

@@ -173,16 +173,13 @@ type File struct {
 	StoredAt int64 `json:"stored_height,omitempty"`
 }
 
-// Charge is the territory space a file takes: whole segments, since that is
-// what the nodes keep (a 1-byte file occupies a 32 MiB segment's fragments).
-func Charge(l *types.Layout) uint64 {
-	return uint64(len(l.Segments)) * types.SegmentSize
-}
+// Charge is the territory space a file takes: its padded segments, since
+// that is what the nodes keep (v1 pads the last segment to 32 MiB, v2 to a
+// multiple of 64 KiB).
+func Charge(l *types.Layout) uint64 { return l.PaddedSize() }
 
 // ColumnBytes is what one column of the file takes on its node.
-func ColumnBytes(l *types.Layout) uint64 {
-	return uint64(len(l.Segments)) * types.FragmentSize
-}
+func ColumnBytes(l *types.Layout) uint64 { return l.ColumnBytes() }
 
 // HasOwner reports whether a is one of the file's owners.
 func (f *File) HasOwner(a types.Address) bool { return f.owner(a) >= 0 }
