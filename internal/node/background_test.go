@@ -78,7 +78,7 @@ func TestReporter(t *testing.T) {
 	defer cancel()
 	go rep.run(ctx)
 	put := func(seg uint32) {
-		if err := st.Put(ctx, store.Ref{FID: fid, Column: 4, Segment: seg}, sha256.Sum256(frags[seg]), bytes.NewReader(frags[seg])); err != nil {
+		if err := st.Put(ctx, store.Ref{FID: fid, Column: 4, Segment: seg}, store.V1(sha256.Sum256(frags[seg])), bytes.NewReader(frags[seg])); err != nil {
 			t.Fatal(err)
 		}
 		rep.kick(fid, 4)
@@ -117,7 +117,7 @@ func TestCollector(t *testing.T) {
 	ctx := context.Background()
 	hold := func(fid types.FID, col uint8, frags [][]byte) {
 		for s, b := range frags {
-			if err := st.Put(ctx, store.Ref{FID: fid, Column: col, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b)); err != nil {
+			if err := st.Put(ctx, store.Ref{FID: fid, Column: col, Segment: uint32(s)}, store.V1(sha256.Sum256(b)), bytes.NewReader(b)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -203,7 +203,7 @@ func TestReporterKeepsEveryKick(t *testing.T) {
 	for i := range n {
 		fid := types.FID{byte(i), byte(i >> 8), 0xaa}
 		for s, b := range twoSegmentFile(ch, fid, self.Address(), 2) {
-			if err := st.Put(ctx, store.Ref{FID: fid, Column: 2, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b)); err != nil {
+			if err := st.Put(ctx, store.Ref{FID: fid, Column: 2, Segment: uint32(s)}, store.V1(sha256.Sum256(b)), bytes.NewReader(b)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -296,7 +296,7 @@ func TestFollowSurvivesCollectionErrors(t *testing.T) {
 	st := store.NewMemory(1<<20, 1<<10)
 	frags := twoSegmentFile(ch.reportChain, fid, self.Address(), 3)
 	for s, b := range frags {
-		st.Put(context.Background(), store.Ref{FID: fid, Column: 3, Segment: uint32(s)}, sha256.Sum256(b), bytes.NewReader(b))
+		st.Put(context.Background(), store.Ref{FID: fid, Column: 3, Segment: uint32(s)}, store.V1(sha256.Sum256(b)), bytes.NewReader(b))
 	}
 	ch.block = chain.BlockEvents{Height: 2, Events: []ledger.Event{{Type: ledger.EventFile, Attrs: []ledger.Attr{
 		{Key: ledger.AttrAction, Value: ledger.ActionDeleted}, {Key: ledger.AttrFID, Value: fid.String()}, {Key: ledger.AttrNode, Value: self.Address().String()}}}}}

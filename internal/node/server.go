@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
@@ -38,7 +39,8 @@ type Chain interface {
 type ServerConfig struct {
 	// Self is this node's address: it accepts only columns assigned to it.
 	Self types.Address
-	// FragmentSize is the exact size of a fragment (types.FragmentSize).
+	// FragmentSize is the largest fragment (types.FragmentSize); each
+	// fragment must be exactly the size its layout gives.
 	FragmentSize int64
 	// ReadRate and ReadBurst limit fragment reads per client IP (per second).
 	ReadRate  float64
@@ -92,6 +94,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /fragment/{fid}/{column}/{segment}", s.putFragment)
 	mux.HandleFunc("GET /fragment/{hash}", s.getFragment)
 	mux.HandleFunc("HEAD /fragment/{hash}", s.getFragment)
+	mux.HandleFunc("GET /fragment/{hash}/slice", s.getSlice)
+	mux.HandleFunc("GET /fragment/{hash}/chunk/{chunk}", s.getChunk)
 	mux.HandleFunc("GET /info", s.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
@@ -199,20 +203,23 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 	if f.State != ledger.FilePending {
 		return nil, fail(http.StatusConflict, nodeapi.NotPending, "%s is %s: no fragments are taken for it", fid, f.State)
 	}
+	size := int64(f.Layout.FragmentLen(int(seg)))
 	if r.ContentLength > s.cfg.FragmentSize {
-		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "a fragment is %d bytes", s.cfg.FragmentSize)
+		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "a fragment is at most %d bytes", s.cfg.FragmentSize)
 	}
-	if r.ContentLength >= 0 && r.ContentLength != s.cfg.FragmentSize {
-		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "a fragment is %d bytes, not %d", s.cfg.FragmentSize, r.ContentLength)
+	if r.ContentLength >= 0 && r.ContentLength != size {
+		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "this fragment is %d bytes, not %d", size, r.ContentLength)
 	}
-	body := &countingReader{r: http.MaxBytesReader(nil, r.Body, s.cfg.FragmentSize)}
-	err = s.store.Put(ctx, ref, want, body)
+	body := &countingReader{r: http.MaxBytesReader(nil, r.Body, size)}
+	err = s.store.Put(ctx, ref, store.Want{Hash: want, Format: f.Layout.Version, Size: size}, body)
 	s.bytesIn.Add(float64(body.n))
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
 	case errors.As(err, &mbe), errors.Is(err, store.ErrTooLarge):
-		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "a fragment is %d bytes", s.cfg.FragmentSize)
+		return nil, fail(http.StatusRequestEntityTooLarge, nodeapi.TooLarge, "this fragment is %d bytes", size)
+	case errors.Is(err, store.ErrSize):
+		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "this fragment is %d bytes: %v", size, err)
 	case errors.Is(err, store.ErrHashMismatch):
 		return nil, fail(http.StatusBadRequest, nodeapi.HashMismatch, "the body does not hash to %s; nothing stored", want)
 	case errors.Is(err, store.ErrFull):
@@ -226,13 +233,13 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 		}
 		return nil, err
 	}
-	if body.n != 0 && body.n != s.cfg.FragmentSize {
+	if body.n != 0 && body.n != size {
 		// Put verified the hash, so this cannot happen with a real layout;
 		// say so rather than keep a fragment of the wrong size. (Nothing
 		// read means the store already held these bytes for another ref,
 		// such as the all-zero padding fragments: nothing to check.)
 		_ = s.store.Release(ctx, ref)
-		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "a fragment is %d bytes, got %d", s.cfg.FragmentSize, body.n)
+		return nil, fail(http.StatusBadRequest, nodeapi.BadSize, "this fragment is %d bytes, got %d", size, body.n)
 	}
 	return &StoreResult{FID: fid, Column: uint8(col), Segment: uint32(seg), Hash: want}, nil
 }
@@ -291,6 +298,93 @@ func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
 	}
 	http.ServeContent(cw, r, "", time.Time{}, content)
 	s.bytesOut.Add(float64(cw.n))
+}
+
+// openV2 opens a v2 fragment and its outboard for a slice answer; it writes
+// the error answer itself and returns nil then.
+func (s *Server) openV2(w http.ResponseWriter, r *http.Request) (store.Fragment, []byte) {
+	if !s.limiter(r).Allow() {
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, fail(http.StatusTooManyRequests, nodeapi.RateLimited, "too many reads; retry later"))
+		return nil, nil
+	}
+	h, err := types.ParseHash(r.PathValue("hash"))
+	if err != nil {
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadHash, "%v", err))
+		return nil, nil
+	}
+	ob, err := s.store.Outboard(r.Context(), h)
+	if err == nil {
+		var f store.Fragment
+		if f, err = s.store.Open(r.Context(), h); err == nil {
+			return f, ob
+		}
+	}
+	switch _, oerr := s.store.Open(r.Context(), h); {
+	case errors.Is(err, store.ErrNotFound) && oerr == nil:
+		s.writeError(w, fail(http.StatusNotFound, nodeapi.NoOutboard, "fragment %s is v1: it has no slices; read it whole", h))
+	case errors.Is(err, store.ErrNotFound):
+		s.writeError(w, fail(http.StatusNotFound, nodeapi.NotFound, "no fragment %s here", h))
+	default:
+		s.log.Error("open fragment", "hash", h, "err", err)
+		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
+	}
+	return nil, nil
+}
+
+// getSlice serves bytes [offset, offset+length) of a v2 fragment as a Bao
+// slice (16 KiB groups): the reader verifies it against the fragment hash.
+func (s *Server) getSlice(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	off, err1 := strconv.ParseInt(q.Get("offset"), 10, 64)
+	n, err2 := strconv.ParseInt(q.Get("length"), 10, 64)
+	if err1 != nil || err2 != nil || off < 0 || n <= 0 {
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadRange, "offset and length must be numbers, length above 0"))
+		return
+	}
+	f, ob := s.openV2(w, r)
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	if off > f.Size() || n > f.Size()-off {
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadRange, "%d bytes at %d are outside the %d-byte fragment", n, off, f.Size()))
+		return
+	}
+	w.Header().Set("Content-Type", nodeapi.SliceType)
+	w.Header().Set("Content-Length", strconv.FormatInt(codec.SliceSize(f.Size(), off, n), 10))
+	cw := &countingWriter{ResponseWriter: w}
+	if err := codec.WriteSlice(cw, f, ob, off, n); err != nil {
+		s.log.Warn("slice", "hash", r.PathValue("hash"), "err", err) // the client sees a short body
+	}
+	s.bytesOut.Add(float64(cw.n))
+}
+
+// getChunk serves the proof slice of one 1 KiB chunk of a v2 fragment.
+func (s *Server) getChunk(w http.ResponseWriter, r *http.Request) {
+	k, err := strconv.ParseInt(r.PathValue("chunk"), 10, 64)
+	if err != nil || k < 0 {
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadRange, "chunk must be a number"))
+		return
+	}
+	f, ob := s.openV2(w, r)
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	p, err := codec.SliceChunk(f, ob, k)
+	if errors.Is(err, codec.ErrSliceRange) {
+		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadRange, "%v", err))
+		return
+	}
+	if err != nil {
+		s.log.Error("proof slice", "hash", r.PathValue("hash"), "err", err)
+		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", nodeapi.SliceType)
+	w.Write(p)
+	s.bytesOut.Add(float64(len(p)))
 }
 
 type countingWriter struct {

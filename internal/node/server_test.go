@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,12 +16,17 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
 )
 
-const fragSize = 1024
+// fixtureSize is the fixture file's size: a full segment (8 MiB fragments)
+// and a short last one (16 KiB fragments).
+const fixtureSize = types.SegmentSize + 1000
+
+func newMemStore() store.Store { return store.NewMemory(64<<20, types.FragmentSize) }
 
 // fakeChain holds files and gateways in memory.
 type fakeChain struct {
@@ -63,26 +67,28 @@ type fixture struct {
 	hashes []types.Hash
 }
 
-// newFixture: a file of two segments whose column 3 is this node's.
-func newFixture(t *testing.T, st store.Store) *fixture {
+// newFixture: a v2 file of two segments whose column 3 is this node's.
+func newFixture(t *testing.T, st store.Store) *fixture { return newFixtureSize(t, st, fixtureSize) }
+
+func newFixtureSize(t *testing.T, st store.Store, size uint64) *fixture {
 	self, _ := auth.Generate()
 	gw, _ := auth.Generate()
 	other, _ := auth.Generate()
 	fx := &fixture{t: t, self: self, gw: gw, store: st, fid: types.FID{0xf1}}
-	l := types.Layout{Version: types.FormatV1, Size: 2 * types.SegmentSize, Segments: make([]types.SegmentLayout, 2)}
+	l := types.Layout{Version: types.FormatV2, Owner: types.Address{5}, Size: size, Segments: make([]types.SegmentLayout, 2)}
 	f := &ledger.File{FID: fx.fid, Layout: l, State: ledger.FilePending}
 	for j := range f.Columns {
 		f.Columns[j].Node = other.Address()
 	}
 	f.Columns[3].Node = self.Address()
 	for seg := range 2 {
-		b := bytes.Repeat([]byte{byte(seg + 1)}, fragSize)
+		b := bytes.Repeat([]byte{byte(seg + 1)}, l.FragmentLen(seg))
 		fx.frags = append(fx.frags, b)
-		fx.hashes = append(fx.hashes, sha256.Sum256(b))
-		f.Layout.Segments[seg].Fragments[3] = sha256.Sum256(b)
+		fx.hashes = append(fx.hashes, codec.Sum(types.FormatV2, b))
+		f.Layout.Segments[seg].Fragments[3] = fx.hashes[seg]
 	}
 	fx.chain = &fakeChain{files: map[types.FID]*ledger.File{fx.fid: f}, gateways: map[types.Address]bool{gw.Address(): true}}
-	s := NewServer(ServerConfig{Self: self.Address(), FragmentSize: fragSize, ReadRate: 1000, ReadBurst: 1000}, st, fx.chain,
+	s := NewServer(ServerConfig{Self: self.Address(), FragmentSize: types.FragmentSize, ReadRate: 1000, ReadBurst: 1000}, st, fx.chain,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	fx.srv = httptest.NewUnstartedServer(s.Handler())
 	fx.srv.Config = s.HTTPServer("", 2*time.Second)
@@ -118,7 +124,7 @@ func (fx *fixture) path(col, seg int) string {
 }
 
 func TestStoreAndRead(t *testing.T) {
-	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
+	fx := newFixture(t, newMemStore())
 	resp, _ := fx.put(fx.gw, fx.path(3, 1), fx.frags[1])
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("store: %d", resp.StatusCode)
@@ -147,14 +153,14 @@ func TestStoreAndRead(t *testing.T) {
 	if resp, b := get("bytes=10-19"); resp.StatusCode != 206 || !bytes.Equal(b, fx.frags[1][10:20]) {
 		t.Fatalf("range: %d %q", resp.StatusCode, b)
 	}
-	if resp, _ := get("bytes=5000-6000"); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+	if resp, _ := get("bytes=20000-30000"); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
 		t.Fatalf("range past the end: %d", resp.StatusCode)
 	}
 	var info Info
 	r, _ := http.Get(fx.srv.URL + "/info")
 	json.NewDecoder(r.Body).Decode(&info)
 	r.Body.Close()
-	if info.Used != fragSize || info.Address != fx.self.Address() {
+	if info.Used != uint64(len(fx.frags[1]))+uint64(codec.OutboardSize(int64(len(fx.frags[1])))) || info.Address != fx.self.Address() {
 		t.Fatalf("info: %+v", info)
 	}
 	r, _ = http.Get(fx.srv.URL + "/metrics")
@@ -168,7 +174,7 @@ func TestStoreAndRead(t *testing.T) {
 // TestSharedFragment: two refs of identical bytes (zero padding is the common
 // case) are both stored; the second does not need the body read again.
 func TestSharedFragment(t *testing.T) {
-	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
+	fx := newFixtureSize(t, newMemStore(), 2*types.SegmentSize)
 	f := fx.chain.files[fx.fid]
 	f.Layout.Segments[1].Fragments[3] = f.Layout.Segments[0].Fragments[3]
 	for seg := range 2 {
@@ -176,7 +182,7 @@ func TestSharedFragment(t *testing.T) {
 			t.Fatalf("segment %d: %d %v", seg, resp.StatusCode, body)
 		}
 	}
-	if used, _ := fx.store.Usage(); used != fragSize {
+	if used, _ := fx.store.Usage(); used != types.FragmentSize+uint64(codec.OutboardSize(types.FragmentSize)) {
 		t.Fatalf("used %d: stored twice", used)
 	}
 	if segs, _ := fx.store.Segments(context.Background(), fx.fid, 3); len(segs) != 2 {
@@ -185,7 +191,7 @@ func TestSharedFragment(t *testing.T) {
 }
 
 func TestStoreRejections(t *testing.T) {
-	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
+	fx := newFixture(t, newMemStore())
 	stranger, _ := auth.Generate()
 	bad := bytes.Clone(fx.frags[0])
 	bad[0] ^= 1
@@ -264,7 +270,7 @@ func TestStoreRejections(t *testing.T) {
 }
 
 func TestStoreFull(t *testing.T) {
-	fx := newFixture(t, store.Full{Store: store.NewMemory(1<<20, fragSize)})
+	fx := newFixture(t, store.Full{Store: newMemStore()})
 	resp, body := fx.put(fx.gw, fx.path(3, 0), fx.frags[0])
 	if resp.StatusCode != http.StatusInsufficientStorage || body["code"] != "full" {
 		t.Fatalf("full: %d %v", resp.StatusCode, body)
@@ -274,7 +280,7 @@ func TestStoreFull(t *testing.T) {
 // TestSlowClient: a client that sends its body slower than the read timeout
 // is cut off, and nothing is stored.
 func TestSlowClient(t *testing.T) {
-	fx := newFixture(t, store.NewMemory(1<<20, fragSize))
+	fx := newFixture(t, newMemStore())
 	req, _ := http.NewRequest("PUT", fx.srv.URL+fx.path(3, 0), nil)
 	auth.SignRequest(req, fx.gw, 30*time.Second)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(fx.srv.URL, "http://"))
@@ -282,7 +288,7 @@ func TestSlowClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", fx.path(3, 0), fragSize)
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", fx.path(3, 0), len(fx.frags[0]))
 	for k, v := range req.Header {
 		fmt.Fprintf(conn, "%s: %s\r\n", k, v[0])
 	}
@@ -302,5 +308,70 @@ func TestSlowClient(t *testing.T) {
 	}
 	if used, _ := fx.store.Usage(); used != 0 {
 		t.Fatalf("stored %d bytes", used)
+	}
+}
+
+// TestSlices: a stored v2 fragment is served as verified slices of any
+// range and as 1 KiB proof chunks; bad ranges are 400 bad_range, a v1
+// fragment 404 no_outboard.
+func TestSlices(t *testing.T) {
+	fx := newFixture(t, newMemStore())
+	if resp, body := fx.put(fx.gw, fx.path(3, 0), fx.frags[0]); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("store: %d %v", resp.StatusCode, body)
+	}
+	frag, h := fx.frags[0], fx.hashes[0]
+	get := func(path string) (*http.Response, []byte) {
+		r, err := http.Get(fx.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r, b
+	}
+	for _, rg := range [][2]int64{{0, 1}, {12345, 1 << 20}, {0, int64(len(frag))}, {int64(len(frag)) - 5, 5}} {
+		resp, b := get(fmt.Sprintf("/fragment/%s/slice?offset=%d&length=%d", h, rg[0], rg[1]))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.deoss.bao-slice" {
+			t.Fatalf("slice %v: %d %s", rg, resp.StatusCode, b)
+		}
+		dst := make([]byte, rg[1])
+		if err := codec.VerifySlice(bytes.NewReader(b), dst, int64(len(frag)), rg[0], h); err != nil || !bytes.Equal(dst, frag[rg[0]:rg[0]+rg[1]]) {
+			t.Fatalf("slice %v: %v", rg, err)
+		}
+		if int64(len(b)) > rg[1]+2*types.ChunkGroup+2048 {
+			t.Fatalf("slice %v is %d bytes", rg, len(b))
+		}
+	}
+	resp, p := get(fmt.Sprintf("/fragment/%s/chunk/%d", h, 777))
+	if resp.StatusCode != 200 {
+		t.Fatalf("chunk: %d", resp.StatusCode)
+	}
+	if c, err := codec.VerifyChunk(p, int64(len(frag)), 777, h); err != nil || !bytes.Equal(c, frag[777*1024:778*1024]) {
+		t.Fatalf("chunk: %v", err)
+	}
+	for path, code := range map[string]string{
+		fmt.Sprintf("/fragment/%s/slice?offset=%d&length=2", h, len(frag)-1): "bad_range",
+		fmt.Sprintf("/fragment/%s/slice?offset=-1&length=2", h):              "bad_range",
+		fmt.Sprintf("/fragment/%s/slice?offset=0&length=0", h):               "bad_range",
+		fmt.Sprintf("/fragment/%s/slice?offset=x&length=1", h):               "bad_range",
+		fmt.Sprintf("/fragment/%s/chunk/%d", h, len(frag)/1024):              "bad_range",
+		fmt.Sprintf("/fragment/%s/chunk/-1", h):                              "bad_range",
+		fmt.Sprintf("/fragment/%s/slice?offset=0&length=1", fx.hashes[1]):    "not_found",
+	} {
+		resp, b := get(path)
+		var m map[string]string
+		json.Unmarshal(b, &m)
+		if resp.StatusCode/100 != 4 || m["code"] != code {
+			t.Errorf("GET %s: %d %s, want %s", path, resp.StatusCode, b, code)
+		}
+	}
+	// A v1 fragment has no slices.
+	v1 := bytes.Repeat([]byte{9}, 4096)
+	if err := fx.store.Put(context.Background(), store.Ref{FID: types.FID{2}}, store.V1(types.Sum(v1)), bytes.NewReader(v1)); err != nil {
+		t.Fatal(err)
+	}
+	resp, b := get(fmt.Sprintf("/fragment/%s/slice?offset=0&length=1", types.Sum(v1)))
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "no_outboard") {
+		t.Fatalf("v1 slice: %d %s", resp.StatusCode, b)
 	}
 }

@@ -39,6 +39,8 @@ const (
 	Full         Code = "full"          // 507
 	Conflict     Code = "conflict"      // 409: the store refused the write
 	NotFound     Code = "not_found"     // 404: no such fragment here (reads)
+	NoOutboard   Code = "no_outboard"   // 404: the fragment is v1: no slices, read it whole
+	BadRange     Code = "bad_range"     // 400: a slice or chunk outside the fragment, or malformed
 	Internal     Code = "internal"      // 500
 )
 
@@ -52,6 +54,9 @@ type Error struct {
 func (e *Error) Error() string {
 	return fmt.Sprintf("node answered %d %s: %s", e.Status, e.Code, e.Msg)
 }
+
+// SliceType is the media type of a Bao slice answer.
+const SliceType = "application/vnd.deoss.bao-slice"
 
 // ReadError reads the error answer of resp (whose status is not a success).
 func ReadError(resp *http.Response) *Error {

@@ -70,7 +70,7 @@ func TestCrashDuringPut(t *testing.T) {
 	if used, _ := d.Usage(); used != 0 {
 		t.Fatalf("used %d", used)
 	}
-	if err := d.Put(context.Background(), ref, h, bytes.NewReader(b)); err != nil {
+	if err := d.Put(context.Background(), ref, store.V1(h), bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 	f, err := d.Open(context.Background(), h)
@@ -89,7 +89,7 @@ func crashChild(root string) {
 	}
 	b, h := crashBytes()
 	r := io.MultiReader(bytes.NewReader(b[:len(b)/2]), stall{})
-	_ = d.Put(context.Background(), store.Ref{FID: types.FID{7}}, h, r)
+	_ = d.Put(context.Background(), store.Ref{FID: types.FID{7}}, store.V1(h), r)
 	os.Exit(3) // not reached: stall blocks until the kill
 }
 

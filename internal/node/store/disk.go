@@ -12,10 +12,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -89,7 +91,7 @@ func (d *Disk) reconcile() error {
 		if err != nil || e.IsDir() {
 			return err
 		}
-		if h, perr := types.ParseHash(e.Name()); perr != nil || !known[h] {
+		if h, perr := types.ParseHash(strings.TrimSuffix(e.Name(), outboardExt)); perr != nil || !known[h] {
 			return os.Remove(p)
 		}
 		return nil
@@ -127,7 +129,8 @@ func refKey(r Ref) []byte {
 }
 
 // Put implements Store.
-func (d *Disk) Put(ctx context.Context, ref Ref, hash types.Hash, r io.Reader) error {
+func (d *Disk) Put(ctx context.Context, ref Ref, w Want, r io.Reader) error {
+	hash := w.Hash
 	l := d.lock(hash)
 	l.Lock()
 	defer l.Unlock()
@@ -156,7 +159,7 @@ func (d *Disk) Put(ctx context.Context, ref Ref, hash types.Hash, r io.Reader) e
 		return err
 	}
 	defer d.unreserve()
-	size, err := d.write(ctx, hash, r)
+	size, err := d.write(ctx, w, r)
 	if err != nil {
 		return err
 	}
@@ -164,7 +167,9 @@ func (d *Disk) Put(ctx context.Context, ref Ref, hash types.Hash, r io.Reader) e
 		return link(tx.Bucket(bucketRefs), tx.Bucket(bucketCounts), ref, hash, uint64(size))
 	})
 	if err != nil {
-		os.Remove(d.path(hash)) // never acknowledged: do not keep it
+		// Never acknowledged: do not keep it.
+		os.Remove(d.path(hash))
+		os.Remove(d.path(hash) + outboardExt)
 		return err
 	}
 	d.mu.Lock()
@@ -205,27 +210,38 @@ func (d *Disk) unreserve() {
 	d.mu.Unlock()
 }
 
-// write puts the verified bytes of hash durably in place and returns their
-// size.
-func (d *Disk) write(ctx context.Context, hash types.Hash, r io.Reader) (int64, error) {
+// outboardExt names a v2 fragment's outboard file, beside the fragment.
+const outboardExt = ".obao"
+
+// write puts the verified bytes of w.Hash durably in place and returns the
+// bytes they take (a v2 fragment's outboard included). A v2 fragment's
+// outboard is built while the bytes are copied (one pass) and is renamed into
+// place before the fragment, both before the index knows either.
+func (d *Disk) write(ctx context.Context, w Want, r io.Reader) (int64, error) {
 	f, err := os.CreateTemp(filepath.Join(d.root, "tmp"), "frag-*")
 	if err != nil {
 		return 0, err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // fails harmlessly once renamed
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(fsutil.ContextReader(ctx, r), d.maxSize+1))
+	src := io.LimitReader(fsutil.ContextReader(ctx, r), d.maxSize+1)
+	var n int64
+	var ob []byte
+	if w.Format == types.FormatV2 {
+		n, ob, err = copyWithOutboard(f, src, w)
+	} else {
+		n, err = copyWithSHA256(f, src, w.Hash)
+	}
 	switch {
-	case err != nil:
-		f.Close()
-		return 0, err
 	case n > d.maxSize:
 		f.Close()
 		return 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, d.maxSize)
-	case types.Hash(h.Sum(nil)) != hash:
+	case err != nil:
 		f.Close()
-		return 0, ErrHashMismatch
+		return 0, err
+	case w.Size > 0 && n != w.Size:
+		f.Close()
+		return 0, fmt.Errorf("%w: %d bytes, want %d", ErrSize, n, w.Size)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -234,24 +250,89 @@ func (d *Disk) write(ctx context.Context, hash types.Hash, r io.Reader) (int64, 
 	if err := f.Close(); err != nil {
 		return 0, err
 	}
-	final := d.path(hash)
+	final := d.path(w.Hash)
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return 0, err
+	}
+	if ob != nil {
+		if err := fsutil.WriteFileAtomic(final+outboardExt, ob, 0o600); err != nil {
+			return 0, err
+		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return 0, err
 	}
-	return n, fsutil.SyncDir(filepath.Dir(final))
+	return n + int64(len(ob)), fsutil.SyncDir(filepath.Dir(final))
 }
 
-// Open implements Store. Only fragments the index records are served.
-func (d *Disk) Open(_ context.Context, hash types.Hash) (Fragment, error) {
+func copyWithSHA256(dst io.Writer, src io.Reader, want types.Hash) (int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(dst, h), src)
+	if err == nil && types.Hash(h.Sum(nil)) != want {
+		err = ErrHashMismatch
+	}
+	return n, err
+}
+
+// copyWithOutboard copies a v2 fragment of w.Size bytes and builds its
+// outboard on the way; a byte more is ErrTooLarge, fewer ErrSize.
+func copyWithOutboard(dst io.Writer, src io.Reader, w Want) (int64, []byte, error) {
+	if w.Size <= 0 {
+		return 0, nil, fmt.Errorf("%w: a v2 fragment needs its size", ErrSize)
+	}
+	cw := &countWriter{w: dst}
+	ob, root, err := codec.BuildOutboard(io.TeeReader(src, cw), w.Size)
+	if errors.Is(err, codec.ErrSliceShort) {
+		return cw.n, nil, fmt.Errorf("%w: %d bytes, want %d", ErrSize, cw.n, w.Size)
+	}
+	if err != nil {
+		return cw.n, nil, err
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(src, one[:]); m > 0 {
+		return cw.n + 1, nil, fmt.Errorf("%w: more than %d bytes", ErrSize, w.Size)
+	}
+	if root != w.Hash {
+		return cw.n, nil, ErrHashMismatch
+	}
+	return cw.n, ob, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Outboard implements Store.
+func (d *Disk) Outboard(_ context.Context, hash types.Hash) ([]byte, error) {
+	if !d.known(hash) {
+		return nil, ErrNotFound
+	}
+	b, err := os.ReadFile(d.path(hash) + outboardExt)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+func (d *Disk) known(hash types.Hash) bool {
 	var known bool
 	_ = d.db.View(func(tx *bolt.Tx) error {
 		known = tx.Bucket(bucketCounts).Get(hash[:]) != nil
 		return nil
 	})
-	if !known {
+	return known
+}
+
+// Open implements Store. Only fragments the index records are served.
+func (d *Disk) Open(_ context.Context, hash types.Hash) (Fragment, error) {
+	if !d.known(hash) {
 		return nil, ErrNotFound
 	}
 	f, err := os.Open(d.path(hash))
@@ -343,6 +424,9 @@ func (d *Disk) Release(ctx context.Context, ref Ref) error {
 	d.mu.Unlock()
 	// The index no longer knows it; a crash before this removal leaves a
 	// file that the next OpenDisk removes.
+	if err := os.Remove(d.path(hash) + outboardExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if err := os.Remove(d.path(hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

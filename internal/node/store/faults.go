@@ -28,11 +28,11 @@ func (s Slow) wait(ctx context.Context) error {
 }
 
 // Put implements Store.
-func (s Slow) Put(ctx context.Context, ref Ref, h types.Hash, r io.Reader) error {
+func (s Slow) Put(ctx context.Context, ref Ref, w Want, r io.Reader) error {
 	if err := s.wait(ctx); err != nil {
 		return err
 	}
-	return s.Store.Put(ctx, ref, h, r)
+	return s.Store.Put(ctx, ref, w, r)
 }
 
 // Open implements Store.
@@ -70,9 +70,9 @@ func (c corruptFragment) ReadAt(p []byte, off int64) (int, error) {
 type Full struct{ Store }
 
 // Put implements Store.
-func (f Full) Put(ctx context.Context, ref Ref, h types.Hash, r io.Reader) error {
-	if _, err := f.Store.Open(ctx, h); err == nil {
-		return f.Store.Put(ctx, ref, h, r) // already stored: no new space
+func (f Full) Put(ctx context.Context, ref Ref, w Want, r io.Reader) error {
+	if _, err := f.Store.Open(ctx, w.Hash); err == nil {
+		return f.Store.Put(ctx, ref, w, r) // already stored: no new space
 	}
 	return ErrFull
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -19,6 +20,7 @@ type Memory struct {
 
 	mu    sync.Mutex
 	frags map[types.Hash][]byte
+	obs   map[types.Hash][]byte
 	count map[types.Hash]int
 	refs  map[Ref]types.Hash
 	used  uint64
@@ -27,12 +29,13 @@ type Memory struct {
 // NewMemory returns an empty Memory store holding at most capacity bytes of
 // fragments of at most maxSize bytes each.
 func NewMemory(capacity uint64, maxSize int64) *Memory {
-	return &Memory{maxSize: maxSize, capacity: capacity, frags: map[types.Hash][]byte{},
+	return &Memory{maxSize: maxSize, capacity: capacity, frags: map[types.Hash][]byte{}, obs: map[types.Hash][]byte{},
 		count: map[types.Hash]int{}, refs: map[Ref]types.Hash{}}
 }
 
 // Put implements Store.
-func (m *Memory) Put(ctx context.Context, ref Ref, hash types.Hash, r io.Reader) error {
+func (m *Memory) Put(ctx context.Context, ref Ref, w Want, r io.Reader) error {
+	hash := w.Hash
 	if done, err := m.addRef(ref, hash); done || err != nil {
 		return err
 	}
@@ -43,19 +46,42 @@ func (m *Memory) Put(ctx context.Context, ref Ref, hash types.Hash, r io.Reader)
 	if int64(len(b)) > m.maxSize {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, m.maxSize)
 	}
-	if types.Hash(sha256.Sum256(b)) != hash {
+	if w.Size > 0 && int64(len(b)) != w.Size || w.Format == types.FormatV2 && w.Size <= 0 {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrSize, len(b), w.Size)
+	}
+	var ob []byte
+	if w.Format == types.FormatV2 {
+		var root types.Hash
+		if ob, root = codec.Outboard(b); root != hash {
+			return ErrHashMismatch
+		}
+	} else if types.Hash(sha256.Sum256(b)) != hash {
 		return ErrHashMismatch
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.frags[hash]; !ok {
-		if m.used+uint64(len(b)) > m.capacity {
+		if m.used+uint64(len(b)+len(ob)) > m.capacity {
 			return ErrFull
 		}
 		m.frags[hash] = b
-		m.used += uint64(len(b))
+		if ob != nil {
+			m.obs[hash] = ob
+		}
+		m.used += uint64(len(b) + len(ob))
 	}
 	return m.link(ref, hash)
+}
+
+// Outboard implements Store.
+func (m *Memory) Outboard(_ context.Context, hash types.Hash) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ob, ok := m.obs[hash]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return ob, nil
 }
 
 // addRef handles a ref that is already held, or a fragment already stored:
@@ -138,8 +164,9 @@ func (m *Memory) Release(_ context.Context, ref Ref) error {
 	delete(m.refs, ref)
 	if m.count[h]--; m.count[h] == 0 {
 		delete(m.count, h)
-		m.used -= uint64(len(m.frags[h]))
+		m.used -= uint64(len(m.frags[h]) + len(m.obs[h]))
 		delete(m.frags, h)
+		delete(m.obs, h)
 	}
 	return nil
 }

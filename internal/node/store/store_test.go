@@ -67,7 +67,7 @@ func TestDiskLeftovers(t *testing.T) {
 		t.Fatalf("temporary files kept: %v", entries)
 	}
 	ref := store.Ref{FID: types.FID{1}}
-	if err := d.Put(context.Background(), ref, h, bytes.NewReader(b)); err != nil {
+	if err := d.Put(context.Background(), ref, store.V1(h), bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 	if used, _ := d.Usage(); used != 1000 {
@@ -80,10 +80,10 @@ func TestFaults(t *testing.T) {
 	m := store.NewMemory(1<<20, 1<<16)
 	b := bytes.Repeat([]byte("y"), 500)
 	h := types.Hash(sha256.Sum256(b))
-	if err := (store.Full{Store: m}).Put(ctx, store.Ref{}, h, bytes.NewReader(b)); !errors.Is(err, store.ErrFull) {
+	if err := (store.Full{Store: m}).Put(ctx, store.Ref{}, store.V1(h), bytes.NewReader(b)); !errors.Is(err, store.ErrFull) {
 		t.Fatalf("full: %v", err)
 	}
-	if err := m.Put(ctx, store.Ref{}, h, bytes.NewReader(b)); err != nil {
+	if err := m.Put(ctx, store.Ref{}, store.V1(h), bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := (store.Corrupt{Store: m}).Open(ctx, h)

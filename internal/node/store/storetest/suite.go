@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -40,6 +41,7 @@ func Run(t *testing.T, f Factory) {
 		"Concurrent":  testConcurrent,
 		"Listing":     testListing,
 		"Persistence": testPersistence,
+		"V2":          testV2,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, f) })
@@ -60,7 +62,7 @@ var ctx = context.Background()
 func mustPut(t *testing.T, s store.Store, r store.Ref, i int) types.Hash {
 	t.Helper()
 	b, h := frag(i)
-	if err := s.Put(ctx, r, h, bytes.NewReader(b)); err != nil {
+	if err := s.Put(ctx, r, store.V1(h), bytes.NewReader(b)); err != nil {
 		t.Fatalf("put %s: %v", r, err)
 	}
 	return h
@@ -116,7 +118,7 @@ func testIdempotent(t *testing.T, f Factory) {
 	mustPut(t, s, ref(1, 0, 0), 1)
 	// The same ref with other bytes is a conflict, and changes nothing.
 	b2, h2 := frag(2)
-	if err := s.Put(ctx, ref(1, 0, 0), h2, bytes.NewReader(b2)); !errors.Is(err, store.ErrConflict) {
+	if err := s.Put(ctx, ref(1, 0, 0), store.V1(h2), bytes.NewReader(b2)); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("conflict: %v", err)
 	}
 	if got, _ := s.Lookup(ctx, ref(1, 0, 0)); got != h {
@@ -143,7 +145,7 @@ func testBadBytes(t *testing.T, f Factory) {
 		"reader":    {io.MultiReader(bytes.NewReader(b[:100]), errReader{}), errBroken},
 	}
 	for name, c := range cases {
-		if err := s.Put(ctx, ref(1, 0, 0), h, c.r); !errors.Is(err, c.want) {
+		if err := s.Put(ctx, ref(1, 0, 0), store.V1(h), c.r); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}
@@ -159,7 +161,7 @@ func testBadBytes(t *testing.T, f Factory) {
 	// A cancelled context stores nothing either.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := s.Put(cctx, ref(1, 0, 0), h, bytes.NewReader(b)); err == nil {
+	if err := s.Put(cctx, ref(1, 0, 0), store.V1(h), bytes.NewReader(b)); err == nil {
 		if _, err := s.Lookup(ctx, ref(1, 0, 0)); err != nil {
 			t.Fatal("Put succeeded without storing")
 		}
@@ -177,7 +179,7 @@ func testDedup(t *testing.T, f Factory) {
 	defer s.Close()
 	h := mustPut(t, s, ref(1, 0, 0), 1)
 	// The second ref of stored bytes does not read its reader at all.
-	if err := s.Put(ctx, ref(2, 5, 3), h, errReader{}); err != nil {
+	if err := s.Put(ctx, ref(2, 5, 3), store.V1(h), errReader{}); err != nil {
 		t.Fatalf("second ref: %v", err)
 	}
 	b, _ := frag(1)
@@ -211,18 +213,18 @@ func testCapacity(t *testing.T, f Factory) {
 		mustPut(t, s, ref(1, 0, uint32(i)), i)
 	}
 	b, h := frag(4)
-	if err := s.Put(ctx, ref(1, 0, 4), h, bytes.NewReader(b)); !errors.Is(err, store.ErrFull) {
+	if err := s.Put(ctx, ref(1, 0, 4), store.V1(h), bytes.NewReader(b)); !errors.Is(err, store.ErrFull) {
 		t.Fatalf("over capacity: %v", err)
 	}
 	// Stored bytes still take a new ref when full.
 	_, h0 := frag(0)
-	if err := s.Put(ctx, ref(2, 0, 0), h0, errReader{}); err != nil {
+	if err := s.Put(ctx, ref(2, 0, 0), store.V1(h0), errReader{}); err != nil {
 		t.Fatalf("ref of stored bytes when full: %v", err)
 	}
 	if err := s.Release(ctx, ref(1, 0, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, ref(1, 0, 4), h, bytes.NewReader(b)); err != nil {
+	if err := s.Put(ctx, ref(1, 0, 4), store.V1(h), bytes.NewReader(b)); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 }
@@ -239,7 +241,7 @@ func testConcurrent(t *testing.T, f Factory) {
 			n := i % 3
 			b, h := frag(n)
 			r := ref(byte(i), 0, 0)
-			if err := s.Put(ctx, r, h, bytes.NewReader(b)); err != nil {
+			if err := s.Put(ctx, r, store.V1(h), bytes.NewReader(b)); err != nil {
 				errs <- err
 				return
 			}
@@ -314,5 +316,73 @@ func testPersistence(t *testing.T, f Factory) {
 	}
 	if !bytes.Equal(read(t, s, h), want) {
 		t.Fatal("shared fragment lost")
+	}
+}
+
+// testV2: a v2 fragment is checked with BLAKE3 at its exact size and keeps
+// an outboard that serves verified slices; it survives a reopen and goes
+// with its last ref.
+func testV2(t *testing.T, f Factory) {
+	s := f.Open(t)
+	b, _ := frag(3)
+	b = b[:MaxSize/2]
+	ob, h := codec.Outboard(b)
+	w := store.Want{Hash: h, Format: types.FormatV2, Size: int64(len(b))}
+	bad := []struct {
+		name string
+		w    store.Want
+		body []byte
+		err  error
+	}{
+		{"short", w, b[:len(b)-1], store.ErrSize},
+		{"long", w, append(bytes.Clone(b), 0), store.ErrSize},
+		{"flipped", w, append(append([]byte(nil), b[:100]...), append([]byte{b[100] ^ 1}, b[101:]...)...), store.ErrHashMismatch},
+		{"v1 hash", store.Want{Hash: sha256.Sum256(b), Format: types.FormatV2, Size: int64(len(b))}, b, store.ErrHashMismatch},
+		{"no size", store.Want{Hash: h, Format: types.FormatV2}, b, store.ErrSize},
+	}
+	for _, c := range bad {
+		if err := s.Put(ctx, ref(9, 0, 0), c.w, bytes.NewReader(c.body)); !errors.Is(err, c.err) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.err)
+		}
+	}
+	if _, err := s.Open(ctx, h); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused fragment stored: %v", err)
+	}
+	if err := s.Put(ctx, ref(9, 0, 0), w, bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	if f.Reopen != nil {
+		s = f.Reopen(t, s)
+	}
+	defer s.Close()
+	got, err := s.Outboard(ctx, h)
+	if err != nil || !bytes.Equal(got, ob) {
+		t.Fatalf("outboard: %v", err)
+	}
+	if used, _ := s.Usage(); used != uint64(len(b)+len(ob)) {
+		t.Fatalf("usage %d, want fragment and outboard %d", used, len(b)+len(ob))
+	}
+	fr, err := s.Open(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sl bytes.Buffer
+	if err := codec.WriteSlice(&sl, fr, got, 1000, 3000); err != nil {
+		t.Fatal(err)
+	}
+	fr.Close()
+	dst := make([]byte, 3000)
+	if err := codec.VerifySlice(&sl, dst, int64(len(b)), 1000, h); err != nil || !bytes.Equal(dst, b[1000:4000]) {
+		t.Fatalf("slice from the store: %v", err)
+	}
+	v1 := mustPut(t, s, ref(1, 0, 0), 1)
+	if _, err := s.Outboard(ctx, v1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a v1 fragment has an outboard: %v", err)
+	}
+	if err := s.Release(ctx, ref(9, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Outboard(ctx, h); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("outboard outlives its fragment: %v", err)
 	}
 }
