@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/klauspost/reedsolomon"
 
@@ -131,7 +132,12 @@ func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (
 		r = io.LimitReader(r, cfg.size+1) // one byte past the end reveals a longer stream
 	}
 
-	enc, err := reedsolomon.New(types.DataShards, types.ParityShards, reedsolomon.WithMaxGoroutines(1))
+	// Fewer segment workers than cores (a gateway bounds the memory of each
+	// upload): each segment's Reed-Solomon and hashing use the other cores,
+	// so a lone upload encodes with every core and concurrent ones share
+	// them, with no more segments in memory.
+	par := max(1, runtime.GOMAXPROCS(0)/cfg.workers)
+	enc, err := reedsolomon.New(types.DataShards, types.ParityShards, reedsolomon.WithMaxGoroutines(par))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +204,7 @@ func Encode(ctx context.Context, r io.Reader, sink Sink, opts ...EncodeOption) (
 		case cfg.key != nil:
 			cfg.key.sealBlocks(s.data, s.n, s.seg.Index, s.last)
 		}
-		return encodeSegment(enc, &s.seg, cfg.version, s.data[:s.segLen], s.parity)
+		return encodeSegment(enc, &s.seg, cfg.version, s.data[:s.segLen], s.parity, par)
 	}
 	deliver := func(s *encodeSlot) error {
 		l.Segments = append(l.Segments, types.SegmentLayout{Hash: s.seg.Hash, Fragments: s.seg.FragmentHashes})
@@ -237,7 +243,7 @@ func releaseEncodeSlot(s *encodeSlot, dataL limiter) {
 // with the version's hash. data is the segment (its stored length, a
 // multiple of 4) and becomes the data fragments in place; parity receives
 // the parity fragments.
-func encodeSegment(enc reedsolomon.Encoder, seg *Segment, version uint8, data, parity []byte) error {
+func encodeSegment(enc reedsolomon.Encoder, seg *Segment, version uint8, data, parity []byte, par int) error {
 	f := len(data) / types.DataShards
 	shards := seg.Fragments[:]
 	for i := range types.DataShards {
@@ -249,11 +255,39 @@ func encodeSegment(enc reedsolomon.Encoder, seg *Segment, version uint8, data, p
 	if err := enc.Encode(shards); err != nil {
 		return err
 	}
-	seg.Hash = Sum(version, data)
-	for i, s := range shards {
-		seg.FragmentHashes[i] = Sum(version, s)
-	}
+	hashAll(version, data, seg, par)
 	return nil
+}
+
+// hashAll hashes the segment and its fragments on par goroutines. The
+// segment (4 fragments long) goes first, then the fragments, each to the
+// goroutine that is free: the loads come out even.
+func hashAll(version uint8, data []byte, seg *Segment, par int) {
+	if par <= 1 {
+		seg.Hash = Sum(version, data)
+		for i, s := range seg.Fragments {
+			seg.FragmentHashes[i] = Sum(version, s)
+		}
+		return
+	}
+	next := make(chan int, types.TotalShards+1)
+	for i := -1; i < types.TotalShards; i++ {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Go(func() {
+			for i := range next {
+				if i < 0 {
+					seg.Hash = Sum(version, data)
+				} else {
+					seg.FragmentHashes[i] = Sum(version, seg.Fragments[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // peekReader reads one byte ahead so that the encoder knows, when a segment

@@ -134,3 +134,13 @@ func TestSliceBadInput(t *testing.T) {
 		t.Errorf("WriteSlice with a cut outboard: %v", err)
 	}
 }
+
+// TestSumIsBLAKE3: the bao-computed hash is BLAKE3-256 at every length.
+func TestSumIsBLAKE3(t *testing.T) {
+	for _, n := range []int{0, 1, 1023, 1024, 64<<10 - 1, 64 << 10, 1<<20 + 5, 3 << 20} {
+		b := randBytes(n, uint64(n))
+		if Sum(types.FormatV2, b) != types.Hash(blake3.Sum256(b)) {
+			t.Fatalf("%d bytes: Sum differs from blake3.Sum256", n)
+		}
+	}
+}

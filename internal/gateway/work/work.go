@@ -6,7 +6,6 @@ package work
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,8 +127,9 @@ func (a *Area) Layout(fid types.FID) (*types.Layout, error) {
 	return &l, nil
 }
 
-// Fragment returns fragment (segment, column) of a file: a reader of exactly
-// FragmentSize bytes, to be closed.
+// Fragment returns fragment (segment, column) of a file: a reader of the
+// fragment's bytes (Layout.FragmentLen: a column file is its fragments end
+// to end, so a v2 last fragment ends with the file), to be closed.
 func (a *Area) Fragment(fid types.FID, segment uint64, column int) (io.ReadCloser, error) {
 	f, err := os.Open(filepath.Join(a.dir(fid), colName(column)))
 	if errors.Is(err, os.ErrNotExist) {
@@ -172,11 +172,11 @@ func (a *Area) Verify(fid types.FID, l *types.Layout, segment uint64, column int
 		return false, err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
+	b, err := io.ReadAll(rc)
+	if err != nil {
 		return false, err
 	}
-	return types.Hash(h.Sum(nil)) == l.Segments[segment].Fragments[column], nil
+	return len(b) == l.FragmentLen(int(segment)) && codec.Sum(l.Version, b) == l.Segments[segment].Fragments[column], nil
 }
 
 // Repair rebuilds fragment (segment, column) from four good fragments of
@@ -196,7 +196,7 @@ func (a *Area) Repair(fid types.FID, l *types.Layout, segment uint64, column int
 		}
 		b, err := io.ReadAll(rc)
 		rc.Close()
-		if err == nil && len(b) == types.FragmentSize && types.Sum(b) == l.Segments[segment].Fragments[j] {
+		if err == nil && len(b) == l.FragmentLen(int(segment)) && codec.Sum(l.Version, b) == l.Segments[segment].Fragments[j] {
 			shards[j] = b
 			good++
 		}
@@ -210,11 +210,11 @@ func (a *Area) Repair(fid types.FID, l *types.Layout, segment uint64, column int
 	}
 	required := make([]bool, types.TotalShards)
 	required[column] = true
-	shards[column] = make([]byte, 0, types.FragmentSize)
+	shards[column] = make([]byte, 0, l.FragmentLen(int(segment)))
 	if err := rs.ReconstructSome(shards, required); err != nil {
 		return err
 	}
-	if types.Sum(shards[column]) != l.Segments[segment].Fragments[column] {
+	if codec.Sum(l.Version, shards[column]) != l.Segments[segment].Fragments[column] {
 		return ErrUnrepairable // the layout's hashes do not describe these fragments
 	}
 	f, err := os.OpenFile(filepath.Join(a.dir(fid), colName(column)), os.O_WRONLY, 0)
