@@ -87,9 +87,11 @@ func benchPrimitiveEncode(b *testing.B, v uint8, seal bool) {
 // The codec: Encode of 8 segments with GOMAXPROCS 1 and 2 (a segment per
 // core), and the gateway's shipped setting, one segment worker whose
 // Reed-Solomon and hashing use every core (Lone).
-func BenchmarkEncode_v1(b *testing.B)    { benchEncode(b, WithFormat(types.FormatV1)) }
-func BenchmarkEncode_v2(b *testing.B)    { benchEncode(b, v2()...) }
-func BenchmarkEncodeAES_v1(b *testing.B) { benchEncode(b, WithFormat(types.FormatV1), WithKey(testKey())) }
+func BenchmarkEncode_v1(b *testing.B) { benchEncode(b, WithFormat(types.FormatV1)) }
+func BenchmarkEncode_v2(b *testing.B) { benchEncode(b, v2()...) }
+func BenchmarkEncodeAES_v1(b *testing.B) {
+	benchEncode(b, WithFormat(types.FormatV1), WithKey(testKey()))
+}
 func BenchmarkEncodeAES_v2(b *testing.B) { benchEncode(b, append(v2(), WithKey(testKey()))...) }
 func BenchmarkEncodeLone_v1(b *testing.B) {
 	benchEncode(b, WithFormat(types.FormatV1), WithWorkers(1))

@@ -161,3 +161,14 @@ func (p Profile) Segments(size uint64, e Encryption) uint64 {
 	}
 	return n
 }
+
+// PaddedSize is what a file of size bytes takes once its last segment is
+// padded (Layout.PaddedSize before the file is encoded).
+func (p Profile) PaddedSize(size uint64, e Encryption) uint64 {
+	n := p.Segments(size, e)
+	if n == 0 {
+		return 0
+	}
+	block := uint64(p.BlockSize(e))
+	return (n-1)*uint64(p.SegmentSize) + uint64(p.SegmentLen(int(size-(n-1)*block), e))
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/nodeapi"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -443,17 +445,26 @@ func (a *API) peerFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // peerFragment serves a fragment this gateway holds, from its cache or its
-// work area. The asker verifies it against the hash it names.
+// work area: whole, or with offset and length a Bao slice of that range (v2
+// fragments), whose outboard it builds from the local copy. The asker
+// verifies either against the hash it names.
 func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 	fid, err := pathFID(r)
 	if err != nil {
 		return err
 	}
+	q := r.URL.Query()
 	seg, err1 := strconv.ParseUint(r.PathValue("seg"), 10, 32)
 	idx, err2 := strconv.Atoi(r.PathValue("idx"))
-	h, err3 := types.ParseHash(r.URL.Query().Get("hash"))
+	h, err3 := types.ParseHash(q.Get("hash"))
 	if err1 != nil || err2 != nil || err3 != nil || idx < 0 || idx >= types.TotalShards {
-		return httpapi.Errorf(http.StatusBadRequest, "bad_fragment", "want /peer/fragment/FID/SEGMENT/INDEX?hash=HASH")
+		return httpapi.Errorf(http.StatusBadRequest, "bad_fragment", "want /peer/fragment/FID/SEGMENT/INDEX?hash=HASH[&offset=N&length=N]")
+	}
+	sliced := q.Has("offset") || q.Has("length")
+	off, err1 := strconv.ParseInt(q.Get("offset"), 10, 64)
+	n, err2 := strconv.ParseInt(q.Get("length"), 10, 64)
+	if sliced && (err1 != nil || err2 != nil || off < 0 || n <= 0) {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_range", "offset and length must be numbers, length above 0")
 	}
 	rc, err := a.Cache.Open(h)
 	if err != nil {
@@ -465,10 +476,34 @@ func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	defer rc.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(types.FragmentSize))
-	if _, err := io.Copy(w, rc); err != nil {
-		panic(http.ErrAbortHandler) // a short body, not a wrong one
+	if !sliced {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if _, err := io.Copy(w, rc); err != nil {
+			panic(http.ErrAbortHandler) // a short body, not a wrong one
+		}
+		return nil
+	}
+	release, err := a.peerSlices.Acquire(r.Context())
+	if err != nil {
+		return err
+	}
+	defer release()
+	b, err := io.ReadAll(io.LimitReader(rc, types.FragmentSize+1))
+	if err != nil {
+		return err
+	}
+	ob, root := codec.Outboard(b)
+	if root != h || len(b) > types.FragmentSize {
+		// Not a v2 fragment (v1 is read whole), or the local copy is bad.
+		return httpapi.Errorf(http.StatusNotFound, "not_held", "no v2 fragment %s here", h)
+	}
+	if off > int64(len(b)) || n > int64(len(b))-off {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_range", "%d bytes at %d are outside the %d-byte fragment", n, off, len(b))
+	}
+	w.Header().Set("Content-Type", nodeapi.SliceType)
+	w.Header().Set("Content-Length", strconv.FormatInt(codec.SliceSize(int64(len(b)), off, n), 10))
+	if err := codec.WriteSlice(w, bytes.NewReader(b), ob, off, n); err != nil {
+		panic(http.ErrAbortHandler)
 	}
 	return nil
 }

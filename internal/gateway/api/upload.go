@@ -23,6 +23,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/limit"
 	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/internal/version"
 )
@@ -73,6 +74,9 @@ type API struct {
 	verifier *auth.Verifier
 	now      func() time.Time
 	m        metrics
+	// peerSlices bounds the peer slice answers built at once: each holds a
+	// fragment (up to 8 MiB) in memory to build its outboard.
+	peerSlices limit.Slots
 	// CacheOnly leaves out every route that takes or deletes files.
 	CacheOnly bool
 }
@@ -83,7 +87,8 @@ func New(d Deps) *API {
 	if d.Registry != nil {
 		reg = d.Registry
 	}
-	a := &API{Deps: d, now: time.Now, verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), m: newMetrics(reg)}
+	a := &API{Deps: d, now: time.Now, verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), m: newMetrics(reg),
+		peerSlices: limit.NewSlots(4)}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}

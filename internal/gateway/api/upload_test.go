@@ -176,7 +176,7 @@ func TestUploadRejections(t *testing.T) {
 	check("no territory", st, body, 403, "no_territory")
 	st, body = create(c, `{"name":"a","territory":"old","size":1}`)
 	check("expired territory", st, body, 403, "territory_expired")
-	st, body = create(c, `{"name":"a","territory":"tiny","size":1}`)
+	st, body = create(c, `{"name":"a","territory":"tiny","size":2097152}`)
 	check("not enough space", st, body, 403, "insufficient_space")
 	for _, bad := range []string{"a/b", "..\\x", "a\nb", ""} {
 		b, _ := json.Marshal(map[string]any{"name": bad, "territory": "home", "size": 1})

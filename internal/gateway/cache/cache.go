@@ -2,10 +2,8 @@ package cache
 
 import (
 	"container/list"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -188,79 +186,34 @@ func (c *Cache) Stats() (hits, misses int64) {
 	return c.hits, c.miss
 }
 
-// Writer returns a writer that caches the fragment h once Commit finds it
-// whole and hashing to h; Abort (or a short or wrong fragment) discards it.
-// The cache holds only verified fragments, so that what it serves to a peer
-// or a reader is right whatever happened to the read that filled it (a
-// fragment arriving after its read was cancelled, say). A nil Writer (the
-// fragment is cached already, or bigger than the whole cache) accepts and
-// ignores everything.
-func (c *Cache) Writer(h types.Hash) *Writer {
-	if c.Has(h) || types.FragmentSize > c.max {
-		return nil
+// Put caches fragment h, whose bytes b the caller verified against h (the
+// decoder's WithVerifiedFragment hands over only fragments it checked, so the
+// cache holds only verified bytes without hashing them again). b is copied
+// before Put returns. A fragment bigger than the whole cache, or already
+// cached, is ignored; so is a failed write.
+func (c *Cache) Put(h types.Hash, b []byte) {
+	if c.Has(h) || int64(len(b)) > c.max {
+		return
 	}
 	f, err := os.CreateTemp(c.dir, ".tmp-")
 	if err != nil {
-		return nil
-	}
-	return &Writer{c: c, want: h, f: f, sum: sha256.New()}
-}
-
-// Writer is a fragment on its way into the cache.
-type Writer struct {
-	c    *Cache
-	want types.Hash
-	f    *os.File
-	sum  hash.Hash
-	n    int64
-	err  error
-}
-
-// Write implements io.Writer; a failed write only spoils the entry.
-func (w *Writer) Write(p []byte) (int, error) {
-	if w == nil || w.err != nil {
-		return len(p), nil
-	}
-	if w.n+int64(len(p)) > types.FragmentSize {
-		w.err = errors.New("longer than a fragment")
-		return len(p), nil
-	}
-	_, w.err = w.f.Write(p)
-	w.sum.Write(p)
-	w.n += int64(len(p))
-	return len(p), nil
-}
-
-// Commit keeps the entry if it is a whole fragment with the right hash.
-func (w *Writer) Commit() {
-	if w == nil {
 		return
 	}
-	defer os.Remove(w.f.Name())
-	defer w.f.Close()
-	if w.err != nil || w.n != types.FragmentSize || types.Hash(w.sum.Sum(nil)) != w.want {
+	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	_, err = f.Write(b)
+	if cerr := f.Close(); err != nil || cerr != nil {
 		return
 	}
-	if err := os.Rename(w.f.Name(), w.c.path(w.want)); err != nil {
+	if err := os.Rename(f.Name(), c.path(h)); err != nil {
 		return
 	}
-	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.index[w.want]; !ok {
-		c.index[w.want] = c.lru.PushFront(&entry{w.want, w.n})
-		c.size += w.n
+	if _, ok := c.index[h]; !ok {
+		c.index[h] = c.lru.PushFront(&entry{h, int64(len(b))})
+		c.size += int64(len(b))
 	}
 	c.evict()
-}
-
-// Abort discards the entry.
-func (w *Writer) Abort() {
-	if w == nil {
-		return
-	}
-	w.f.Close()
-	os.Remove(w.f.Name())
 }
 
 // PutLayout keeps the layout of a file with cached fragments; past

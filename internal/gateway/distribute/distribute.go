@@ -435,7 +435,7 @@ func (d *Distributor) column(ctx context.Context, f *ledger.File, l *types.Layou
 	start := time.Now()
 	seg, err := d.pushColumn(ctx, endpoint, f.FID, l, j)
 	if err == nil {
-		bytes := int64(len(l.Segments)) * types.FragmentSize
+		bytes := int64(l.ColumnBytes())
 		d.sched.Success(node, bytes, time.Since(start))
 		d.m.pushes.WithLabelValues("ok").Inc()
 		d.m.bytesOut.Add(float64(bytes))
@@ -540,14 +540,14 @@ func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int, mu *s
 // failure it says which segment failed.
 func (d *Distributor) pushColumn(ctx context.Context, endpoint string, fid types.FID, l *types.Layout, j int) (uint64, error) {
 	for s := range uint64(len(l.Segments)) {
-		if err := d.pushFragment(ctx, endpoint, fid, s, j); err != nil {
+		if err := d.pushFragment(ctx, endpoint, fid, s, j, int64(l.FragmentLen(int(s)))); err != nil {
 			return s, fmt.Errorf("segment %d: %w", s, err)
 		}
 	}
 	return 0, nil
 }
 
-func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid types.FID, s uint64, j int) error {
+func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid types.FID, s uint64, j int, size int64) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
 	defer cancel()
 	body, err := d.work.Fragment(fid, s, j)
@@ -559,7 +559,7 @@ func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid typ
 	if err != nil {
 		return localError{err}
 	}
-	req.ContentLength = types.FragmentSize
+	req.ContentLength = size
 	if err := auth.SignRequest(req, d.key, time.Minute); err != nil {
 		return localError{err}
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/work"
@@ -195,7 +196,7 @@ func encoded(t *testing.T) (string, types.FID) {
 			t.Fatal(err)
 		}
 		a, _ := work.Open(dir)
-		res, err := a.Encode(context.Background(), bytes.NewReader(bytes.Repeat([]byte("distribute me "), 1000)))
+		res, err := a.Encode(context.Background(), bytes.NewReader(bytes.Repeat([]byte("distribute me "), 1000)), codec.WithOwner(testUser().Address()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,6 +204,15 @@ func encoded(t *testing.T) (string, types.FID) {
 	})
 	return encodedDir, encodedFID
 }
+
+// testUser owns the package's test file: a v2 FID binds its owner.
+var testUser = sync.OnceValue(func() *auth.Key {
+	k, err := auth.FromSeed(bytes.Repeat([]byte{42}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -224,7 +234,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	gw, _ := auth.Generate()
-	user, _ := auth.Generate()
+	user := testUser()
 	e := &env{t: t, user: user, nodes: map[types.Address]*fakeNode{}, fid: fid, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)},
 		pushed: make(chan struct{}, 1)}
 	var keys []*auth.Key

@@ -178,7 +178,7 @@ func (in *Ingest) CheckSpace(ctx context.Context, user types.Address, territory 
 	if !t.Active(in.now().Unix()) {
 		return fmt.Errorf("%w: territory %q expired; renew it", ErrTerritoryExpired, territory)
 	}
-	need := types.ProfileV1.Segments(uint64(size), enc) * types.SegmentSize
+	need := types.ProfileV2.PaddedSize(uint64(size), enc)
 	if t.Free() < need {
 		return fmt.Errorf("%w: territory %q has %d bytes free; the file takes %d", ErrInsufficientSpace, territory, t.Free(), need)
 	}
@@ -194,7 +194,7 @@ func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address
 		return nil, err
 	}
 	defer release()
-	opts := []codec.EncodeOption{codec.WithKey(key), codec.WithWorkers(in.workers)}
+	opts := []codec.EncodeOption{codec.WithOwner(user), codec.WithKey(key), codec.WithWorkers(in.workers)}
 	if size >= 0 {
 		opts = append(opts, codec.WithSize(size))
 	} else {

@@ -256,7 +256,8 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 	}
 	defer release()
 	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
-	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad)}
+	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad),
+		codec.WithVerifiedFragment(src.good)}
 	if key != nil {
 		opts = append(opts, codec.WithDecodeKey(key))
 	}
@@ -292,56 +293,82 @@ func (s *source) served(seg uint64, idx int, from string) {
 }
 
 // OpenFragment implements codec.FragmentSource: the cache, the work area,
-// peers holding the file (nearest first), then the column's node. What comes
-// from the network is written to the cache as it is read, and kept only if
-// it turns out whole and right.
+// peers holding the file (nearest first), then the column's node, each read
+// whole. Verified fragments from the network reach the cache through good.
 func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.ReadCloser, error) {
+	rc, _, err := s.open(ctx, seg, idx, -1, 0)
+	return rc, err
+}
+
+// OpenSlice implements codec.SliceSource for v2 files: local copies (cache,
+// work area) whole, peers and nodes as verified slices of just the range.
+func (s *source) OpenSlice(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, bool, error) {
+	return s.open(ctx, seg, idx, off, n)
+}
+
+// open finds fragment (seg, idx): whole when off < 0 or from a local copy
+// (whole is then true), else a slice of [off, off+n).
+func (s *source) open(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, bool, error) {
 	h := s.f.Layout.Segments[seg].Fragments[idx]
+	size := int64(s.f.Layout.FragmentLen(int(seg)))
 	if rc, err := s.rd.cache.Open(h); err == nil {
 		s.served(seg, idx, "cache")
 		s.rd.m.fragments.WithLabelValues("cache").Inc()
-		return rc, nil
+		return rc, true, nil
 	}
 	if rc, err := s.rd.work.Fragment(s.f.FID, seg, idx); err == nil {
 		s.served(seg, idx, "work")
 		s.rd.m.fragments.WithLabelValues("work").Inc()
-		return rc, nil
+		return rc, true, nil
+	}
+	sliced, want := off >= 0, size
+	var rng string
+	if sliced {
+		rng = fmt.Sprintf("offset=%d&length=%d", off, n)
+		want = codec.SliceSize(size, off, n)
 	}
 	var errs []error
 	for _, p := range s.f.peers {
 		url := fmt.Sprintf("%s/peer/fragment/%s/%d/%d?hash=%s", p.endpoint, s.f.FID, seg, idx, h)
-		rc, err := s.get(ctx, url, h)
+		if sliced {
+			url += "&" + rng
+		}
+		rc, err := s.get(ctx, url, want)
 		if err == nil {
 			s.served(seg, idx, p.endpoint)
 			s.rd.m.fragments.WithLabelValues("peer").Inc()
-			return rc, nil
+			return rc, !sliced, nil
 		}
 		errs = append(errs, err)
 	}
 	if s.f.Chain == nil {
-		return nil, errors.Join(append(errs, errors.New("file not on chain yet, and no peer has this fragment"))...)
+		return nil, false, errors.Join(append(errs, errors.New("file not on chain yet, and no peer has this fragment"))...)
 	}
 	node := s.f.Chain.Columns[idx].Node
 	ep := s.ends[node]
 	if ep == "" {
-		return nil, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
+		return nil, false, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
 	}
 	if s.isSlow(node) {
-		return nil, errors.Join(append(errs, errSlowNode)...)
+		return nil, false, errors.Join(append(errs, errSlowNode)...)
+	}
+	url := ep + "/fragment/" + h.String()
+	if sliced {
+		url += "/slice?" + rng
 	}
 	start := time.Now()
-	rc, err := s.get(ctx, ep+"/fragment/"+h.String(), h)
+	rc, err := s.get(ctx, url, want)
 	if err != nil {
 		if ctx.Err() != nil {
 			s.markSlow(node) // hedged away before it even answered
 		} else {
 			s.markFailed(node)
 		}
-		return nil, errors.Join(append(errs, err)...)
+		return nil, false, errors.Join(append(errs, err)...)
 	}
 	s.served(seg, idx, ep)
 	s.rd.m.fragments.WithLabelValues("node").Inc()
-	return &timedBody{ReadCloser: rc, ctx: ctx, start: start, done: s.rd.observeFetch, abandoned: func() { s.markSlow(node) }}, nil
+	return &timedBody{ReadCloser: rc, ctx: ctx, start: start, want: want, done: s.rd.observeFetch, abandoned: func() { s.markSlow(node) }}, !sliced, nil
 }
 
 // errSlowNode: a node that lost a hedge earlier in this download is not
@@ -380,8 +407,9 @@ func (s *source) markFailed(a types.Address) {
 	s.failed[a] = true
 }
 
-// get fetches a fragment over HTTP, teeing it into the cache.
-func (s *source) get(ctx context.Context, url string, h types.Hash) (io.ReadCloser, error) {
+// get fetches a fragment or a slice over HTTP; want bounds what is read
+// (one byte more tells the decoder the answer is too long).
+func (s *source) get(ctx context.Context, url string, want int64) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return nil, err
@@ -394,7 +422,23 @@ func (s *source) get(ctx context.Context, url string, h types.Hash) (io.ReadClos
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	return &teeBody{body: resp.Body, w: s.rd.cache.Writer(h)}, nil
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, want+1), resp.Body}, nil
+}
+
+// good is told of every whole fragment the decoder verified: one that came
+// over the network goes into the cache (the decoder checked it, so the
+// cache holds only verified bytes without hashing them again).
+func (s *source) good(seg uint64, idx int, b []byte) {
+	s.mu.Lock()
+	from := s.origin[[2]int{int(seg), idx}]
+	s.mu.Unlock()
+	if from == "cache" || from == "work" {
+		return
+	}
+	s.rd.cache.Put(s.f.Layout.Segments[seg].Fragments[idx], b)
 }
 
 // bad is told of every fragment that failed: a bad cache entry is dropped,
@@ -403,7 +447,8 @@ func (s *source) bad(fe *codec.FragmentError) {
 	s.mu.Lock()
 	from := s.origin[[2]int{int(fe.Segment), fe.Index}]
 	s.mu.Unlock()
-	corrupt := errors.Is(fe.Err, codec.ErrFragmentCorrupt) || errors.Is(fe.Err, codec.ErrFragmentShort) || errors.Is(fe.Err, codec.ErrFragmentLong)
+	corrupt := errors.Is(fe.Err, codec.ErrFragmentCorrupt) || errors.Is(fe.Err, codec.ErrFragmentShort) || errors.Is(fe.Err, codec.ErrFragmentLong) ||
+		errors.Is(fe.Err, codec.ErrSliceCorrupt) || errors.Is(fe.Err, codec.ErrSliceShort) || errors.Is(fe.Err, codec.ErrSliceLong)
 	if !corrupt {
 		return // unreachable or missing: the push side's deadlines deal with that
 	}
@@ -420,29 +465,13 @@ func (s *source) bad(fe *codec.FragmentError) {
 	}
 }
 
-// teeBody copies what is read into a cache writer, committed on Close.
-type teeBody struct {
-	body io.ReadCloser
-	w    *cache.Writer
-}
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.body.Read(p)
-	t.w.Write(p[:n])
-	return n, err
-}
-
-func (t *teeBody) Close() error {
-	t.w.Commit() // keeps it only if whole and matching its hash
-	return t.body.Close()
-}
-
 // timedBody reports how long a fragment took once it is read whole, or that
 // it was abandoned (cancelled part way: a hedge found faster fragments).
 type timedBody struct {
 	io.ReadCloser
 	ctx       context.Context
 	start     time.Time
+	want      int64 // the answer's full length
 	n         int64
 	done      func(time.Duration)
 	abandoned func()
@@ -456,7 +485,7 @@ func (t *timedBody) Read(p []byte) (int, error) {
 
 func (t *timedBody) Close() error {
 	switch {
-	case t.n >= types.FragmentSize:
+	case t.n >= t.want:
 		t.done(time.Since(t.start))
 	case t.ctx.Err() != nil:
 		t.abandoned()

@@ -51,22 +51,31 @@ func (p *fakePeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		seg, _ := strconv.Atoi(r.PathValue("seg"))
 		idx, _ := strconv.Atoi(r.PathValue("idx"))
 		b := bytes.Clone(p.frags[[2]int{seg, idx}])
+		if q := r.URL.Query(); q.Has("offset") {
+			// A v2 slice, as a real peer builds it.
+			off, _ := strconv.ParseInt(q.Get("offset"), 10, 64)
+			n, _ := strconv.ParseInt(q.Get("length"), 10, 64)
+			ob, _ := codec.Outboard(b)
+			var sl bytes.Buffer
+			codec.WriteSlice(&sl, bytes.NewReader(b), ob, off, n)
+			b = sl.Bytes()
+		}
 		if p.bad[[2]int{seg, idx}] {
-			b[100] ^= 1
+			b[len(b)/2] ^= 1
 		}
 		w.Write(b)
 	})
 	mux.ServeHTTP(w, r)
 }
 
-func encodeToMap(t *testing.T, data []byte) (*codec.Result, map[[2]int][]byte) {
+func encodeToMap(t *testing.T, data []byte, opts ...codec.EncodeOption) (*codec.Result, map[[2]int][]byte) {
 	frags := map[[2]int][]byte{}
 	res, err := codec.Encode(context.Background(), bytes.NewReader(data), codec.SinkFunc(func(s *codec.Segment) error {
 		for j, f := range s.Fragments {
 			frags[[2]int{int(s.Index), j}] = bytes.Clone(f)
 		}
 		return nil
-	}))
+	}), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +100,7 @@ func newTestReader(t *testing.T, peer string) *Reader {
 // check, and no byte of it reaches the reader.
 func TestPeerWrongBytes(t *testing.T) {
 	data := bytes.Repeat([]byte("peer bytes "), 500_000)
-	res, frags := encodeToMap(t, data)
+	res, frags := encodeToMap(t, data, codec.WithFormat(types.FormatV1))
 	peer := &fakePeer{layout: res.Layout, frags: frags, bad: map[[2]int]bool{{0, 1}: true}}
 	srv := httptest.NewServer(peer)
 	defer srv.Close()
@@ -152,5 +161,38 @@ func TestSlowNodesAskedAgainWhenNeeded(t *testing.T) {
 	s.markFailed(types.Address{99})
 	if s.isSlow(slow) {
 		t.Fatal("slow + 8 failed: skipping the slow node leaves 3, yet it is skipped")
+	}
+}
+
+// TestPeerWrongSlicesV2: a peer serving a v2 file's slices with a flipped
+// byte is routed around, ranges included; a forged v2 layout does not even
+// resolve, since the v2 FID binds every fragment hash.
+func TestPeerWrongSlicesV2(t *testing.T) {
+	data := bytes.Repeat([]byte("peer bytes v2 "), 500_000)
+	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
+	peer := &fakePeer{layout: res.Layout, frags: frags, bad: map[[2]int]bool{{0, 0}: true, {0, 1}: true}}
+	srv := httptest.NewServer(peer)
+	defer srv.Close()
+	rd := newTestReader(t, srv.URL)
+	f, err := rd.Resolve(context.Background(), res.FID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]int64{{0, int64(len(data))}, {100, 5000}, {int64(len(data)) - 70000, 70000}} {
+		var out bytes.Buffer
+		if err := rd.Read(context.Background(), &out, f, r[0], r[1], nil); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), data[r[0]:r[0]+r[1]]) {
+			t.Fatalf("range %v: wrong bytes through a lying peer", r)
+		}
+	}
+	forged := res.Layout
+	forged.Segments = append([]types.SegmentLayout(nil), res.Layout.Segments...)
+	forged.Segments[0].Fragments[0] = codec.Sum(types.FormatV2, []byte("other"))
+	srv2 := httptest.NewServer(&fakePeer{layout: forged, frags: frags})
+	defer srv2.Close()
+	if _, err := newTestReader(t, srv2.URL).Resolve(context.Background(), res.FID); err == nil {
+		t.Fatal("a forged v2 layout resolved")
 	}
 }

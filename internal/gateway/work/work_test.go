@@ -25,7 +25,7 @@ func TestEncodeAndRead(t *testing.T) {
 		t.Fatal("leftover of an interrupted encoding kept")
 	}
 	data := bytes.Repeat([]byte("work area "), types.SegmentSize/10+77) // two segments
-	res, err := a.Encode(ctx, bytes.NewReader(data))
+	res, err := a.Encode(ctx, bytes.NewReader(data), codec.WithOwner(types.Address{1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestEncodeAndRead(t *testing.T) {
 			}
 			b, _ := io.ReadAll(rc)
 			rc.Close()
-			if len(b) != types.FragmentSize || types.Sum(b) != l.Segments[s].Fragments[j] {
+			if len(b) != l.FragmentLen(int(s)) || codec.Sum(l.Version, b) != l.Segments[s].Fragments[j] {
 				t.Fatalf("fragment (%d, %d) differs", s, j)
 			}
 		}
@@ -53,14 +53,14 @@ func TestEncodeAndRead(t *testing.T) {
 		t.Fatalf("decode from the work area: %v", err)
 	}
 	// The same bytes again keep the one copy.
-	if again, err := a.Encode(ctx, bytes.NewReader(data)); err != nil || again.FID != res.FID {
+	if again, err := a.Encode(ctx, bytes.NewReader(data), codec.WithOwner(types.Address{1})); err != nil || again.FID != res.FID {
 		t.Fatalf("again: %v", err)
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 1 || entries[0].Name() != res.FID.String() {
 		t.Fatalf("the work area holds %v, want the one file", entries)
 	}
 	// A failed encoding leaves nothing.
-	if _, err := a.Encode(ctx, bytes.NewReader(data), codec.WithSize(int64(len(data))+1)); !errors.Is(err, codec.ErrSizeMismatch) {
+	if _, err := a.Encode(ctx, bytes.NewReader(data), codec.WithOwner(types.Address{1}), codec.WithSize(int64(len(data))+1)); !errors.Is(err, codec.ErrSizeMismatch) {
 		t.Fatalf("size mismatch: %v", err)
 	}
 	entries, _ := os.ReadDir(root)
@@ -81,7 +81,7 @@ func TestEncodeAndRead(t *testing.T) {
 func TestRepair(t *testing.T) {
 	a, _ := Open(t.TempDir())
 	data := bytes.Repeat([]byte("repair me "), types.SegmentSize/10+5) // two segments
-	res, err := a.Encode(context.Background(), bytes.NewReader(data))
+	res, err := a.Encode(context.Background(), bytes.NewReader(data), codec.WithOwner(types.Address{1}))
 	if err != nil {
 		t.Fatal(err)
 	}
