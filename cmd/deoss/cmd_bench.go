@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/sdk"
 )
 
@@ -73,7 +74,9 @@ each speed is also given as a ratio to it (machines are noisy; ratios travel).`,
 			mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
 
 			start := time.Now()
-			if _, err := codec.Encode(ctx, bytes.NewReader(data), codec.SinkFunc(func(*codec.Segment) error { return nil })); err != nil {
+			// The codec alone, as the gateway runs it (format v2; the owner
+			// only enters the FID, and this one is never declared).
+			if _, err := codec.Encode(ctx, bytes.NewReader(data), codec.SinkFunc(func(*codec.Segment) error { return nil }), codec.WithOwner(types.Address{0xbe})); err != nil {
 				return err
 			}
 			res.CodecMBps = mbps(time.Since(start))

@@ -28,7 +28,7 @@ func startDaemon(t *testing.T, dir, name string, a ...string) *testutil.Proc {
 func waitHTTP(t *testing.T, url string) { t.Helper(); testutil.WaitHTTP(t, url) }
 
 // encodeFile encodes data and keeps its fragments by [segment][column].
-func encodeFile(t *testing.T, data []byte) (*codec.Result, [][][]byte) {
+func encodeFile(t *testing.T, data []byte, owner types.Address) (*codec.Result, [][][]byte) {
 	t.Helper()
 	var frags [][][]byte
 	res, err := codec.Encode(context.Background(), bytes.NewReader(data), codec.SinkFunc(func(s *codec.Segment) error {
@@ -38,7 +38,7 @@ func encodeFile(t *testing.T, data []byte) (*codec.Result, [][][]byte) {
 		}
 		frags = append(frags, seg)
 		return nil
-	}))
+	}), codec.WithOwner(owner))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestNodeProcess(t *testing.T) {
 		cols[j] = k.Address()
 	}
 	declare := func(data []byte) (*codec.Result, [][][]byte) {
-		res, frags := encodeFile(t, data)
+		res, frags := encodeFile(t, data, user.Address())
 		submit(gw, ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: user.Address(), FID: res.FID, Name: "f",
 			Territory: "home", Layout: res.Layout, Columns: cols}})
 		return res, frags
@@ -159,19 +159,19 @@ func TestNodeProcess(t *testing.T) {
 
 	// Killed while a fragment arrives: after a restart nothing of it is
 	// visible, the stored ones are all there, and it can be stored again.
-	res2, frags2 := declare([]byte("two"))
+	res2, frags2 := declare(bytes.Repeat([]byte("two"), types.SegmentSize/3)) // one whole segment
 	conn, err := net.Dial("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/fragment/%s/5/0", listen, res2.FID), nil)
 	auth.SignRequest(req, gw, time.Minute)
-	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), listen, types.FragmentSize)
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), listen, len(frags2[0][5]))
 	for k, v := range req.Header {
 		fmt.Fprintf(conn, "%s: %s\r\n", k, v[0])
 	}
 	fmt.Fprint(conn, "\r\n")
-	conn.Write(frags2[0][5][:types.FragmentSize/2])
+	conn.Write(frags2[0][5][:len(frags2[0][5])/2])
 	time.Sleep(200 * time.Millisecond)
 	np.Kill()
 	conn.Close()

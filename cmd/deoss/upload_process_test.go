@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/gateway"
@@ -156,7 +157,7 @@ func TestUploadToStored(t *testing.T) {
 			}
 			b, _ := io.ReadAll(r.Body)
 			r.Body.Close()
-			if r.StatusCode != 200 || types.Sum(b) != seg.Fragments[j] {
+			if r.StatusCode != 200 || codec.Sum(f.Layout.Version, b) != seg.Fragments[j] {
 				t.Fatalf("column %d segment %d at %s: %d", j, s, endpoint[col.Node], r.StatusCode)
 			}
 		}

@@ -254,6 +254,10 @@ type segmentDecoder struct {
 	checkSegment bool
 }
 
+// wholeBelow: v2 fragments up to this size are always read whole (a short
+// last segment's, say).
+const wholeBelow = 4 * types.ChunkGroup
+
 // span is a byte range of each fragment of a segment, and the data
 // fragments whose bytes in that range go to the reader.
 type span struct {
@@ -279,7 +283,10 @@ func (d *segmentDecoder) spans(s *decodeSlot) (spans []span, segLo, segHi int) {
 	}
 	for i := segLo / f; i < types.DataShards && i*f < segHi; i++ {
 		lo, hi := max(segLo-i*f, 0), min(segHi-i*f, f)
-		if d.l.Version == types.FormatV1 {
+		// v1 reads whole fragments. So does v2 when the range is most of
+		// one, or the fragment is small: it costs little more, and a whole
+		// verified fragment can be cached (WithVerifiedFragment).
+		if d.l.Version == types.FormatV1 || 2*(hi-lo) >= f || f <= wholeBelow {
 			lo, hi = 0, f
 		}
 		if n := len(spans); n > 0 && spans[n-1].lo == lo && spans[n-1].hi == hi {

@@ -105,3 +105,18 @@ func (l *Layout) Validate() error {
 	}
 	return nil
 }
+
+// Equal reports whether two layouts describe the same bytes: every field and
+// every hash equal (a nil and an empty salt are equal).
+func (l *Layout) Equal(o *Layout) bool {
+	if l.Version != o.Version || l.Encryption != o.Encryption || l.Size != o.Size || l.Owner != o.Owner ||
+		string(l.Salt) != string(o.Salt) || len(l.Segments) != len(o.Segments) {
+		return false
+	}
+	for i := range l.Segments {
+		if l.Segments[i] != o.Segments[i] {
+			return false
+		}
+	}
+	return true
+}

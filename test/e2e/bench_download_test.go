@@ -95,7 +95,7 @@ func BenchmarkDownload(b *testing.B) {
 
 	// The bound: the same file's columns in a local folder.
 	dir := b.TempDir()
-	encodeBytesToFolder(b, dir, data)
+	encodeBytesToFolder(b, dir, data, f.Layout.Owner)
 	decodeOnce := func(down map[int]bool) time.Duration {
 		start := time.Now()
 		var out bytes.Buffer
@@ -166,7 +166,7 @@ func BenchmarkDownload(b *testing.B) {
 }
 
 // encodeBytesToFolder writes data's 12 columns into dir.
-func encodeBytesToFolder(b testing.TB, dir string, data []byte) {
+func encodeBytesToFolder(b testing.TB, dir string, data []byte, owner types.Address) {
 	cols := make([]*os.File, types.TotalShards)
 	for j := range cols {
 		cols[j], _ = os.Create(filepath.Join(dir, fmt.Sprintf("col-%02d", j)))
@@ -179,7 +179,7 @@ func encodeBytesToFolder(b testing.TB, dir string, data []byte) {
 			}
 		}
 		return nil
-	}))
+	}), codec.WithOwner(owner))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func encodeToFolder(b testing.TB, dir string, size int64) time.Duration {
 			}
 		}
 		return nil
-	}), codec.WithSize(size))
+	}), codec.WithSize(size), codec.WithOwner(types.Address{0xbe}))
 	if err != nil {
 		b.Fatal(err)
 	}

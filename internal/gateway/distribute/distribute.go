@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/backoff"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
@@ -244,6 +246,83 @@ func (d *Distributor) move(r *pipeline.Record, state string) error {
 	return err
 }
 
+// ErrForeignLayout: a stored file of the same FID lists other fragment
+// hashes than this gateway's copy (a poisoned v1 declaration).
+var ErrForeignLayout = errors.New("the file on chain is not this upload")
+
+// readBack reads one fragment of every column back from its node and
+// verifies it against this gateway's layout, before the work copy goes: a
+// report on chain is a node's claim, and nodes are trusted for nothing. A v2
+// column shows one 1 KiB proof chunk (about 2 KiB moved), a v1 column a
+// whole fragment.
+func (d *Distributor) readBack(ctx context.Context, f *ledger.File, l *types.Layout) error {
+	if len(l.Segments) == 0 {
+		return nil
+	}
+	nodes, err := d.chain.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	endpoint := map[types.Address]string{}
+	for _, n := range nodes {
+		endpoint[n.Address] = n.Endpoint
+	}
+	errs := make([]error, types.TotalShards)
+	var wg sync.WaitGroup
+	for j := range types.TotalShards {
+		wg.Go(func() {
+			seg := j % len(l.Segments)
+			ep := endpoint[f.Columns[j].Node]
+			if ep == "" {
+				errs[j] = fmt.Errorf("column %d: node %s has no endpoint", j, f.Columns[j].Node)
+				return
+			}
+			if err := d.readBack1(ctx, ep, l, seg, j); err != nil {
+				errs[j] = fmt.Errorf("read-back of column %d from %s: %w", j, f.Columns[j].Node, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (d *Distributor) readBack1(ctx context.Context, ep string, l *types.Layout, seg, j int) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
+	defer cancel()
+	h := l.Segments[seg].Fragments[j]
+	size := int64(l.FragmentLen(seg))
+	url := ep + "/fragment/" + h.String()
+	var chunk int64
+	if l.Version != types.FormatV1 {
+		chunk = int64(h[0]) % (size / types.ProofChunk) // spread over the fragment
+		url += fmt.Sprintf("/chunk/%d", chunk)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nodeapi.ReadError(resp)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, size+1))
+	if err != nil {
+		return err
+	}
+	if l.Version != types.FormatV1 {
+		_, err = codec.VerifyChunk(b, size, chunk, h)
+		return err
+	}
+	if int64(len(b)) != size || codec.Sum(l.Version, b) != h {
+		return codec.ErrFragmentCorrupt
+	}
+	return nil
+}
+
 // errStale: the record changed under this step; the next round takes it
 // from its new state. It is not a failure.
 var errStale = errors.New("record changed meanwhile")
@@ -275,10 +354,21 @@ func (d *Distributor) advance1(ctx context.Context, r *pipeline.Record) error {
 			d.m.reportWait.Observe(d.cfg.Now().Sub(r.Updated).Seconds())
 		}
 		if !f.HasOwner(r.Owner) {
-			// Stored for someone else: this owner is added, no second copy.
+			// Stored for someone else (v1 only: a v2 FID has one owner):
+			// this owner is added, no second copy, but only if the stored
+			// fragments are this file's. A v1 FID does not bind the
+			// fragment hashes, so whoever declared it first may have
+			// declared made-up ones (docs/security.md, "Dedup poisoning").
+			if !f.Layout.Equal(l) {
+				return fmt.Errorf("%w: the chain's record of %s lists other fragments than this upload's; not joining it, the work copy is kept", ErrForeignLayout, r.FID)
+			}
 			if err := d.chain.Submit(ctx, declareMsg(r, l, [types.TotalShards]types.Address{})); err != nil {
 				return err
 			}
+		}
+		// The work copy goes only once the nodes show they hold the bytes.
+		if err := d.readBack(ctx, f, l); err != nil {
+			return err
 		}
 		return d.move(r, pipeline.Stored)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,17 +132,32 @@ type fakeNode struct {
 	answer atomic.Value  // string: "ok", a nodeapi code, "500"
 	pushes *atomic.Int64 // shared by the env's nodes
 	pushed chan struct{} // shared; gets a value (if room) on each push
+	lies   atomic.Bool   // reads back other bytes than it was given
+
+	mu   sync.Mutex
+	held map[types.Hash][]byte // what was pushed, by its v1 and v2 hash
 }
 
 func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == "GET" {
+		n.serveRead(w, r)
+		return
+	}
 	n.pushes.Add(1)
 	select {
 	case n.pushed <- struct{}{}:
 	default:
 	}
-	io.Copy(io.Discard, r.Body)
+	body, _ := io.ReadAll(r.Body)
 	switch a := n.answer.Load().(string); a {
 	case "ok":
+		n.mu.Lock()
+		if n.held == nil {
+			n.held = map[types.Hash][]byte{}
+		}
+		n.held[codec.Sum(types.FormatV1, body)] = body
+		n.held[codec.Sum(types.FormatV2, body)] = body
+		n.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 	case "500":
 		http.Error(w, `{"code":"internal","error":"disk on fire"}`, http.StatusInternalServerError)
@@ -149,6 +166,37 @@ func (n *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"code":%q,"error":"as the test says"}`, a)
 	}
+}
+
+// serveRead answers the distributor's read-back: a whole fragment or a
+// proof chunk, of the bytes pushed (or, lying, of others).
+func (n *fakeNode) serveRead(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/fragment/"), "/")
+	h, _ := types.ParseHash(parts[0])
+	n.mu.Lock()
+	b := bytes.Clone(n.held[h])
+	n.mu.Unlock()
+	if b == nil {
+		http.Error(w, `{"code":"not_found","error":"no such fragment"}`, http.StatusNotFound)
+		return
+	}
+	if n.lies.Load() {
+		for i := range b {
+			b[i] ^= 0x55
+		}
+	}
+	if len(parts) == 3 && parts[1] == "chunk" {
+		k, _ := strconv.ParseInt(parts[2], 10, 64)
+		ob, _ := codec.Outboard(b)
+		p, err := codec.SliceChunk(bytes.NewReader(b), ob, k)
+		if err != nil {
+			http.Error(w, `{"code":"bad_range","error":"no such chunk"}`, http.StatusBadRequest)
+			return
+		}
+		w.Write(p)
+		return
+	}
+	w.Write(b)
 }
 
 // env is a distributor over a ledger in memory, 14 fake nodes, a work area
