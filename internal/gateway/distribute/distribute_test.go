@@ -215,6 +215,8 @@ type env struct {
 	d       *Distributor
 	pushes  atomic.Int64
 	pushed  chan struct{}
+	// mallory and her gateway are funded strangers.
+	mallory, malGW *auth.Key
 }
 
 type fakeClock struct {
@@ -229,29 +231,46 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-var (
-	encodeOnce sync.Once
-	encodedDir string
-	encodedFID types.FID
-)
 
-// encoded encodes one 1-segment file once for the package's tests; each
-// test links its columns into its own work area.
-func encoded(t *testing.T) (string, types.FID) {
-	encodeOnce.Do(func() {
+// encoded encodes one 1-segment file of each format version once for the
+// package's tests; each test links its columns into its own work area.
+func encoded(t *testing.T, v uint8) (string, types.FID) {
+	encodeMu.Lock()
+	defer encodeMu.Unlock()
+	if e, ok := encodedFiles[v]; ok {
+		return e.dir, e.fid
+	}
+	if encodeRoot == "" {
 		dir, err := os.MkdirTemp("", "deoss-dist-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, _ := work.Open(dir)
-		res, err := a.Encode(context.Background(), bytes.NewReader(bytes.Repeat([]byte("distribute me "), 1000)), codec.WithOwner(testUser().Address()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		encodedDir, encodedFID = filepath.Join(dir, res.FID.String()), res.FID
-	})
-	return encodedDir, encodedFID
+		encodeRoot = dir
+	}
+	a, _ := work.Open(filepath.Join(encodeRoot, fmt.Sprint(v)))
+	opts := []codec.EncodeOption{codec.WithFormat(v)}
+	if v == types.FormatV2 {
+		opts = append(opts, codec.WithOwner(testUser().Address()))
+	}
+	res, err := a.Encode(context.Background(), bytes.NewReader(bytes.Repeat([]byte("distribute me "), 1000)), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := encodedFile{filepath.Join(encodeRoot, fmt.Sprint(v), res.FID.String()), res.FID}
+	encodedFiles[v] = e
+	return e.dir, e.fid
 }
+
+type encodedFile struct {
+	dir string
+	fid types.FID
+}
+
+var (
+	encodeMu     sync.Mutex
+	encodeRoot   string
+	encodedFiles = map[uint8]encodedFile{}
+)
 
 // testUser owns the package's test file: a v2 FID binds its owner.
 var testUser = sync.OnceValue(func() *auth.Key {
@@ -264,14 +283,17 @@ var testUser = sync.OnceValue(func() *auth.Key {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if encodedDir != "" {
-		os.RemoveAll(filepath.Dir(encodedDir))
+	if encodeRoot != "" {
+		os.RemoveAll(encodeRoot)
 	}
 	os.Exit(code)
 }
 
-func newEnv(t *testing.T) *env {
-	src, fid := encoded(t)
+func newEnv(t *testing.T) *env { return newEnvVersion(t, types.FormatV2) }
+
+// newEnvVersion is newEnv with a file of format version v.
+func newEnvVersion(t *testing.T, v uint8) *env {
+	src, fid := encoded(t, v)
 	root := t.TempDir()
 	dst := filepath.Join(root, "work", fid.String())
 	os.MkdirAll(dst, 0o700)
@@ -286,7 +308,9 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, user: user, nodes: map[types.Address]*fakeNode{}, fid: fid, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)},
 		pushed: make(chan struct{}, 1)}
 	var keys []*auth.Key
-	addrs := []types.Address{user.Address()}
+	e.mallory, _ = auth.Generate()
+	e.malGW, _ = auth.Generate()
+	addrs := []types.Address{user.Address(), e.mallory.Address(), e.malGW.Address()}
 	for range 14 {
 		k, _ := auth.Generate()
 		keys = append(keys, k)
@@ -656,6 +680,112 @@ func (e *env) waitPushes(n int64) {
 		case <-e.pushed:
 		case <-deadline:
 			e.t.Fatalf("%d pushes, want %d", e.pushes.Load(), n)
+		}
+	}
+}
+
+// TestV1DedupPoisoningRefused reproduces the poisoning of a v1 FID: mallory
+// declares the victim's FID first with made-up fragment hashes (a v1 FID
+// binds only the segment hashes), her nodes report, the record is stored.
+// The victim's gateway no longer joins it: it names the reason, keeps its
+// work copy, and the victim owns nothing poisoned. A v1 record with the
+// gateway's own layout is still joined once every column reads back.
+func TestV1DedupPoisoningRefused(t *testing.T) {
+	e := newEnvVersion(t, types.FormatV1)
+	l, err := e.work.Layout(e.fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *l
+	forged.Segments = append([]types.SegmentLayout(nil), l.Segments...)
+	for j := range forged.Segments[0].Fragments {
+		forged.Segments[0].Fragments[j] = types.Sum([]byte{byte(j), 0xbad & 0xff})
+	}
+	if codec.FileID(&forged) != e.fid {
+		t.Fatal("the forged v1 layout should keep the FID")
+	}
+	e.chain.must(e.malGW, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: "http://mallory.invalid"}})
+	e.chain.must(e.mallory, ledger.Msg{BuyTerritory: &ledger.BuyTerritory{Name: "m", GiB: 1, Days: 30}})
+	e.chain.must(e.mallory, ledger.Msg{Authorize: &ledger.Authorize{Gateway: e.malGW.Address()}})
+	var cols [types.TotalShards]types.Address
+	i := 0
+	for a := range e.nodes {
+		if i < types.TotalShards {
+			cols[i] = a
+			i++
+		}
+	}
+	e.chain.must(e.malGW, ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: e.mallory.Address(), FID: e.fid, Name: "x", Territory: "m", Layout: forged, Columns: cols}})
+	e.reportAll()
+	if e.file().State != ledger.FileStored {
+		t.Fatal("mallory's record is not stored")
+	}
+	err = e.step()
+	if !errors.Is(err, ErrForeignLayout) {
+		t.Fatalf("joining a poisoned record: %v", err)
+	}
+	if e.file().HasOwner(e.user.Address()) {
+		t.Fatal("the victim became an owner of the poisoned record")
+	}
+	if _, err := e.work.Layout(e.fid); err != nil {
+		t.Fatalf("the work copy went: %v", err)
+	}
+	if st := e.record().State; st == pipeline.Stored || st == pipeline.Cleaned {
+		t.Fatalf("the victim's file is %s", st)
+	}
+
+	// The honest case: another owner's record with this very layout, on
+	// nodes that hold the bytes, is joined and then cleaned.
+	e2 := newEnvVersion(t, types.FormatV1)
+	e2.chain.must(e2.malGW, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: "http://other.invalid"}})
+	e2.chain.must(e2.mallory, ledger.Msg{BuyTerritory: &ledger.BuyTerritory{Name: "m", GiB: 1, Days: 30}})
+	e2.chain.must(e2.mallory, ledger.Msg{Authorize: &ledger.Authorize{Gateway: e2.malGW.Address()}})
+	i = 0
+	for a, n := range e2.nodes {
+		if i < types.TotalShards {
+			cols[i] = a
+			rc, _ := e2.work.Fragment(e2.fid, 0, i)
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			n.held = map[types.Hash][]byte{codec.Sum(types.FormatV1, b): b}
+			i++
+		}
+	}
+	e2.chain.must(e2.malGW, ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: e2.mallory.Address(), FID: e2.fid, Name: "x", Territory: "m", Layout: *l, Columns: cols}})
+	e2.reportAll()
+	for _, want := range []string{pipeline.Stored, pipeline.Cleaned} {
+		if err := e2.step(); err != nil || e2.record().State != want {
+			t.Fatalf("honest join, step to %s: %v (%s)", want, err, e2.record().State)
+		}
+	}
+	if !e2.file().HasOwner(e2.user.Address()) {
+		t.Fatal("the second owner was not added")
+	}
+}
+
+// TestReadBackBeforeCleaning: a stored file's work copy stays while any
+// column's node serves bytes that do not verify, and goes once all do.
+func TestReadBackBeforeCleaning(t *testing.T) {
+	e := newEnv(t)
+	for range 2 {
+		if err := e.step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reportAll()
+	liar := e.nodes[e.file().Columns[7].Node]
+	liar.lies.Store(true)
+	err := e.step()
+	if err == nil || !strings.Contains(err.Error(), "column 7") || !errors.Is(err, codec.ErrSliceCorrupt) {
+		t.Fatalf("read-back with a lying node: %v", err)
+	}
+	if st := e.record().State; st != pipeline.Distributing {
+		t.Fatalf("state %s with a column that does not read back", st)
+	}
+	liar.lies.Store(false)
+	for _, want := range []string{pipeline.Stored, pipeline.Cleaned} {
+		if err := e.step(); err != nil || e.record().State != want {
+			t.Fatalf("step to %s: %v (%s)", want, err, e.record().State)
 		}
 	}
 }
