@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
-	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/gateway/scheduler"

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deoss/deoss/internal/auth"
-	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/backoff"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
 	"github.com/deoss/deoss/internal/gateway/work"

@@ -231,7 +231,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-
 // encoded encodes one 1-segment file of each format version once for the
 // package's tests; each test links its columns into its own work area.
 func encoded(t *testing.T, v uint8) (string, types.FID) {
