@@ -56,6 +56,10 @@ type Reader struct {
 	fetchAvg time.Duration                            // moving average of a node fragment fetch
 	peers    *ttlcache.Cache[types.FID, []peerHolder] // probe answers, 10 s
 	nodes    nodeList
+	// laggards are nodes that lost a hedge in some download lately (15 s):
+	// the next downloads skip them at once instead of each waiting out the
+	// hedge delay for a frozen node.
+	laggards *ttlcache.Cache[types.Address, bool]
 }
 
 type peerHolder struct {
@@ -83,7 +87,8 @@ func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Que
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond}
+		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond,
+		laggards: ttlcache.New[types.Address, bool](15*time.Second, 10_000)}
 }
 
 // File is a file resolved for reading.
@@ -381,14 +386,22 @@ var errSlowNode = errors.New("node too slow earlier in this download")
 // a segment can do without (holders are dead, say, and a live one was slow
 // on a loaded machine), slow nodes are asked again.
 func (s *source) isSlow(a types.Address) bool {
+	if s.rd != nil && s.rd.laggards != nil {
+		if _, ok := s.rd.laggards.Get(a); ok {
+			s.markSlow(a)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.slow[a] && len(s.slow)+len(s.failed) <= types.ParityShards
 }
 
 // markSlow remembers a node that a hedge left behind, for the rest of the
-// download.
+// download and, for 15 s, for other downloads.
 func (s *source) markSlow(a types.Address) {
+	if s.rd != nil && s.rd.laggards != nil {
+		s.rd.laggards.Put(a, true)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.slow == nil {
