@@ -22,12 +22,12 @@ func run(t *testing.T, args ...string) (string, error) {
 
 func TestVersion(t *testing.T) {
 	out, err := run(t, "version")
-	if err != nil || !strings.HasPrefix(out, "deoss "+version.Version) || !strings.Contains(out, "format v1") {
+	if err != nil || !strings.HasPrefix(out, "deoss "+version.Version) || !strings.Contains(out, "writes format v2, reads v1-v2") {
 		t.Fatalf("version: %q %v", out, err)
 	}
 	out, err = run(t, "version", "--json")
 	var info version.Info
-	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Version != version.Version || info.FormatVersion != 1 {
+	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Version != version.Version || info.FormatVersion != 2 {
 		t.Fatalf("version --json: %q %v", out, err)
 	}
 	if _, err := run(t, "version", "extra"); err == nil {
