@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/deoss/deoss/internal/types"
@@ -97,8 +99,8 @@ func TestV2RangeTouchesOnlyItsBytes(t *testing.T) {
 					st.setFault(0, faultMissing, c.fault...)
 				}
 			}
-			var bad int
-			out, err := decodeRange(t, &res.Layout, src, off, n, append(m.dec, WithBadFragment(func(*FragmentError) { bad++ }))...)
+			var bad atomic.Int64
+			out, err := decodeRange(t, &res.Layout, src, off, n, append(m.dec, WithBadFragment(func(*FragmentError) { bad.Add(1) }))...)
 			if err != nil || !bytes.Equal(out, data[off:off+n]) {
 				t.Fatalf("%s %s: %v", m.name, c.name, err)
 			}
@@ -115,7 +117,7 @@ func TestV2RangeTouchesOnlyItsBytes(t *testing.T) {
 			if total > limit {
 				t.Errorf("%s %s: %d bytes asked of sources for a %d-byte range (limit %d)", m.name, c.name, total, n, limit)
 			}
-			if c.fault != nil && bad == 0 {
+			if c.fault != nil && bad.Load() == 0 {
 				t.Errorf("%s %s: no bad fragment reported", m.name, c.name)
 			}
 		}
@@ -126,15 +128,22 @@ func TestV2RangeTouchesOnlyItsBytes(t *testing.T) {
 // while four good ones remain, and fails with a typed error when not; no
 // byte is ever written unverified.
 func TestV2BadSlices(t *testing.T) {
-	data := input()[:S+5]
+	// One 1 MiB segment: 256 KiB fragments, so a range spans three.
+	data := input()[:1<<20]
 	res, st := encodeBytes(t, data, v2()...)
 	src := sliceStore{st}
+	f4 := int64(res.Layout.FragmentLen(0))
 	for _, f := range []fault{faultCorrupt, faultShort, faultLong, faultMissing} {
 		st.resetFaults()
 		st.setFault(0, f, 0, 1, 2, 3, 4, 5, 6, 7)
+		var mu sync.Mutex
 		var errs []error
-		out, err := decodeRange(t, &res.Layout, src, 100, 3*F, WithBadFragment(func(fe *FragmentError) { errs = append(errs, fe.Err) }))
-		if err != nil || !bytes.Equal(out, data[100:100+3*F]) {
+		out, err := decodeRange(t, &res.Layout, src, 100, 3*f4, WithBadFragment(func(fe *FragmentError) {
+			mu.Lock()
+			errs = append(errs, fe.Err)
+			mu.Unlock()
+		}))
+		if err != nil || !bytes.Equal(out, data[100:100+3*f4]) {
 			t.Fatalf("fault %d with 4 good fragments: %v", f, err)
 		}
 		want := map[fault]error{faultCorrupt: ErrSliceCorrupt, faultShort: ErrSliceShort, faultLong: ErrSliceLong, faultMissing: errMissing}[f]
@@ -142,7 +151,7 @@ func TestV2BadSlices(t *testing.T) {
 			t.Fatalf("fault %d: reported %v, want %v", f, errs, want)
 		}
 		st.setFault(0, f, 8)
-		out, err = decodeRange(t, &res.Layout, src, 100, 3*F)
+		out, err = decodeRange(t, &res.Layout, src, 100, 3*f4)
 		var se *SegmentError
 		if !errors.As(err, &se) || !errors.Is(err, ErrNotEnoughFragments) || len(out) != 0 {
 			t.Fatalf("fault %d with 3 good fragments: %v, %d bytes out", f, err, len(out))

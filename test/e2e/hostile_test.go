@@ -100,6 +100,9 @@ func TestHostileRequests(t *testing.T) {
 		{"delete unsigned", "DELETE", "/file/" + fid.String(), nil, nil, "", 401},
 		{"delete by a stranger", "DELETE", "/file/" + fid.String(), nil, nil, "stranger", 403},
 		{"peer fragment index out of range", "GET", "/peer/fragment/" + fid.String() + "/0/99?hash=" + strings.Repeat("0", 64), nil, nil, "", 400},
+		{"peer slice with a negative offset", "GET", "/peer/fragment/" + fid.String() + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=-1&length=5", nil, nil, "", 400},
+		{"peer slice without a length", "GET", "/peer/fragment/" + fid.String() + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0", nil, nil, "", 400},
+		{"peer slice of a fragment not held", "GET", "/peer/fragment/" + strings.Repeat("0", 64) + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0&length=5", nil, nil, "", 404},
 		{"list of a malformed address", "GET", "/files/deoss1nothing", nil, nil, "", 400},
 	}
 	stranger, _ := auth.Generate()
