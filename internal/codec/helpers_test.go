@@ -63,7 +63,7 @@ type memStore struct {
 	obs    map[fragKey][]byte // v2 outboards
 	faults map[fragKey]fault
 	opened map[fragKey]int
-	sliced map[fragKey]int64 // bytes asked for by OpenSlice
+	sliced map[fragKey]int64  // bytes asked for by OpenSlice
 	whole  map[fragKey][]byte // whole-fragment slices, built once
 }
 

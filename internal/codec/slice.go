@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -94,8 +95,19 @@ func WriteSlice(w io.Writer, data io.ReaderAt, ob []byte, off, n int64) error {
 		return fmt.Errorf("%w: %d bytes at %d of %d", ErrSliceRange, n, off, size)
 	}
 	lo, hi := groupSpan(off, n, size)
-	return bao.ExtractSlice(w, io.NewSectionReader(data, lo, hi-lo), bytes.NewReader(ob), baoGroup, uint64(off), uint64(n))
+	// bao reads and writes a 16 KiB group (and 64-byte tree nodes) at a
+	// time: buffered, a node makes a few large system calls instead of two
+	// per group.
+	bw := bufio.NewWriterSize(w, sliceBuf)
+	src := bufio.NewReaderSize(io.NewSectionReader(data, lo, hi-lo), sliceBuf)
+	if err := bao.ExtractSlice(bw, src, bytes.NewReader(ob), baoGroup, uint64(off), uint64(n)); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
+
+// sliceBuf is the buffer of slice reads and writes.
+const sliceBuf = 256 << 10
 
 // SliceSize is the exact length of the slice WriteSlice writes for [off,
 // off+n) of a size-byte fragment, so a reader can bound what it reads.
@@ -139,7 +151,11 @@ func VerifySlice(r io.Reader, dst []byte, size, off int64, root types.Hash) erro
 		return fmt.Errorf("%w: slice says the fragment is %d bytes, not %d", ErrSliceCorrupt, got, size)
 	}
 	fw := &fillWriter{b: dst}
-	ok, err := bao.DecodeSlice(fw, io.MultiReader(bytes.NewReader(hdr[:]), r), baoGroup, uint64(off), uint64(n), root)
+	// Buffered: bao reads 64-byte tree nodes and 16 KiB groups one at a
+	// time, which from a socket is two system calls per group.
+	br := bufio.NewReaderSize(r, min(sliceBuf, int(SliceSize(size, off, n))))
+	r = br
+	ok, err := bao.DecodeSlice(fw, io.MultiReader(bytes.NewReader(hdr[:]), br), baoGroup, uint64(off), uint64(n), root)
 	switch {
 	case err != nil:
 		return sliceReadErr(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/types"
@@ -35,6 +36,19 @@ func fragmentN(buf []byte, i int) types.Hash {
 }
 
 func benchServer(b *testing.B, segments int) (*httptest.Server, *auth.Key, types.FID, store.Store) {
+	return benchServerVersion(b, segments, types.FormatV1)
+}
+
+// fragmentHash is fragment i's hash in format v.
+func fragmentHash(buf []byte, i int, v uint8) types.Hash {
+	h := fragmentN(buf, i)
+	if v == types.FormatV2 {
+		h = codec.Sum(v, buf)
+	}
+	return h
+}
+
+func benchServerVersion(b *testing.B, segments int, v uint8) (*httptest.Server, *auth.Key, types.FID, store.Store) {
 	self, _ := auth.Generate()
 	gw, _ := auth.Generate()
 	st, err := store.OpenDisk(b.TempDir(), 1<<40, benchFrag)
@@ -43,11 +57,14 @@ func benchServer(b *testing.B, segments int) (*httptest.Server, *auth.Key, types
 	}
 	fid := types.FID{0xbe}
 	f := &ledger.File{FID: fid, State: ledger.FilePending,
-		Layout: types.Layout{Version: types.FormatV1, Segments: make([]types.SegmentLayout, segments)}}
+		Layout: types.Layout{Version: v, Segments: make([]types.SegmentLayout, segments)}}
+	if v == types.FormatV2 {
+		f.Layout.Owner, f.Layout.Size = types.Address{1}, uint64(segments)*types.SegmentSize
+	}
 	f.Columns[3].Node = self.Address()
 	buf := bytes.Repeat([]byte{7}, benchFrag)
 	for i := range segments {
-		f.Layout.Segments[i].Fragments[3] = fragmentN(buf, i)
+		f.Layout.Segments[i].Fragments[3] = fragmentHash(buf, i, v)
 	}
 	ch := &fakeChain{files: map[types.FID]*ledger.File{fid: f}, gateways: map[types.Address]bool{gw.Address(): true}}
 	s := NewServer(ServerConfig{Self: self.Address(), FragmentSize: benchFrag}, st, ch, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -124,6 +141,41 @@ func BenchmarkRead_8MiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := io.ReadFull(resp.Body, out); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+}
+
+// BenchmarkSlice_8MiB and _1MiB read v2 fragments as verified slices: the
+// node's side (outboard, extraction) and the client's verification.
+func BenchmarkSlice_8MiB(b *testing.B) { benchSlice(b, benchFrag) }
+func BenchmarkSlice_1MiB(b *testing.B) { benchSlice(b, 1<<20) }
+
+func benchSlice(b *testing.B, n int64) {
+	const stored = 8
+	srv, gw, fid, _ := benchServerVersion(b, stored, types.FormatV2)
+	buf := bytes.Repeat([]byte{7}, benchFrag)
+	hashes := make([]types.Hash, stored)
+	for i := range stored {
+		hashes[i] = fragmentHash(buf, i, types.FormatV2)
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
+		auth.SignRequest(req, gw, time.Minute)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	out := make([]byte, n)
+	b.SetBytes(n)
+	for i := 0; b.Loop(); i++ {
+		off := int64(i*12345) % (benchFrag - n + 1)
+		resp, err := http.Get(fmt.Sprintf("%s/fragment/%s/slice?offset=%d&length=%d", srv.URL, hashes[i%stored], off, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := codec.VerifySlice(resp.Body, out, benchFrag, off, hashes[i%stored]); err != nil {
 			b.Fatal(err)
 		}
 		resp.Body.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/limit"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -63,6 +65,12 @@ type Ingest struct {
 	now     func() time.Time
 	kek     cipher.AEAD
 	kdf     limit.Slots // Argon2id derivations at once (64 MiB each)
+	// keys keeps keys derived for reads for a minute, by an HMAC of salt
+	// and cipher under a per-process pepper: a client reading a file in
+	// many ranges pays Argon2id (about 0.2 s and 64 MiB) once, not per
+	// range. Only in memory, never written.
+	keys    *ttlcache.Cache[[32]byte, *codec.Key]
+	pepper  [32]byte
 	encodes limit.Slots
 	workers int
 	bytesIn prometheus.Counter
@@ -83,6 +91,10 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: limit.NewSlots(2),
 		encodes: limit.NewSlots(cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
+	in.keys = ttlcache.New[[32]byte, *codec.Key](time.Minute, 1024)
+	if _, err := rand.Read(in.pepper[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported systems
+	}
 	if cfg.KEK != nil {
 		sum := sha256.Sum256(append([]byte("deoss/gateway/kek/v1\n"), cfg.KEK.Seed()...))
 		in.kek = aeadOf(sum[:])
@@ -134,7 +146,20 @@ func (in *Ingest) Derive(ctx context.Context, c, salt []byte) (*codec.Key, error
 	if salt == nil {
 		return codec.NewKey(c)
 	}
-	return codec.DeriveKey(c, salt)
+	mac := hmac.New(sha256.New, in.pepper[:])
+	mac.Write(salt)
+	mac.Write([]byte{0})
+	mac.Write(c)
+	var id [32]byte
+	mac.Sum(id[:0])
+	if k, ok := in.keys.Get(id); ok {
+		return k, nil
+	}
+	k, err := codec.DeriveKey(c, salt)
+	if err == nil {
+		in.keys.Put(id, k)
+	}
+	return k, err
 }
 
 // SealKey seals a file key for keeping beside a session (nil for nil).

@@ -52,8 +52,12 @@ type Reader struct {
 	m     *Metrics
 	slots limit.Slots // downloads decoding at once
 
-	mu       sync.Mutex
-	fetchAvg time.Duration                            // moving average of a node fragment fetch
+	mu sync.Mutex
+	// fetchAvg is the moving average of a node fetch, for whole fragments
+	// ([large]) and for ranges of them ([small]): a v2 range read moves a
+	// fraction of what a whole-file read does, and hedging a whole fragment
+	// on the delay of a 1 MiB slice would start parity reads for nothing.
+	fetchAvg [2]time.Duration
 	peers    *ttlcache.Cache[types.FID, []peerHolder] // probe answers, 10 s
 	nodes    nodeList
 	// laggards are nodes that lost a hedge in some download lately (15 s):
@@ -87,7 +91,7 @@ func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Que
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: 200 * time.Millisecond,
+		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: [2]time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
 		laggards: ttlcache.New[types.Address, bool](15*time.Second, 10_000)}
 }
 
@@ -238,17 +242,33 @@ func (rd *Reader) NodeEndpoints(ctx context.Context) map[types.Address]string {
 	return m
 }
 
-// hedgeDelay is how long a fragment read may run before others are started:
-// a few times the usual fetch, within bounds.
-func (rd *Reader) hedgeDelay() time.Duration {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	return min(max(4*rd.fetchAvg, 150*time.Millisecond), 5*time.Second)
+// fetchClass is 1 for a fetch of (most of) a whole fragment, 0 for a
+// smaller range.
+func fetchClass(bytes int64) int {
+	if bytes >= types.FragmentSize/2 {
+		return large
+	}
+	return small
 }
 
-func (rd *Reader) observeFetch(d time.Duration) {
+const (
+	small = 0
+	large = 1
+)
+
+// hedgeDelay is how long a fragment read of a download of n bytes may run
+// before others are started: a few times the usual fetch of its size class,
+// within bounds.
+func (rd *Reader) hedgeDelay(n int64) time.Duration {
 	rd.mu.Lock()
-	rd.fetchAvg = (7*rd.fetchAvg + d) / 8
+	defer rd.mu.Unlock()
+	return min(max(4*rd.fetchAvg[fetchClass(n)], 150*time.Millisecond), 5*time.Second)
+}
+
+func (rd *Reader) observeFetch(d time.Duration, bytes int64) {
+	rd.mu.Lock()
+	c := fetchClass(bytes)
+	rd.fetchAvg[c] = (7*rd.fetchAvg[c] + d) / 8
 	rd.mu.Unlock()
 }
 
@@ -261,7 +281,7 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 	}
 	defer release()
 	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
-	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay()), codec.WithBadFragment(src.bad),
+	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay(n)), codec.WithBadFragment(src.bad),
 		codec.WithVerifiedFragment(src.good)}
 	if key != nil {
 		opts = append(opts, codec.WithDecodeKey(key))
@@ -486,7 +506,7 @@ type timedBody struct {
 	start     time.Time
 	want      int64 // the answer's full length
 	n         int64
-	done      func(time.Duration)
+	done      func(time.Duration, int64)
 	abandoned func()
 }
 
@@ -499,7 +519,7 @@ func (t *timedBody) Read(p []byte) (int, error) {
 func (t *timedBody) Close() error {
 	switch {
 	case t.n >= t.want:
-		t.done(time.Since(t.start))
+		t.done(time.Since(t.start), t.n)
 	case t.ctx.Err() != nil:
 		t.abandoned()
 	}
