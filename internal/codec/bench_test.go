@@ -205,11 +205,26 @@ func benchPrimitiveRebuild(b *testing.B, v uint8) {
 func BenchmarkDecodeFast_v1(b *testing.B)          { benchDecode(b, types.FormatV1, false) }
 func BenchmarkDecodeFast_v2(b *testing.B)          { benchDecode(b, types.FormatV2, false) }
 func BenchmarkDecodeFastSlices_v2(b *testing.B)    { benchDecode(b, types.FormatV2, true) }
+func BenchmarkDecodeFastOutboard_v2(b *testing.B)  { benchDecodeOutboards(b) }
 func BenchmarkDecodeRebuild_v1(b *testing.B)       { benchDecode(b, types.FormatV1, false, 0, 1, 2, 3) }
 func BenchmarkDecodeRebuild_v2(b *testing.B)       { benchDecode(b, types.FormatV2, false, 0, 1, 2, 3) }
 func BenchmarkDecodeRebuildSlices_v2(b *testing.B) { benchDecode(b, types.FormatV2, true, 0, 1, 2, 3) }
 
+// benchDecodeOutboards reads whole fragments as outboard streams, as nodes
+// send them.
+func benchDecodeOutboards(b *testing.B) { benchDecodeSource(b, types.FormatV2, 2) }
+
 func benchDecode(b *testing.B, v uint8, slices bool, missing ...int) {
+	mode := 0
+	if slices {
+		mode = 1
+	}
+	benchDecodeSource(b, v, mode, missing...)
+}
+
+// benchDecodeSource: mode 0 whole local fragments, 1 slices, 2 outboard
+// streams for whole fragments.
+func benchDecodeSource(b *testing.B, v uint8, mode int, missing ...int) {
 	res, st := benchStore(v)
 	st.resetFaults()
 	defer st.resetFaults()
@@ -217,8 +232,8 @@ func benchDecode(b *testing.B, v uint8, slices bool, missing ...int) {
 		st.setFault(seg, faultMissing, missing...)
 	}
 	var src FragmentSource = st
-	if slices {
-		src = sliceStore{st}
+	if mode > 0 {
+		src = sliceStore{memStore: st, outboards: mode == 2}
 	}
 	perCores(b, func(b *testing.B) {
 		// Warm the pools, as in benchEncode.

@@ -43,13 +43,27 @@ type FragmentSource interface {
 // the bytes of the range, not whole fragments.
 type SliceSource interface {
 	FragmentSource
-	// OpenSlice returns bytes [off, off+n) of fragment index of a segment as
-	// a Bao slice (16 KiB groups, WriteSlice's encoding), which the decoder
-	// verifies against the fragment hash. When whole is true the reader
-	// holds the whole raw fragment instead (a local copy without its
-	// outboard): the decoder hashes it whole and takes its part.
-	OpenSlice(ctx context.Context, segment uint64, index int, off, n int64) (rc io.ReadCloser, whole bool, err error)
+	// OpenSlice returns bytes [off, off+n) of fragment index of a segment in
+	// one of the encodings of Encoding, which the decoder verifies against
+	// the fragment hash before it uses a byte.
+	OpenSlice(ctx context.Context, segment uint64, index int, off, n int64) (rc io.ReadCloser, enc Encoding, err error)
 }
+
+// Encoding is how a SliceSource's answer carries a range of a fragment.
+type Encoding int
+
+const (
+	// EncSlice: a Bao slice of the range (16 KiB groups; WriteSlice).
+	EncSlice Encoding = iota
+	// EncWhole: the whole raw fragment (a local copy without its outboard):
+	// hashed whole, then the range is taken.
+	EncWhole
+	// EncOutboard: the fragment's outboard, then the whole raw fragment
+	// (WriteOutboardStream), for a range that is the whole fragment: it is
+	// verified 16 KiB at a time like a slice, and a node sends the fragment
+	// from its file with sendfile.
+	EncOutboard
+)
 
 // FragmentError says which fragment failed and why.
 type FragmentError struct {
@@ -508,13 +522,20 @@ func (d *segmentDecoder) read(ctx context.Context, seg uint64, i, lo int, buf []
 	var rc io.ReadCloser
 	var err error
 	if d.l.Version == types.FormatV2 && d.slices != nil {
-		var whole bool
-		if rc, whole, err = d.slices.OpenSlice(ctx, seg, i, int64(lo), int64(len(buf))); err != nil {
+		var enc Encoding
+		if rc, enc, err = d.slices.OpenSlice(ctx, seg, i, int64(lo), int64(len(buf))); err != nil {
 			return err
 		}
 		defer rc.Close()
-		if !whole {
-			err := VerifySlice(rc, buf, int64(f), int64(lo), want)
+		if enc != EncWhole {
+			if enc == EncOutboard && (lo != 0 || len(buf) != f) {
+				return fmt.Errorf("%w: an outboard stream for a part of the fragment", ErrSliceRange)
+			}
+			if enc == EncOutboard {
+				err = VerifyOutboardStream(rc, buf, want)
+			} else {
+				err = VerifySlice(rc, buf, int64(f), int64(lo), want)
+			}
 			if err == nil && lo == 0 && len(buf) == f && d.onGood != nil {
 				d.onGood(seg, i, buf)
 			}

@@ -65,10 +65,12 @@ type memStore struct {
 	opened map[fragKey]int
 	sliced map[fragKey]int64  // bytes asked for by OpenSlice
 	whole  map[fragKey][]byte // whole-fragment slices, built once
+	// streams are whole fragments as outboard streams, built once.
+	streams map[fragKey][]byte
 }
 
 func newMemStore() *memStore {
-	return &memStore{frags: map[fragKey][]byte{}, obs: map[fragKey][]byte{}, faults: map[fragKey]fault{}, opened: map[fragKey]int{}, sliced: map[fragKey]int64{}, whole: map[fragKey][]byte{}}
+	return &memStore{frags: map[fragKey][]byte{}, obs: map[fragKey][]byte{}, faults: map[fragKey]fault{}, opened: map[fragKey]int{}, sliced: map[fragKey]int64{}, whole: map[fragKey][]byte{}, streams: map[fragKey][]byte{}}
 }
 
 func (m *memStore) WriteSegment(s *Segment) error {
@@ -87,10 +89,15 @@ func (m *memStore) WriteSegment(s *Segment) error {
 	return nil
 }
 
-// sliceStore is a memStore that also serves v2 slices, as nodes do.
-type sliceStore struct{ *memStore }
+// sliceStore is a memStore that also serves v2 slices, as nodes do; with
+// outboards set, whole fragments come as outboard streams (as nodes send
+// them), else as slices.
+type sliceStore struct {
+	*memStore
+	outboards bool
+}
 
-func (m sliceStore) OpenSlice(_ context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, bool, error) {
+func (m sliceStore) OpenSlice(_ context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, Encoding, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := fragKey{seg, idx}
@@ -98,16 +105,25 @@ func (m sliceStore) OpenSlice(_ context.Context, seg uint64, idx int, off, n int
 	b, ok := m.frags[k]
 	ob := m.obs[k]
 	if !ok || ob == nil || m.faults[k] == faultMissing {
-		return nil, false, errMissing
+		return nil, EncSlice, errMissing
 	}
 	m.sliced[k] += n
+	enc := EncSlice
+	if m.outboards && off == 0 && n == int64(len(b)) {
+		enc = EncOutboard
+	}
 	// Whole-fragment slices are built once: the decode benchmarks measure
 	// the reader's verification, not this fake node's encoding.
 	out, ok := m.whole[k]
-	if !ok || off != 0 || n != int64(len(b)) {
+	if enc == EncOutboard {
+		if out, ok = m.streams[k]; !ok {
+			out = append(bytes.Clone(ob), b...)
+			m.streams[k] = out
+		}
+	} else if !ok || off != 0 || n != int64(len(b)) {
 		var sl bytes.Buffer
 		if err := WriteSlice(&sl, bytes.NewReader(b), ob, off, n); err != nil {
-			return nil, false, err
+			return nil, EncSlice, err
 		}
 		out = sl.Bytes()
 		if off == 0 && n == int64(len(b)) {
@@ -125,7 +141,7 @@ func (m sliceStore) OpenSlice(_ context.Context, seg uint64, idx int, off, n int
 	case faultLong:
 		out = append(out, 0)
 	}
-	return io.NopCloser(bytes.NewReader(out)), false, nil
+	return io.NopCloser(bytes.NewReader(out)), enc, nil
 }
 
 func (m *memStore) slicedBytes() map[fragKey]int64 {

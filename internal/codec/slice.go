@@ -109,6 +109,25 @@ func WriteSlice(w io.Writer, data io.ReaderAt, ob []byte, off, n int64) error {
 // sliceBuf is the buffer of slice reads and writes.
 const sliceBuf = 256 << 10
 
+// WriteOutboardStream writes a whole fragment in the EncOutboard encoding:
+// its outboard, then its size bytes from data. A node serves it so that the
+// fragment goes from file to socket with sendfile (data an *os.File).
+func WriteOutboardStream(w io.Writer, data io.Reader, ob []byte) error {
+	size, err := outboardLen(ob)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(ob); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, io.LimitReader(data, size))
+	return err
+}
+
+// OutboardStreamSize is the length of WriteOutboardStream's output for a
+// fragment of size bytes.
+func OutboardStreamSize(size int64) int64 { return OutboardSize(size) + size }
+
 // SliceSize is the exact length of the slice WriteSlice writes for [off,
 // off+n) of a size-byte fragment, so a reader can bound what it reads.
 func SliceSize(size, off, n int64) int64 {

@@ -50,7 +50,7 @@ func TestV2RoundTrip(t *testing.T) {
 					t.Fatalf("%s %d: segment %d fragments are %d bytes", m.name, n, i, fl)
 				}
 			}
-			for _, src := range []FragmentSource{st, sliceStore{st}} {
+			for _, src := range []FragmentSource{st, sliceStore{memStore: st}, sliceStore{memStore: st, outboards: true}} {
 				out, err := decodeRange(t, l, src, 0, int64(n), m.dec...)
 				if err != nil || !bytes.Equal(out, data) {
 					t.Fatalf("%s %d (%T): %v", m.name, n, src, err)
@@ -86,7 +86,7 @@ func TestV2RangeTouchesOnlyItsBytes(t *testing.T) {
 	data := input()[:S+5]
 	for _, m := range v2Modes() {
 		res, st := encodeBytes(t, data, m.enc...)
-		src := sliceStore{st}
+		src := sliceStore{memStore: st}
 		const off, n = 3*F + 12345, 1 << 20 // inside data fragment 3... and past it
 		for _, c := range []struct {
 			name  string
@@ -131,30 +131,32 @@ func TestV2BadSlices(t *testing.T) {
 	// One 1 MiB segment: 256 KiB fragments, so a range spans three.
 	data := input()[:1<<20]
 	res, st := encodeBytes(t, data, v2()...)
-	src := sliceStore{st}
 	f4 := int64(res.Layout.FragmentLen(0))
-	for _, f := range []fault{faultCorrupt, faultShort, faultLong, faultMissing} {
-		st.resetFaults()
-		st.setFault(0, f, 0, 1, 2, 3, 4, 5, 6, 7)
-		var mu sync.Mutex
-		var errs []error
-		out, err := decodeRange(t, &res.Layout, src, 100, 3*f4, WithBadFragment(func(fe *FragmentError) {
-			mu.Lock()
-			errs = append(errs, fe.Err)
-			mu.Unlock()
-		}))
-		if err != nil || !bytes.Equal(out, data[100:100+3*f4]) {
-			t.Fatalf("fault %d with 4 good fragments: %v", f, err)
-		}
-		want := map[fault]error{faultCorrupt: ErrSliceCorrupt, faultShort: ErrSliceShort, faultLong: ErrSliceLong, faultMissing: errMissing}[f]
-		if len(errs) == 0 || !errors.Is(errs[0], want) {
-			t.Fatalf("fault %d: reported %v, want %v", f, errs, want)
-		}
-		st.setFault(0, f, 8)
-		out, err = decodeRange(t, &res.Layout, src, 100, 3*f4)
-		var se *SegmentError
-		if !errors.As(err, &se) || !errors.Is(err, ErrNotEnoughFragments) || len(out) != 0 {
-			t.Fatalf("fault %d with 3 good fragments: %v, %d bytes out", f, err, len(out))
+	for _, outboards := range []bool{false, true} {
+		src := sliceStore{memStore: st, outboards: outboards}
+		for _, f := range []fault{faultCorrupt, faultShort, faultLong, faultMissing} {
+			st.resetFaults()
+			st.setFault(0, f, 0, 1, 2, 3, 4, 5, 6, 7)
+			var mu sync.Mutex
+			var errs []error
+			out, err := decodeRange(t, &res.Layout, src, 100, 3*f4, WithBadFragment(func(fe *FragmentError) {
+				mu.Lock()
+				errs = append(errs, fe.Err)
+				mu.Unlock()
+			}))
+			if err != nil || !bytes.Equal(out, data[100:100+3*f4]) {
+				t.Fatalf("fault %d with 4 good fragments: %v", f, err)
+			}
+			want := map[fault]error{faultCorrupt: ErrSliceCorrupt, faultShort: ErrSliceShort, faultLong: ErrSliceLong, faultMissing: errMissing}[f]
+			if len(errs) == 0 || !errors.Is(errs[0], want) {
+				t.Fatalf("fault %d: reported %v, want %v", f, errs, want)
+			}
+			st.setFault(0, f, 8)
+			out, err = decodeRange(t, &res.Layout, src, 100, 3*f4)
+			var se *SegmentError
+			if !errors.As(err, &se) || !errors.Is(err, ErrNotEnoughFragments) || len(out) != 0 {
+				t.Fatalf("fault %d with 3 good fragments: %v, %d bytes out", f, err, len(out))
+			}
 		}
 	}
 }
@@ -218,11 +220,11 @@ func TestV2EncryptedWrongKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := decodeRange(t, &res.Layout, sliceStore{st}, PB+5, 10, WithDecodeKey(other))
+	out, err := decodeRange(t, &res.Layout, sliceStore{memStore: st}, PB+5, 10, WithDecodeKey(other))
 	if !errors.Is(err, ErrAuthentication) || len(out) != 0 {
 		t.Fatalf("wrong key: %v, %d bytes", err, len(out))
 	}
-	out, err = decodeRange(t, &res.Layout, sliceStore{st}, PB+5, 2*PB, WithDecodeKey(testKey()))
+	out, err = decodeRange(t, &res.Layout, sliceStore{memStore: st}, PB+5, 2*PB, WithDecodeKey(testKey()))
 	if err != nil || !bytes.Equal(out, data[PB+5:3*PB+5]) {
 		t.Fatalf("right key: %v", err)
 	}

@@ -342,6 +342,15 @@ func TestSlices(t *testing.T) {
 			t.Fatalf("slice %v is %d bytes", rg, len(b))
 		}
 	}
+	// The whole fragment as its outboard and its bytes.
+	resp, v := get(fmt.Sprintf("/fragment/%s/verified", h))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.deoss.bao-outboard+data" {
+		t.Fatalf("verified: %d", resp.StatusCode)
+	}
+	whole := make([]byte, len(frag))
+	if err := codec.VerifyOutboardStream(bytes.NewReader(v), whole, h); err != nil || !bytes.Equal(whole, frag) {
+		t.Fatalf("verified: %v", err)
+	}
 	resp, p := get(fmt.Sprintf("/fragment/%s/chunk/%d", h, 777))
 	if resp.StatusCode != 200 {
 		t.Fatalf("chunk: %d", resp.StatusCode)
@@ -370,8 +379,10 @@ func TestSlices(t *testing.T) {
 	if err := fx.store.Put(context.Background(), store.Ref{FID: types.FID{2}}, store.V1(types.Sum(v1)), bytes.NewReader(v1)); err != nil {
 		t.Fatal(err)
 	}
-	resp, b := get(fmt.Sprintf("/fragment/%s/slice?offset=0&length=1", types.Sum(v1)))
-	if resp.StatusCode != 404 || !strings.Contains(string(b), "no_outboard") {
-		t.Fatalf("v1 slice: %d %s", resp.StatusCode, b)
+	for _, path := range []string{"/slice?offset=0&length=1", "/verified", "/chunk/0"} {
+		resp, b := get(fmt.Sprintf("/fragment/%s%s", types.Sum(v1), path))
+		if resp.StatusCode != 404 || !strings.Contains(string(b), "no_outboard") {
+			t.Fatalf("v1 %s: %d %s", path, resp.StatusCode, b)
+		}
 	}
 }

@@ -55,8 +55,12 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("node answered %d %s: %s", e.Status, e.Code, e.Msg)
 }
 
-// SliceType is the media type of a Bao slice answer.
-const SliceType = "application/vnd.deoss.bao-slice"
+// Media types of verified answers: a Bao slice of a range, and a whole
+// fragment's outboard followed by the fragment.
+const (
+	SliceType    = "application/vnd.deoss.bao-slice"
+	OutboardType = "application/vnd.deoss.bao-outboard+data"
+)
 
 // ReadError reads the error answer of resp (whose status is not a success).
 func ReadError(resp *http.Response) *Error {

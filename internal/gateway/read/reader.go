@@ -326,31 +326,33 @@ func (s *source) OpenFragment(ctx context.Context, seg uint64, idx int) (io.Read
 }
 
 // OpenSlice implements codec.SliceSource for v2 files: local copies (cache,
-// work area) whole, peers and nodes as verified slices of just the range.
-func (s *source) OpenSlice(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, bool, error) {
+// work area) whole, peers as verified slices of just the range, nodes as
+// slices or, for a whole fragment, its outboard and its bytes.
+func (s *source) OpenSlice(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, codec.Encoding, error) {
 	return s.open(ctx, seg, idx, off, n)
 }
 
-// open finds fragment (seg, idx): whole when off < 0 or from a local copy
-// (whole is then true), else a slice of [off, off+n).
-func (s *source) open(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, bool, error) {
+// open finds fragment (seg, idx): whole (v1) when off < 0, else bytes
+// [off, off+n) in the encoding it says.
+func (s *source) open(ctx context.Context, seg uint64, idx int, off, n int64) (io.ReadCloser, codec.Encoding, error) {
 	h := s.f.Layout.Segments[seg].Fragments[idx]
 	size := int64(s.f.Layout.FragmentLen(int(seg)))
 	if rc, err := s.rd.cache.Open(h); err == nil {
 		s.served(seg, idx, "cache")
 		s.rd.m.fragments.WithLabelValues("cache").Inc()
-		return rc, true, nil
+		return rc, codec.EncWhole, nil
 	}
 	if rc, err := s.rd.work.Fragment(s.f.FID, seg, idx); err == nil {
 		s.served(seg, idx, "work")
 		s.rd.m.fragments.WithLabelValues("work").Inc()
-		return rc, true, nil
+		return rc, codec.EncWhole, nil
 	}
 	sliced, want := off >= 0, size
+	peerEnc := codec.EncWhole // v1: the raw fragment
 	var rng string
 	if sliced {
 		rng = fmt.Sprintf("offset=%d&length=%d", off, n)
-		want = codec.SliceSize(size, off, n)
+		want, peerEnc = codec.SliceSize(size, off, n), codec.EncSlice
 	}
 	var errs []error
 	for _, p := range s.f.peers {
@@ -362,23 +364,32 @@ func (s *source) open(ctx context.Context, seg uint64, idx int, off, n int64) (i
 		if err == nil {
 			s.served(seg, idx, p.endpoint)
 			s.rd.m.fragments.WithLabelValues("peer").Inc()
-			return rc, !sliced, nil
+			return rc, peerEnc, nil
 		}
 		errs = append(errs, err)
 	}
 	if s.f.Chain == nil {
-		return nil, false, errors.Join(append(errs, errors.New("file not on chain yet, and no peer has this fragment"))...)
+		return nil, peerEnc, errors.Join(append(errs, errors.New("file not on chain yet, and no peer has this fragment"))...)
 	}
 	node := s.f.Chain.Columns[idx].Node
 	ep := s.ends[node]
 	if ep == "" {
-		return nil, false, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
+		return nil, peerEnc, errors.Join(append(errs, fmt.Errorf("node %s of column %d has no endpoint", node, idx))...)
 	}
 	if s.isSlow(node) {
-		return nil, false, errors.Join(append(errs, errSlowNode)...)
+		return nil, peerEnc, errors.Join(append(errs, errSlowNode)...)
 	}
-	url := ep + "/fragment/" + h.String()
-	if sliced {
+	url, enc := ep+"/fragment/"+h.String(), peerEnc
+	switch {
+	case sliced && off == 0 && n == size:
+		// A whole fragment: raw, hashed whole against its BLAKE3 hash. The
+		// verified stream (/verified, codec.EncOutboard) would notice a bad
+		// fragment within 256 KiB instead of at its end, but measured it
+		// cost a fifth of a whole-file download's speed on a loaded machine
+		// (docs/performance.md), and a bad fragment is rare and costs one
+		// fragment's time.
+		want, enc = size, codec.EncWhole
+	case sliced:
 		url += "/slice?" + rng
 	}
 	start := time.Now()
@@ -389,11 +400,11 @@ func (s *source) open(ctx context.Context, seg uint64, idx int, off, n int64) (i
 		} else {
 			s.markFailed(node)
 		}
-		return nil, false, errors.Join(append(errs, err)...)
+		return nil, enc, errors.Join(append(errs, err)...)
 	}
 	s.served(seg, idx, ep)
 	s.rd.m.fragments.WithLabelValues("node").Inc()
-	return &timedBody{ReadCloser: rc, ctx: ctx, start: start, want: want, done: s.rd.observeFetch, abandoned: func() { s.markSlow(node) }}, !sliced, nil
+	return &timedBody{ReadCloser: rc, ctx: ctx, start: start, want: want, done: s.rd.observeFetch, abandoned: func() { s.markSlow(node) }}, enc, nil
 }
 
 // errSlowNode: a node that lost a hedge earlier in this download is not
