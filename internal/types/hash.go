@@ -7,18 +7,19 @@ import (
 	"fmt"
 )
 
-// HashSize is the length in bytes of a Hash and of a FID.
+// HashSize is the length in bytes of a Hash and of a FID (both hashes are
+// 256 bits).
 const HashSize = sha256.Size
 
 // ErrMalformedHash is returned (wrapped) when text is not 64 lowercase hex characters.
 var ErrMalformedHash = errors.New("malformed hash: want 64 lowercase hex characters")
 
-// Hash is a SHA-256 digest. Its text form is 64 lowercase hex characters; that is
+// Hash is a 32-byte digest: SHA-256 in format v1, BLAKE3-256 in v2. Its text form is 64 lowercase hex characters; that is
 // the only accepted spelling, so that one hash has one name (uppercase would let
 // two strings address the same fragment file).
 type Hash [HashSize]byte
 
-// Sum returns the SHA-256 of b.
+// Sum returns the SHA-256 of b (format v1's hash; codec.Sum picks by version).
 func Sum(b []byte) Hash { return Hash(sha256.Sum256(b)) }
 
 // String returns the 64-character lowercase hex form.

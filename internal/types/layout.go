@@ -16,7 +16,7 @@ const MaxSegments = 10000
 // ErrInvalidLayout is returned (wrapped) by Layout.Validate.
 var ErrInvalidLayout = errors.New("invalid layout")
 
-// SegmentLayout is what a reader needs to verify one segment: the SHA-256 of the
+// SegmentLayout is what a reader needs to verify one segment: the hash of the
 // segment bytes and of each of its fragments, fragment i at index i.
 type SegmentLayout struct {
 	Hash      Hash
