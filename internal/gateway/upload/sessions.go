@@ -146,8 +146,26 @@ func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 
 func (s *Sessions) dir(id string) string { return filepath.Join(s.root, id) }
 
+// validID reports whether id has the form Create gives ids: 32 lowercase
+// hex characters. Only such ids reach the database or name a folder, so no
+// request can name sessions.db, another folder or a path with a slash.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // get loads a live session owned by owner.
 func (s *Sessions) get(id string, owner types.Address) (*Session, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
 	var sess Session
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions).Get([]byte(id))
@@ -326,10 +344,11 @@ func (c *chunkReader) Close() error {
 	return nil
 }
 
-// Remove deletes a session and its chunks (abort, or after the pipeline took
-// the file).
+// Remove deletes a live session of owner and its chunks (abort, or after
+// the pipeline took the file). An unknown, malformed or expired id is
+// ErrNotFound and touches nothing (expired sessions go with Expire).
 func (s *Sessions) Remove(id string, owner types.Address) error {
-	if _, err := s.get(id, owner); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := s.get(id, owner); err != nil {
 		return err
 	}
 	return s.remove(id)

@@ -215,3 +215,41 @@ func TestRestartExpiryAbort(t *testing.T) {
 		t.Fatal("empty file has bytes")
 	}
 }
+
+// TestSessionPaths: an id that is not exactly the generated form never
+// reaches the disk: removing "sessions.db", a path with a slash or dots, or
+// an unknown id is ErrNotFound and deletes nothing; another owner's session
+// is ErrForbidden and stays whole.
+func TestSessionPaths(t *testing.T) {
+	root := t.TempDir()
+	s := open(t, root, &clock{t: time.Unix(1_800_000_000, 0)})
+	defer s.Close()
+	file := data(1500)
+	sess, err := s.Create(Spec{Owner: alice, Size: int64(len(file)), ChunkSize: 1000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, h0 := chunk(file, 1000, 0)
+	if _, err := s.PutChunk(ctx, sess.ID, alice, 0, h0, bytes.NewReader(c0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"sessions.db", "../sessions.db", sess.ID + "/../sessions.db", "..", ".", "",
+		"0123456789abcdef0123456789abcdef", "0123456789ABCDEF0123456789ABCDEF", sess.ID + "0"} {
+		if err := s.Remove(id, alice); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Remove(%q): %v, want not found", id, err)
+		}
+		if _, err := s.State(id, alice); !errors.Is(err, ErrNotFound) {
+			t.Errorf("State(%q): %v", id, err)
+		}
+	}
+	if err := s.Remove(sess.ID, bob); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("bob removes alice's session: %v", err)
+	}
+	if _, err := os.Stat(root + "/sessions.db"); err != nil {
+		t.Fatalf("the session database: %v", err)
+	}
+	st, err := s.State(sess.ID, alice)
+	if err != nil || len(st.Missing) != 1 {
+		t.Fatalf("alice's session after the attempts: %+v %v", st, err)
+	}
+}
