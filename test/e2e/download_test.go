@@ -141,6 +141,10 @@ func TestDownload(t *testing.T) {
 	if st != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !bytes.Equal(body, text) {
 		t.Fatalf("open: %d %v %q", st, h, body)
 	}
+	// Shown, never run on the gateway's origin (issue 16, item 8).
+	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'") || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("open without a sandbox: %v", h)
+	}
 	// Metadata, location, list.
 	if st, m := n.Call("GET", a.URL+"/file/metadata/"+fid.String(), nil, nil); st != 200 || m["state"] != ledger.FileStored || m["size"].(float64) != float64(len(data)) {
 		t.Fatalf("metadata: %d %v", st, m)

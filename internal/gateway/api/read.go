@@ -173,6 +173,9 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 		name := fileName(f)
 		if inline {
 			h.Set("Content-Disposition", "inline")
+			// Uploaded content shown on the gateway's origin must not run
+			// there (stored XSS): a sandbox without scripts, no fetches.
+			h.Set("Content-Security-Policy", openCSP)
 		} else {
 			h.Set("Content-Type", "application/octet-stream")
 			h.Set("Content-Disposition", mimeAttachment(name))
@@ -419,6 +422,9 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// openCSP is the policy of /file/open answers: shown, never run.
+const openCSP = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"
 
 // deleteWait bounds how long DELETE waits for the distributor to carry out
 // a delete; past it the answer is 202 and the delete goes on.
