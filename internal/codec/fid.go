@@ -50,29 +50,40 @@ func leafHash(segment types.Hash) types.Hash {
 	return sha256.Sum256(b[:])
 }
 
-func nodeHash(left, right types.Hash) types.Hash {
-	var b [1 + 2*types.HashSize]byte
-	b[0] = prefixNode
-	copy(b[1:], left[:])
-	copy(b[1+types.HashSize:], right[:])
-	return sha256.Sum256(b[:])
-}
+func sha256Sum(b []byte) types.Hash { return sha256.Sum256(b) }
+
+func blake3Sum256(b []byte) types.Hash { return blake3.Sum256(b) }
 
 // splitPoint is the largest power of two smaller than n (n >= 2): RFC 6962's
 // k, which makes the tree's shape depend on n alone.
 func splitPoint(n int) int { return 1 << (bits.Len(uint(n-1)) - 1) }
 
-// merkleRoot is RFC 6962's MTH over the segment hashes, with the empty tree's
-// root SHA-256("").
-func merkleRoot(leaves []types.Hash) types.Hash {
+// mth is RFC 6962's MTH over leaf hashes (each already sum(0x00 || leaf)),
+// inner nodes sum(0x01 || left || right), and sum("") for no leaves: v1
+// with SHA-256, v2 with BLAKE3.
+func mth(leaves []types.Hash, sum func([]byte) types.Hash) types.Hash {
 	switch len(leaves) {
 	case 0:
-		return sha256.Sum256(nil)
+		return sum(nil)
 	case 1:
-		return leafHash(leaves[0])
+		return leaves[0]
 	}
 	k := splitPoint(len(leaves))
-	return nodeHash(merkleRoot(leaves[:k]), merkleRoot(leaves[k:]))
+	l, r := mth(leaves[:k], sum), mth(leaves[k:], sum)
+	var b [1 + 2*types.HashSize]byte
+	b[0] = prefixNode
+	copy(b[1:], l[:])
+	copy(b[1+types.HashSize:], r[:])
+	return sum(b[:])
+}
+
+// merkleRoot is v1's tree over the segment hashes.
+func merkleRoot(segments []types.Hash) types.Hash {
+	leaves := make([]types.Hash, len(segments))
+	for i, h := range segments {
+		leaves[i] = leafHash(h)
+	}
+	return mth(leaves, sha256Sum)
 }
 
 // bindFID hashes the tree root together with what gives the segment hashes their
@@ -114,24 +125,13 @@ func leafV2(s *types.SegmentLayout) types.Hash {
 	return blake3.Sum256(b[:])
 }
 
-func nodeV2(left, right types.Hash) types.Hash {
-	var b [1 + 2*types.HashSize]byte
-	b[0] = prefixNode
-	copy(b[1:], left[:])
-	copy(b[1+types.HashSize:], right[:])
-	return blake3.Sum256(b[:])
-}
-
-// mthV2 is RFC 6962's MTH over v2 segment leaves, BLAKE3("") when empty.
+// mthV2 is v2's tree over the segment leaves.
 func mthV2(segs []types.SegmentLayout) types.Hash {
-	switch len(segs) {
-	case 0:
-		return blake3.Sum256(nil)
-	case 1:
-		return leafV2(&segs[0])
+	leaves := make([]types.Hash, len(segs))
+	for i := range segs {
+		leaves[i] = leafV2(&segs[i])
 	}
-	k := splitPoint(len(segs))
-	return nodeV2(mthV2(segs[:k]), mthV2(segs[k:]))
+	return mth(leaves, blake3Sum256)
 }
 
 // fileIDv2 is H(0x03 || version || encryption || owner || size || salt ||

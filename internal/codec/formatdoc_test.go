@@ -77,18 +77,7 @@ func formatVectors(t *testing.T) string {
 	}
 	for _, v := range vecs {
 		res, _ := encodeBytes(t, v.data, v.opts...)
-		l := res.Layout
-		fmt.Fprintf(&b, "\n### %s\n\n```\nsize        %d\nversion     %d\nencryption  %s\n", v.name, l.Size, l.Version, l.Encryption)
-		if len(l.Salt) > 0 {
-			fmt.Fprintf(&b, "salt        %x\n", l.Salt)
-		}
-		for si, s := range l.Segments {
-			fmt.Fprintf(&b, "segment %d   %s\n", si, s.Hash)
-			for fi, f := range s.Fragments {
-				fmt.Fprintf(&b, "  frag %-2d   %s\n", fi, f)
-			}
-		}
-		fmt.Fprintf(&b, "fid         %s\n```\n", res.FID)
+		writeLayoutVector(&b, v.name, res)
 	}
 	// A tree of five synthetic segment hashes: root and FID.
 	l := &types.Layout{Version: types.FormatV1, Size: 4*S + 1}
@@ -136,19 +125,7 @@ func formatVectorsV2(t *testing.T) string {
 	}
 	for _, v := range vecs {
 		res, _ := encodeBytes(t, v.data, v.opts...)
-		l := res.Layout
-		fmt.Fprintf(&b, "\n### v2: %s\n\n```\nsize        %d\nversion     %d\nencryption  %s\n", v.name, l.Size, l.Version, l.Encryption)
-		if len(l.Salt) > 0 {
-			fmt.Fprintf(&b, "salt        %x\n", l.Salt)
-		}
-		for si, s := range l.Segments {
-			fmt.Fprintf(&b, "segment %d   %s  (%d bytes, fragments of %d)\n", si, s.Hash, l.SegmentLen(si), l.FragmentLen(si))
-			for fi, f := range s.Fragments {
-				fmt.Fprintf(&b, "  frag %-2d   %s\n", fi, f)
-			}
-			fmt.Fprintf(&b, "leaf %d      %s\n", si, leafV2(&s))
-		}
-		fmt.Fprintf(&b, "fid         %s\n```\n", res.FID)
+		writeLayoutVector(&b, "v2: "+v.name, res)
 	}
 
 	// A 64 KiB fragment: its outboard, a slice and a proof chunk.
@@ -201,4 +178,28 @@ func formatVectorsV2(t *testing.T) string {
 	fmt.Fprintf(&b, "\n### v2: OID of the packed object \"abc\"\n\n```\ncontent     %s\noid         %s\n```\n",
 		content, ObjectID(types.EncryptionNone, owner, 3, content))
 	return b.String()
+}
+
+// writeLayoutVector writes one encoded file's layout and FID; v2 layouts
+// also give each segment's stored length and leaf.
+func writeLayoutVector(b *strings.Builder, name string, res *Result) {
+	l := res.Layout
+	fmt.Fprintf(b, "\n### %s\n\n```\nsize        %d\nversion     %d\nencryption  %s\n", name, l.Size, l.Version, l.Encryption)
+	if len(l.Salt) > 0 {
+		fmt.Fprintf(b, "salt        %x\n", l.Salt)
+	}
+	for si, s := range l.Segments {
+		if l.Version == types.FormatV1 {
+			fmt.Fprintf(b, "segment %d   %s\n", si, s.Hash)
+		} else {
+			fmt.Fprintf(b, "segment %d   %s  (%d bytes, fragments of %d)\n", si, s.Hash, l.SegmentLen(si), l.FragmentLen(si))
+		}
+		for fi, f := range s.Fragments {
+			fmt.Fprintf(b, "  frag %-2d   %s\n", fi, f)
+		}
+		if l.Version != types.FormatV1 {
+			fmt.Fprintf(b, "leaf %d      %s\n", si, leafV2(&s))
+		}
+	}
+	fmt.Fprintf(b, "fid         %s\n```\n", res.FID)
 }

@@ -130,18 +130,7 @@ func (m sliceStore) OpenSlice(_ context.Context, seg uint64, idx int, off, n int
 			m.whole[k] = out
 		}
 	}
-	if m.faults[k] != faultNone {
-		out = bytes.Clone(out)
-	}
-	switch m.faults[k] {
-	case faultCorrupt:
-		out[len(out)/2] ^= 0x01
-	case faultShort:
-		out = out[:len(out)-1]
-	case faultLong:
-		out = append(out, 0)
-	}
-	return io.NopCloser(bytes.NewReader(out)), enc, nil
+	return io.NopCloser(bytes.NewReader(spoil(out, m.faults[k]))), enc, nil
 }
 
 func (m *memStore) slicedBytes() map[fragKey]int64 {
@@ -165,9 +154,16 @@ func (m *memStore) OpenFragment(_ context.Context, seg uint64, idx int) (io.Read
 	if !ok {
 		return nil, errMissing
 	}
-	switch m.faults[k] {
-	case faultMissing:
+	if m.faults[k] == faultMissing {
 		return nil, errMissing
+	}
+	b = spoil(b, m.faults[k])
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// spoil returns b as fault f serves it (a copy when changed: b is kept).
+func spoil(b []byte, f fault) []byte {
+	switch f {
 	case faultCorrupt:
 		b = bytes.Clone(b)
 		b[len(b)/2] ^= 0x01
@@ -176,7 +172,7 @@ func (m *memStore) OpenFragment(_ context.Context, seg uint64, idx int) (io.Read
 	case faultLong:
 		b = append(bytes.Clone(b), 0)
 	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return b
 }
 
 func (m *memStore) setFault(seg uint64, f fault, idxs ...int) {

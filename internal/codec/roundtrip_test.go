@@ -22,20 +22,22 @@ const (
 // input is the pattern bytes, made once: every test input is a prefix of it.
 var input = sync.OnceValue(func() []byte { return pattern(3*S + 5) })
 
-func modes() []struct {
+// mode is an encryption mode of the round-trip tests.
+type mode struct {
 	name string
 	enc  []EncodeOption
 	dec  []DecodeOption
-} {
-	return []struct {
-		name string
-		enc  []EncodeOption
-		dec  []DecodeOption
-	}{
-		{"plain", nil, nil},
-		{"aes", []EncodeOption{WithKey(testKey())}, []DecodeOption{WithDecodeKey(testKey())}},
+}
+
+// modesOf is plain and encrypted, each encoded with base options first.
+func modesOf(base ...EncodeOption) []mode {
+	return []mode{
+		{"plain", base, nil},
+		{"aes", append(append([]EncodeOption(nil), base...), WithKey(testKey())), []DecodeOption{WithDecodeKey(testKey())}},
 	}
 }
+
+func modes() []mode { return modesOf() }
 
 func TestRoundTripSizes(t *testing.T) {
 	sizes := []int{0, 1, 1000, B - 1, B, B + 1, S - 1, S, S + 1, 3*S + 5}

@@ -13,20 +13,7 @@ import (
 
 const PB = types.CipherBlock - types.GCMOverhead // plaintext of a v2 cipher block
 
-func v2Modes() []struct {
-	name string
-	enc  []EncodeOption
-	dec  []DecodeOption
-} {
-	return []struct {
-		name string
-		enc  []EncodeOption
-		dec  []DecodeOption
-	}{
-		{"plain", v2(), nil},
-		{"aes", append(v2(), WithKey(testKey())), []DecodeOption{WithDecodeKey(testKey())}},
-	}
-}
+func v2Modes() []mode { return modesOf(v2()...) }
 
 func TestV2RoundTrip(t *testing.T) {
 	bv2 := types.ProfileV2.BlockSize(types.EncryptionAES256GCM)

@@ -35,10 +35,6 @@ func fragmentN(buf []byte, i int) types.Hash {
 	return sha256.Sum256(buf)
 }
 
-func benchServer(b *testing.B, segments int) (*httptest.Server, *auth.Key, types.FID, store.Store) {
-	return benchServerVersion(b, segments, types.FormatV1)
-}
-
 // fragmentHash is fragment i's hash in format v.
 func fragmentHash(buf []byte, i int, v uint8) types.Hash {
 	h := fragmentN(buf, i)
@@ -71,6 +67,25 @@ func benchServerVersion(b *testing.B, segments int, v uint8) (*httptest.Server, 
 	srv := httptest.NewServer(s.Handler())
 	b.Cleanup(func() { srv.Close(); st.Close() })
 	return srv, gw, fid, st
+}
+
+// storedFragments is a node holding n fragments of format v, and their
+// hashes.
+func storedFragments(b *testing.B, n int, v uint8) (*httptest.Server, []types.Hash) {
+	srv, gw, fid, _ := benchServerVersion(b, n, v)
+	buf := bytes.Repeat([]byte{7}, benchFrag)
+	hashes := make([]types.Hash, n)
+	for i := range n {
+		hashes[i] = fragmentHash(buf, i, v)
+		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
+		auth.SignRequest(req, gw, time.Minute)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			b.Fatal(err, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	return srv, hashes
 }
 
 func BenchmarkStore_8MiB(b *testing.B) { benchStore(b, types.FormatV1) }
@@ -126,19 +141,7 @@ func BenchmarkPrimitiveWriteFsync_8MiB(b *testing.B) {
 
 func BenchmarkRead_8MiB(b *testing.B) {
 	const stored = 8
-	srv, gw, fid, _ := benchServer(b, stored)
-	buf := bytes.Repeat([]byte{7}, benchFrag)
-	hashes := make([]types.Hash, stored)
-	for i := range stored {
-		hashes[i] = fragmentN(buf, i)
-		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
-		auth.SignRequest(req, gw, time.Minute)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			b.Fatal(err, resp.StatusCode)
-		}
-		resp.Body.Close()
-	}
+	srv, hashes := storedFragments(b, stored, types.FormatV1)
 	out := make([]byte, benchFrag)
 	b.SetBytes(benchFrag)
 	for i := 0; b.Loop(); i++ {
@@ -160,19 +163,7 @@ func BenchmarkSlice_1MiB(b *testing.B) { benchSlice(b, 1<<20) }
 
 func benchSlice(b *testing.B, n int64) {
 	const stored = 8
-	srv, gw, fid, _ := benchServerVersion(b, stored, types.FormatV2)
-	buf := bytes.Repeat([]byte{7}, benchFrag)
-	hashes := make([]types.Hash, stored)
-	for i := range stored {
-		hashes[i] = fragmentHash(buf, i, types.FormatV2)
-		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
-		auth.SignRequest(req, gw, time.Minute)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			b.Fatal(err, resp.StatusCode)
-		}
-		resp.Body.Close()
-	}
+	srv, hashes := storedFragments(b, stored, types.FormatV2)
 	out := make([]byte, n)
 	b.SetBytes(n)
 	for i := 0; b.Loop(); i++ {

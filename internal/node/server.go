@@ -269,24 +269,8 @@ func (s *Server) limiter(r *http.Request) *rate.Limiter {
 // signature (fragments are public, content-addressed data) but are limited
 // per client.
 func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
-	if !s.limiter(r).Allow() {
-		w.Header().Set("Retry-After", "1")
-		s.writeError(w, fail(http.StatusTooManyRequests, nodeapi.RateLimited, "too many reads; retry later"))
-		return
-	}
-	h, err := types.ParseHash(r.PathValue("hash"))
-	if err != nil {
-		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadHash, "%v", err))
-		return
-	}
-	f, err := s.store.Open(r.Context(), h)
-	if errors.Is(err, store.ErrNotFound) {
-		s.writeError(w, fail(http.StatusNotFound, nodeapi.NotFound, "no fragment %s here", h))
-		return
-	}
-	if err != nil {
-		s.log.Error("open fragment", "hash", h, "err", err)
-		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
+	f, h := s.openRead(w, r)
+	if f == nil {
 		return
 	}
 	defer f.Close()
@@ -301,33 +285,48 @@ func (s *Server) getFragment(w http.ResponseWriter, r *http.Request) {
 	s.bytesOut.Add(float64(cw.n))
 }
 
-// openV2 opens a v2 fragment and its outboard for a slice answer; it writes
-// the error answer itself and returns nil then.
-func (s *Server) openV2(w http.ResponseWriter, r *http.Request) (store.Fragment, []byte) {
+// openRead opens the fragment a read names, within the client's read
+// limit; it writes the error answer itself and returns nil then.
+func (s *Server) openRead(w http.ResponseWriter, r *http.Request) (store.Fragment, types.Hash) {
 	if !s.limiter(r).Allow() {
 		w.Header().Set("Retry-After", "1")
 		s.writeError(w, fail(http.StatusTooManyRequests, nodeapi.RateLimited, "too many reads; retry later"))
-		return nil, nil
+		return nil, types.Hash{}
 	}
 	h, err := types.ParseHash(r.PathValue("hash"))
 	if err != nil {
 		s.writeError(w, fail(http.StatusBadRequest, nodeapi.BadHash, "%v", err))
+		return nil, h
+	}
+	f, err := s.store.Open(r.Context(), h)
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(w, fail(http.StatusNotFound, nodeapi.NotFound, "no fragment %s here", h))
+		return nil, h
+	}
+	if err != nil {
+		s.log.Error("open fragment", "hash", h, "err", err)
+		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
+		return nil, h
+	}
+	return f, h
+}
+
+// openV2 is openRead for an answer that needs the outboard: a v2 fragment
+// and its outboard, or the error answer written and nil.
+func (s *Server) openV2(w http.ResponseWriter, r *http.Request) (store.Fragment, []byte) {
+	f, h := s.openRead(w, r)
+	if f == nil {
 		return nil, nil
 	}
 	ob, err := s.store.Outboard(r.Context(), h)
 	if err == nil {
-		var f store.Fragment
-		if f, err = s.store.Open(r.Context(), h); err == nil {
-			return f, ob
-		}
+		return f, ob
 	}
-	switch _, oerr := s.store.Open(r.Context(), h); {
-	case errors.Is(err, store.ErrNotFound) && oerr == nil:
+	f.Close()
+	if errors.Is(err, store.ErrNotFound) {
 		s.writeError(w, fail(http.StatusNotFound, nodeapi.NoOutboard, "fragment %s is v1: it has no slices; read it whole", h))
-	case errors.Is(err, store.ErrNotFound):
-		s.writeError(w, fail(http.StatusNotFound, nodeapi.NotFound, "no fragment %s here", h))
-	default:
-		s.log.Error("open fragment", "hash", h, "err", err)
+	} else {
+		s.log.Error("open outboard", "hash", h, "err", err)
 		s.writeError(w, fail(http.StatusInternalServerError, nodeapi.Internal, "internal error"))
 	}
 	return nil, nil

@@ -250,6 +250,19 @@ func (d *Distributor) move(r *pipeline.Record, state string) error {
 // hashes than this gateway's copy (a poisoned v1 declaration).
 var ErrForeignLayout = errors.New("the file on chain is not this upload")
 
+// endpoints maps the registered nodes to their endpoints.
+func (d *Distributor) endpoints(ctx context.Context) (map[types.Address]string, error) {
+	nodes, err := d.chain.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := make(map[types.Address]string, len(nodes))
+	for _, n := range nodes {
+		endpoint[n.Address] = n.Endpoint
+	}
+	return endpoint, nil
+}
+
 // readBack reads one fragment of every column back from its node and
 // verifies it against this gateway's layout, before the work copy goes: a
 // report on chain is a node's claim, and nodes are trusted for nothing. A v2
@@ -259,13 +272,9 @@ func (d *Distributor) readBack(ctx context.Context, f *ledger.File, l *types.Lay
 	if len(l.Segments) == 0 {
 		return nil
 	}
-	nodes, err := d.chain.Nodes(ctx)
+	endpoint, err := d.endpoints(ctx)
 	if err != nil {
 		return err
-	}
-	endpoint := map[types.Address]string{}
-	for _, n := range nodes {
-		endpoint[n.Address] = n.Endpoint
 	}
 	errs := make([]error, types.TotalShards)
 	var wg sync.WaitGroup
@@ -464,13 +473,9 @@ func (d *Distributor) candidates(ctx context.Context) ([]scheduler.Node, error) 
 // distribute pushes every unreported column to its node, in parallel, and
 // moves the columns whose push failed or whose report is overdue.
 func (d *Distributor) distribute(ctx context.Context, f *ledger.File, l *types.Layout) error {
-	nodes, err := d.chain.Nodes(ctx)
+	endpoint, err := d.endpoints(ctx)
 	if err != nil {
 		return err
-	}
-	endpoint := map[types.Address]string{}
-	for _, n := range nodes {
-		endpoint[n.Address] = n.Endpoint
 	}
 	// Replacements chosen in this round, by any column: two failing columns
 	// must not move to the same node.

@@ -275,38 +275,26 @@ func copyWithSHA256(dst io.Writer, src io.Reader, want types.Hash) (int64, error
 }
 
 // copyWithOutboard copies a v2 fragment of w.Size bytes and builds its
-// outboard on the way; a byte more is ErrTooLarge, fewer ErrSize.
+// outboard on the way; a byte more or fewer is ErrSize.
 func copyWithOutboard(dst io.Writer, src io.Reader, w Want) (int64, []byte, error) {
 	if w.Size <= 0 {
 		return 0, nil, fmt.Errorf("%w: a v2 fragment needs its size", ErrSize)
 	}
-	cw := &countWriter{w: dst}
-	ob, root, err := codec.BuildOutboard(io.TeeReader(src, cw), w.Size)
+	ob, root, err := codec.BuildOutboard(io.TeeReader(src, dst), w.Size)
 	if errors.Is(err, codec.ErrSliceShort) {
-		return cw.n, nil, fmt.Errorf("%w: %d bytes, want %d", ErrSize, cw.n, w.Size)
+		return 0, nil, fmt.Errorf("%w: fewer than %d bytes", ErrSize, w.Size)
 	}
 	if err != nil {
-		return cw.n, nil, err
+		return 0, nil, err
 	}
 	var one [1]byte
 	if m, _ := io.ReadFull(src, one[:]); m > 0 {
-		return cw.n + 1, nil, fmt.Errorf("%w: more than %d bytes", ErrSize, w.Size)
+		return w.Size + 1, nil, fmt.Errorf("%w: more than %d bytes", ErrSize, w.Size)
 	}
 	if root != w.Hash {
-		return cw.n, nil, ErrHashMismatch
+		return w.Size, nil, ErrHashMismatch
 	}
-	return cw.n, ob, nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return w.Size, ob, nil
 }
 
 // Outboard implements Store.
