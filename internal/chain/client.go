@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
@@ -43,6 +44,11 @@ type Client struct {
 	mu      sync.Mutex
 	chainID string
 	w       waiter
+	// included is the highest block holding a transaction this client
+	// submitted: queries wait until the application has committed it, so a
+	// caller reads its own writes (a block's results are visible a moment
+	// before the application's Commit).
+	included atomic.Int64
 }
 
 // Dial returns a client of the RPC at addr ("http://127.0.0.1:26657" or
@@ -70,6 +76,12 @@ func Dial(addr string) (*Client, error) {
 // out. Ledger errors come back typed (errors.Is(err, ledger.ErrNotFound)).
 func (c *Client) Query(ctx context.Context, path string, out any) error {
 	res, err := c.rpc.ABCIQuery(ctx, path, nil)
+	// Bounded: a query still answers (older state) if the application is
+	// slow to commit.
+	for wait := 0; err == nil && res.Response.Height < c.included.Load() && wait < 400 && ctx.Err() == nil; wait++ {
+		time.Sleep(5 * time.Millisecond)
+		res, err = c.rpc.ABCIQuery(ctx, path, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("query %s: %w", path, transport(err))
 	}
@@ -164,6 +176,8 @@ func (s *Signer) Submit(ctx context.Context, msg ledger.Msg) (*Result, error) {
 	defer s.c.w.forget(hash)
 	select {
 	case o := <-done:
+		for cur := s.c.included.Load(); cur < o.height && !s.c.included.CompareAndSwap(cur, o.height); cur = s.c.included.Load() {
+		}
 		r := &Result{Hash: fmt.Sprintf("%X", hash), Height: o.height}
 		return r, ledger.FromCode(ledger.Code(o.code), o.log)
 	case <-ctx.Done():
