@@ -101,6 +101,18 @@ func TestKeyFiles(t *testing.T) {
 	if _, err := Load(sealed, []byte("wrong")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
+	// A key file others may read is refused with a clear error, sealed
+	// or not; back to 0600 it loads again.
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+		os.Chmod(plain, mode)
+		if _, err := Load(plain, nil); !errors.Is(err, ErrLoosePermissions) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: %v", mode, err)
+		}
+	}
+	os.Chmod(plain, 0o600)
+	if _, err := Load(plain, nil); err != nil {
+		t.Fatalf("back to 0600: %v", err)
+	}
 	// The sealed file holds no plaintext seed.
 	raw, _ := os.ReadFile(sealed)
 	if bytes.Contains(raw, []byte(fmt.Sprintf("%x", k.Seed()))) {

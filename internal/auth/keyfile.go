@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/crypto/argon2"
@@ -20,6 +21,7 @@ import (
 var (
 	ErrPassphraseRequired = errors.New("key file is sealed: a passphrase is required")
 	ErrWrongPassphrase    = errors.New("wrong passphrase (or the key file was altered)")
+	ErrLoosePermissions   = errors.New("key file is readable by others")
 )
 
 // keyFile is the JSON form of a key file. Seed holds the seed in hex when the
@@ -60,9 +62,23 @@ func Save(path string, k *Key, passphrase []byte) error {
 	return fsutil.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
-// Load reads a key file. A sealed file needs its passphrase.
+// Load reads a key file. A sealed file needs its passphrase. A file that
+// group or others may read or write is refused: its secret may be out
+// already (chmod 600 it, or better make a new key).
 func Load(path string, passphrase []byte) (*Key, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; run chmod 600 %s", ErrLoosePermissions, path, m, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, err
 	}
