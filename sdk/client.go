@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
@@ -25,6 +26,9 @@ type Client struct {
 	gateway string
 	key     *auth.Key
 	hc      *http.Client
+
+	mu     sync.Mutex
+	target types.Address // the gateway's account, learned once
 }
 
 // New makes a client of the gateway at url signing with the key file at
@@ -40,6 +44,44 @@ func New(url, keyPath string) (*Client, error) {
 // NewWithKey makes a client with a key already loaded.
 func NewWithKey(url string, k *auth.Key) *Client {
 	return &Client{gateway: strings.TrimRight(url, "/"), key: k, hc: &http.Client{}}
+}
+
+// SetGatewayAccount pins the gateway's account that requests are signed
+// for, instead of asking the gateway (GET /version) on first use: a
+// look-alike gateway then gets nothing it can use at the real one.
+func (c *Client) SetGatewayAccount(a types.Address) {
+	c.mu.Lock()
+	c.target = a
+	c.mu.Unlock()
+}
+
+// gatewayAccount is the account requests are signed for.
+func (c *Client) gatewayAccount(ctx context.Context) (types.Address, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.target != (types.Address{}) {
+		return c.target, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.gateway+"/version", nil)
+	if err != nil {
+		return types.Address{}, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return types.Address{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return types.Address{}, readError(resp)
+	}
+	var v struct {
+		Account types.Address `json:"account"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Account == (types.Address{}) {
+		return types.Address{}, fmt.Errorf("gateway %s does not say its account (GET /version): %v", c.gateway, err)
+	}
+	c.target = v.Account
+	return c.target, nil
 }
 
 // Account is the client's account address.
@@ -104,7 +146,11 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	// Gateways accept signatures good for at most five minutes. A client
 	// without a key (NewWithKey(url, nil)) sends unsigned requests.
 	if c.key != nil {
-		if err := auth.SignRequest(req, c.key, 4*time.Minute); err != nil {
+		target, err := c.gatewayAccount(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := auth.SignRequest(req, c.key, target, 4*time.Minute); err != nil {
 			return nil, err
 		}
 	}

@@ -69,6 +69,9 @@ func deossDir() string {
 	return filepath.Join(home, ".deoss")
 }
 
+// maxChunks is the most chunks a gateway takes in one session.
+const maxChunks = 10_000
+
 // chooseChunk picks a chunk size that takes about two seconds at the last
 // measured rate, halved after a troubled upload, within 1 to 64 MiB.
 func chooseChunk(t tuning) int64 {
@@ -165,7 +168,8 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 		st = want
 		st.ChunkSize = o.ChunkSize
 		if st.ChunkSize == 0 {
-			st.ChunkSize = chooseChunk(tune)
+			// Gateways take at most 10,000 chunks a session.
+			st.ChunkSize = max(chooseChunk(tune), (st.Size+maxChunks*(1<<20)-1)/(maxChunks*(1<<20))<<20)
 		}
 		var created struct {
 			ID        string `json:"id"`
@@ -286,14 +290,16 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 // sessionChunks returns the chunks a session holds.
 func (c *Client) sessionChunks(ctx context.Context, id string) (map[int]bool, error) {
 	var s struct {
-		Stored []int `json:"stored"`
+		Stored [][2]int `json:"stored"` // runs, first to last
 	}
 	if err := c.call(ctx, "GET", "/upload/"+id, nil, &s, nil); err != nil {
 		return nil, err
 	}
-	m := make(map[int]bool, len(s.Stored))
-	for _, i := range s.Stored {
-		m[i] = true
+	m := map[int]bool{}
+	for _, r := range s.Stored {
+		for i := r[0]; i <= r[1] && i-r[0] < 1_000_000; i++ {
+			m[i] = true
+		}
 	}
 	return m, nil
 }

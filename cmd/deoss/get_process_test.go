@@ -33,6 +33,8 @@ type fakeGateway struct {
 
 func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
+	case "/version": // the account the client signs for
+		json.NewEncoder(w).Encode(map[string]any{"version": "fake", "account": types.Address{0xfa}})
 	case "/file/metadata/" + f.fid.String():
 		json.NewEncoder(w).Encode(map[string]any{"fid": f.fid, "version": 1, "size": len(f.data)})
 	case "/file/download/" + f.fid.String():

@@ -117,7 +117,7 @@ func TestNodeProcess(t *testing.T) {
 	}
 	put := func(fid types.FID, seg int, body []byte) int {
 		req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/fragment/%s/5/%d", listen, fid, seg), bytes.NewReader(body))
-		auth.SignRequest(req, gw, time.Minute)
+		auth.SignRequest(req, gw, nodeAddr, time.Minute)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -165,7 +165,7 @@ func TestNodeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("PUT", fmt.Sprintf("http://%s/fragment/%s/5/0", listen, res2.FID), nil)
-	auth.SignRequest(req, gw, time.Minute)
+	auth.SignRequest(req, gw, nodeAddr, time.Minute)
 	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), listen, len(frags2[0][5]))
 	for k, v := range req.Header {
 		fmt.Fprintf(conn, "%s: %s\r\n", k, v[0])

@@ -79,7 +79,7 @@ func TestUploadToStored(t *testing.T) {
 	put := func(name string, data []byte) types.FID {
 		t.Helper()
 		req, _ := http.NewRequest("PUT", "http://"+gwListen+"/object/"+name+"?territory=home", bytes.NewReader(data))
-		auth.SignRequest(req, user, time.Minute)
+		auth.SignRequest(req, user, net.GatewayKeys[0].Address(), time.Minute)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +179,7 @@ func TestUploadToStored(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		auth.SignRequest(req, user, time.Minute)
+		auth.SignRequest(req, user, net.GatewayKeys[0].Address(), time.Minute)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -203,11 +203,23 @@ func TestUploadToStored(t *testing.T) {
 		}
 	}
 	putChunk(0)
+	// A signed request seen before the kill: replayed after the restart,
+	// it is refused (spent nonces are kept on disk).
+	seen, _ := http.NewRequest("DELETE", gw+"/upload/"+strings.Repeat("0", 32), nil)
+	auth.SignRequest(seen, user, net.GatewayKeys[0].Address(), time.Minute)
+	if resp, err := http.DefaultClient.Do(seen); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("request before the kill: %v %v", resp, err)
+	}
 	putChunk(2)
 	gw2.Kill()
 	gw3 := startDaemon(t, dir, "gateway3", "gateway", "run", "--home", gwHome, "--log-level", "info")
 	waitHTTP(t, gw+"/version")
-	if st, m := call("GET", "/upload/"+id, nil, nil); st != 200 || fmt.Sprint(m["stored"]) != "[0 2]" || fmt.Sprint(m["missing"]) != "[1]" {
+	replayed, _ := http.NewRequest("DELETE", gw+"/upload/"+strings.Repeat("0", 32), nil)
+	replayed.Header = seen.Header
+	if resp, err := http.DefaultClient.Do(replayed); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("replayed after the restart: %v %v, want 401", resp, err)
+	}
+	if st, m := call("GET", "/upload/"+id, nil, nil); st != 200 || fmt.Sprint(m["stored"]) != "[[0 0] [2 2]]" || fmt.Sprint(m["missing"]) != "[[1 1]]" {
 		t.Fatalf("session after the restart: %d %v", st, m)
 	}
 	putChunk(1)

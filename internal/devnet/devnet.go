@@ -133,6 +133,8 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 		eg.Go(func() error {
 			cfg := gateway.DefaultConfig()
 			cfg.Chain, cfg.Listen, cfg.Endpoint = spec.ValidatorRPC(0), spec.GatewayListen(i), "http://"+spec.GatewayListen(i)
+			// Plain HTTP on a dev network: ciphers and unsigned bodies allowed.
+			cfg.AllowInsecure = true
 			if spec.Gateway != nil {
 				spec.Gateway(i, &cfg)
 			}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"path/filepath"
 	"slices"
 	"time"
@@ -62,6 +61,16 @@ type Config struct {
 	// Pprof serves Go's profiler at /debug/pprof/ (for operators chasing
 	// CPU or memory; off by default).
 	Pprof bool `json:"pprof,omitempty"`
+	// MetricsListen serves /metrics (and pprof) on this address only, apart
+	// from the users' listener. Without it they are on the users' listener,
+	// for holders of MetricsToken (Authorization: Bearer), or without a
+	// token for loopback clients only.
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	MetricsToken  string `json:"metrics_token,omitempty"`
+	// AllowInsecure takes Cipher headers and unsigned payloads over plain
+	// HTTP (dev networks, or TLS ended by a proxy in front); off, they
+	// need TLS.
+	AllowInsecure bool `json:"allow_insecure,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -167,23 +176,40 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	in := ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
 	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
-	a := api.New(api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log})
+	// Spent nonces are kept on disk: a request seen before a restart is
+	// refused after it.
+	replay, err := auth.OpenReplayCache(filepath.Join(g.home, "replay.db"), auth.ReplayLimits{}, time.Now())
+	if err != nil {
+		return err
+	}
+	defer replay.Close()
+	a := api.New(api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log,
+		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure})
 	a.CacheOnly = g.cfg.CacheOnly
 
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return err
 	}
+	eg, ctx := errgroup.WithContext(ctx)
+	ops := httpapi.OpsHandler(reg, g.cfg.Pprof)
 	handler := a.Handler()
-	if g.cfg.Pprof {
+	if g.cfg.MetricsListen != "" {
+		oln, err := net.Listen("tcp", g.cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		httpapi.Serve(ctx, eg, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second}, oln)
+	} else {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		guarded := httpapi.OpsGuard(g.cfg.MetricsToken, ops)
+		mux.Handle("/metrics", guarded)
+		mux.Handle("/debug/pprof/", guarded)
 		handler = mux
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-	eg, ctx := errgroup.WithContext(ctx)
 	httpapi.Serve(ctx, eg, hs, ln)
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })

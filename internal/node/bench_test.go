@@ -44,8 +44,11 @@ func fragmentHash(buf []byte, i int, v uint8) types.Hash {
 	return h
 }
 
+// benchSelf is the benchmarked node's key.
+var benchSelf, _ = auth.FromSeed(bytes.Repeat([]byte{0xbe}, 32))
+
 func benchServerVersion(b *testing.B, segments int, v uint8) (*httptest.Server, *auth.Key, types.FID, store.Store) {
-	self, _ := auth.Generate()
+	self := benchSelf
 	gw, _ := auth.Generate()
 	st, err := store.OpenDisk(b.TempDir(), 1<<40, benchFrag)
 	if err != nil {
@@ -78,7 +81,7 @@ func storedFragments(b *testing.B, n int, v uint8) (*httptest.Server, []types.Ha
 	for i := range n {
 		hashes[i] = fragmentHash(buf, i, v)
 		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
-		auth.SignRequest(req, gw, time.Minute)
+		auth.SignRequest(req, gw, benchSelf.Address(), time.Minute)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != http.StatusCreated {
 			b.Fatal(err, resp.StatusCode)
@@ -105,7 +108,7 @@ func benchStore(b *testing.B, v uint8) {
 	for i := range n {
 		fragmentN(buf, i)
 		req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/3/%d", srv.URL, fid, i), bytes.NewReader(buf))
-		auth.SignRequest(req, gw, time.Minute)
+		auth.SignRequest(req, gw, benchSelf.Address(), time.Minute)
 		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)

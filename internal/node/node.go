@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -31,6 +32,11 @@ type Config struct {
 	Capacity uint64 `json:"capacity_bytes"`
 	// ReadTimeout bounds receiving one request (a fragment upload).
 	ReadTimeout Duration `json:"read_timeout"`
+	// MetricsListen serves /metrics on this address only; without it
+	// /metrics is on the API's listener, for holders of MetricsToken
+	// (Authorization: Bearer), or without a token for loopback clients.
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	MetricsToken  string `json:"metrics_token,omitempty"`
 }
 
 // Option changes how NewNode builds a node.
@@ -142,7 +148,13 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	if n.fault == "no-report" {
 		kick = func(types.FID, uint8) {}
 	}
-	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick}, fs, cc, n.log)
+	replay, err := auth.OpenReplayCache(filepath.Join(n.home, "replay.db"), auth.ReplayLimits{}, time.Now())
+	if err != nil {
+		return err
+	}
+	defer replay.Close()
+	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick, Replay: replay,
+		MetricsToken: n.cfg.MetricsToken, OpsApart: n.cfg.MetricsListen != ""}, fs, cc, n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
@@ -150,6 +162,14 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
+	if n.cfg.MetricsListen != "" {
+		oln, err := net.Listen("tcp", n.cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		httpapi.Serve(ctx, g, &http.Server{Handler: srv.Ops(), ReadHeaderTimeout: 10 * time.Second}, oln)
+	}
 	httpapi.Serve(ctx, g, hs, ln)
 	g.Go(func() error { rep.run(ctx); return nil })
 	g.Go(func() error { followChain(ctx, cc, gc, kick, time.Second, n.log); return nil })

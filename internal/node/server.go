@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
 	"github.com/deoss/deoss/internal/auth"
@@ -48,6 +47,14 @@ type ServerConfig struct {
 	// OnStored, if set, is called after each fragment stored (the node kicks
 	// its reporter).
 	OnStored func(fid types.FID, column uint8)
+	// Replay spends the nonces of gateways' signed requests (nil: a cache
+	// in memory, forgotten on restart).
+	Replay *auth.ReplayCache
+	// MetricsToken guards /metrics on the API's listener (see
+	// httpapi.OpsGuard); OpsApart leaves /metrics off it (Ops serves it on
+	// a listener of its own).
+	MetricsToken string
+	OpsApart     bool
 }
 
 // Server is the storage node's HTTP API (docs/api.yaml, node section).
@@ -70,11 +77,13 @@ func NewServer(cfg ServerConfig, st store.Store, ch Chain, log *slog.Logger) *Se
 	if cfg.ReadRate == 0 {
 		cfg.ReadRate, cfg.ReadBurst = 200, 400
 	}
+	if cfg.Replay == nil {
+		cfg.Replay = auth.NewReplayCache(auth.ReplayLimits{})
+	}
 	s := &Server{
 		cfg: cfg, store: st, chain: ch, log: log,
-		// Gateways sign with a 1-minute lifetime; 5 s of clock skew; room
-		// for a million requests in flight.
-		verifier: auth.NewVerifier(time.Minute, 5*time.Second, 1<<20),
+		// Gateways sign with a 1-minute lifetime; 5 s of clock skew.
+		verifier: auth.NewVerifier(cfg.Self, time.Minute, 5*time.Second, cfg.Replay),
 		reg:      prometheus.NewRegistry(),
 		stored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deoss_node_store_requests_total", Help: "Fragment store requests by result.",
@@ -99,9 +108,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /fragment/{hash}/chunk/{chunk}", s.getChunk)
 	mux.HandleFunc("GET /info", s.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if !s.cfg.OpsApart {
+		mux.Handle("GET /metrics", httpapi.OpsGuard(s.cfg.MetricsToken, s.Ops()))
+	}
 	return mux
 }
+
+// Ops is the operators' handler: GET /metrics.
+func (s *Server) Ops() http.Handler { return httpapi.OpsHandler(s.reg, false) }
 
 // HTTPServer wraps the handler with timeouts: a client that sends a fragment
 // slower than ReadTimeout allows is cut off instead of holding a connection.
@@ -128,8 +142,15 @@ func (s *Server) writeError(w http.ResponseWriter, e *apiError) { httpapi.WriteE
 
 // authStatus maps a signature failure to its status.
 func authStatus(err error) *apiError {
-	if errors.Is(err, auth.ErrReplayFull) {
-		return fail(http.StatusServiceUnavailable, nodeapi.Busy, "%v", err)
+	switch {
+	case errors.Is(err, auth.ErrReplayFull):
+		e := fail(http.StatusServiceUnavailable, nodeapi.Busy, "%v", err)
+		e.RetryAfter = time.Second
+		return e
+	case errors.Is(err, auth.ErrTooMany):
+		e := fail(http.StatusTooManyRequests, nodeapi.Busy, "%v", err)
+		e.RetryAfter = time.Second
+		return e
 	}
 	return fail(http.StatusUnauthorized, nodeapi.Unauthenticated, "%v", err)
 }
@@ -162,10 +183,14 @@ type StoreResult struct {
 }
 
 func (s *Server) store1(r *http.Request) (*StoreResult, error) {
-	gw, err := s.verifier.Verify(r)
+	// The signature first (no state), then that the signer is a gateway,
+	// and only then is the nonce spent: strangers cannot fill the cache.
+	// The body is unsigned on purpose: it is checked against the chain.
+	sig, err := s.verifier.Check(r)
 	if err != nil {
 		return nil, authStatus(err)
 	}
+	gw := sig.Account
 	fid, err := types.ParseFID(r.PathValue("fid"))
 	if err != nil {
 		return nil, fail(http.StatusBadRequest, nodeapi.BadFID, "%v", err)
@@ -181,6 +206,9 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 			return nil, fail(http.StatusForbidden, nodeapi.NotAGateway, "%s is not a registered gateway", gw)
 		}
 		return nil, err
+	}
+	if err := s.verifier.Spend(sig, auth.ClientAddr(r)); err != nil {
+		return nil, authStatus(err)
 	}
 	ref := store.Ref{FID: fid, Column: uint8(col), Segment: uint32(seg)}
 	f, err := s.chain.File(ctx, fid)

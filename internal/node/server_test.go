@@ -65,6 +65,7 @@ type fixture struct {
 	fid    types.FID
 	frags  [][]byte // column 3's fragments, by segment
 	hashes []types.Hash
+	replay *auth.ReplayCache
 }
 
 // newFixture: a v2 file of two segments whose column 3 is this node's.
@@ -88,7 +89,8 @@ func newFixtureSize(t *testing.T, st store.Store, size uint64) *fixture {
 		f.Layout.Segments[seg].Fragments[3] = fx.hashes[seg]
 	}
 	fx.chain = &fakeChain{files: map[types.FID]*ledger.File{fx.fid: f}, gateways: map[types.Address]bool{gw.Address(): true}}
-	s := NewServer(ServerConfig{Self: self.Address(), FragmentSize: types.FragmentSize, ReadRate: 1000, ReadBurst: 1000}, st, fx.chain,
+	fx.replay = auth.NewReplayCache(auth.ReplayLimits{})
+	s := NewServer(ServerConfig{Self: self.Address(), FragmentSize: types.FragmentSize, ReadRate: 1000, ReadBurst: 1000, Replay: fx.replay}, st, fx.chain,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	fx.srv = httptest.NewUnstartedServer(s.Handler())
 	fx.srv.Config = s.HTTPServer("", 2*time.Second)
@@ -101,7 +103,7 @@ func (fx *fixture) put(key *auth.Key, path string, body []byte) (*http.Response,
 	fx.t.Helper()
 	req, _ := http.NewRequest("PUT", fx.srv.URL+path, bytes.NewReader(body))
 	if key != nil {
-		auth.SignRequest(req, key, 30*time.Second)
+		auth.SignRequest(req, key, fx.self.Address(), 30*time.Second)
 	}
 	return do(fx.t, req)
 }
@@ -225,14 +227,28 @@ func TestStoreRejections(t *testing.T) {
 	}
 	// Forged: another key signed, the gateway's account claimed.
 	req, _ := http.NewRequest("PUT", fx.srv.URL+fx.path(3, 0), bytes.NewReader(fx.frags[0]))
-	auth.SignRequest(req, stranger, 30*time.Second)
+	auth.SignRequest(req, stranger, fx.self.Address(), 30*time.Second)
 	req.Header.Set(auth.HeaderAccount, fx.gw.Address().String())
 	if resp, _ := do(t, req); resp.StatusCode != 401 {
 		t.Fatalf("forged: %d", resp.StatusCode)
 	}
+	// Signed by the gateway for another node: refused here.
+	req, _ = http.NewRequest("PUT", fx.srv.URL+fx.path(3, 0), bytes.NewReader(fx.frags[0]))
+	auth.SignRequest(req, fx.gw, stranger.Address(), 30*time.Second)
+	if resp, body := do(t, req); resp.StatusCode != 401 || !strings.Contains(body["error"], "another server") {
+		t.Fatalf("for another node: %d %v", resp.StatusCode, body)
+	}
+	// A stranger's well-signed requests spend no nonce.
+	spent := fx.replay.Len()
+	for range 10 {
+		fx.put(stranger, fx.path(3, 0), fx.frags[0])
+	}
+	if n := fx.replay.Len(); n != spent {
+		t.Fatalf("a stranger spent %d nonces", n-spent)
+	}
 	// Replayed: the exact headers of a good request, sent twice.
 	req, _ = http.NewRequest("PUT", fx.srv.URL+fx.path(3, 0), bytes.NewReader(fx.frags[0]))
-	auth.SignRequest(req, fx.gw, 30*time.Second)
+	auth.SignRequest(req, fx.gw, fx.self.Address(), 30*time.Second)
 	hdr := req.Header.Clone()
 	if resp, _ := do(t, req); resp.StatusCode != 201 {
 		t.Fatalf("first: %d", resp.StatusCode)
@@ -282,7 +298,7 @@ func TestStoreFull(t *testing.T) {
 func TestSlowClient(t *testing.T) {
 	fx := newFixture(t, newMemStore())
 	req, _ := http.NewRequest("PUT", fx.srv.URL+fx.path(3, 0), nil)
-	auth.SignRequest(req, fx.gw, 30*time.Second)
+	auth.SignRequest(req, fx.gw, fx.self.Address(), 30*time.Second)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(fx.srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -219,7 +219,7 @@ func (n *Network) Do(key *auth.Key, method, url string, body io.Reader, size int
 	if key == nil {
 		key = n.User
 	}
-	if err := auth.SignRequest(req, key, 5*time.Minute); err != nil {
+	if err := auth.SignRequest(req, key, n.Target(url), 5*time.Minute); err != nil {
 		n.t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -227,6 +227,23 @@ func (n *Network) Do(key *auth.Key, method, url string, body io.Reader, size int
 		n.t.Fatal(err)
 	}
 	return resp
+}
+
+// Target is the account of the gateway or node a URL is on: what requests
+// to it are signed for.
+func (n *Network) Target(url string) types.Address {
+	for _, g := range n.Gateways {
+		if strings.HasPrefix(url, g.URL) {
+			return g.Address
+		}
+	}
+	for _, nd := range n.Nodes {
+		if strings.HasPrefix(url, nd.URL) {
+			return nd.Address
+		}
+	}
+	n.t.Fatalf("no gateway or node at %s", url)
+	return types.Address{}
 }
 
 // Call is Do with a byte body and a JSON answer.

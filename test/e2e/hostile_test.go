@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/devnet"
+	"github.com/deoss/deoss/internal/types"
 )
 
 // hostile is one malformed or hostile request and the status it must get.
@@ -24,8 +28,9 @@ type hostile struct {
 	path   string
 	body   []byte
 	hdr    map[string]string
-	sign   string // "", "user", "stranger", "bad-sig", "expired", "far-future", "other-path", "malformed", "replay"
-	want   int
+	sign   string // "", "user", "stranger", "bad-sig", "expired", "far-future", "other-path", "malformed", "replay",
+	// "other-gateway", "swap-body", "strip-cipher", "stranger-authorized"
+	want int
 }
 
 // TestHostileRequests sends a table of malformed and hostile requests to a
@@ -38,7 +43,7 @@ func TestHostileRequests(t *testing.T) {
 	n := Start(t, Options{Nodes: -1})
 	gw := n.Gateways[0].URL
 	// A session to aim at, a pending file and an encrypted one.
-	st, sess := n.Call("POST", gw+"/upload", []byte(`{"name":"s.bin","territory":"home","size":3000,"chunk_size":1000}`), nil)
+	st, sess := n.Call("POST", gw+"/upload", []byte(`{"name":"s.bin","territory":"home","size":3145728,"chunk_size":1048576}`), nil)
 	if st != 201 {
 		t.Fatalf("session: %d %v", st, sess)
 	}
@@ -46,7 +51,7 @@ func TestHostileRequests(t *testing.T) {
 	data := randomBytes(21, 5000)
 	fid := n.Put(0, "plain.bin", bytes.NewReader(data), int64(len(data)), nil)
 	efid := n.Put(0, "secret.bin", bytes.NewReader(data), int64(len(data)), map[string]string{"Cipher": "right"})
-	chunk := bytes.Repeat([]byte{1}, 1000)
+	chunk := bytes.Repeat([]byte{1}, 1<<20)
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
@@ -62,6 +67,14 @@ func TestHostileRequests(t *testing.T) {
 		{"malformed message", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "malformed", 401},
 		{"replayed message", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "replay", 401},
 		{"gateway not authorized", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "stranger", 403},
+		{"signed for another gateway", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "other-gateway", 401},
+		{"body swapped after signing", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "swap-body", 400},
+		{"object body swapped after signing", "PUT", "/object/evil.bin?territory=home", []byte("the evil's content"), nil, "swap-body", 400},
+		{"cipher header stripped after signing", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1}`), nil, "strip-cipher", 401},
+		{"tiny chunks", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1073741824,"chunk_size":1}`), nil, "user", 400},
+		{"too many chunks", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":21474836480,"chunk_size":1048576}`), nil, "user", 400},
+		{"list unsigned", "GET", "/files/" + n.User.Address().String(), nil, nil, "", 401},
+		{"list another account's files", "GET", "/files/" + n.User.Address().String(), nil, nil, "stranger-authorized", 403},
 		{"body not JSON", "POST", "/upload", []byte(`{name:`), nil, "user", 400},
 		{"unknown field", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1,"admin":true}`), nil, "user", 400},
 		{"name with a slash", "POST", "/upload", []byte(`{"name":"a/b","territory":"home","size":1}`), nil, "user", 400},
@@ -107,9 +120,16 @@ func TestHostileRequests(t *testing.T) {
 		{"peer slice with a negative offset", "GET", "/peer/fragment/" + fid.String() + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=-1&length=5", nil, nil, "", 400},
 		{"peer slice without a length", "GET", "/peer/fragment/" + fid.String() + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0", nil, nil, "", 400},
 		{"peer slice of a fragment not held", "GET", "/peer/fragment/" + strings.Repeat("0", 64) + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0&length=5", nil, nil, "", 404},
-		{"list of a malformed address", "GET", "/files/deoss1nothing", nil, nil, "", 400},
+		{"list of a malformed address", "GET", "/files/deoss1nothing", nil, nil, "user", 400},
 	}
 	stranger, _ := auth.Generate()
+	// Another user who authorized the gateway too.
+	other := chain.DevAccount("e2e-other")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := devnet.SetupUser(sctx, n.Chain, other, "home", 1, 1, n.Gateways[0].Address); err != nil {
+		t.Fatal(err)
+	}
 	before := gatewayState(t, n)
 	var replay http.Header
 	checked := 0 // cases that got their status and their body checked
@@ -120,32 +140,49 @@ func TestHostileRequests(t *testing.T) {
 		}
 		switch c.sign {
 		case "user":
-			auth.SignRequest(req, n.User, time.Minute)
+			auth.SignRequest(req, n.User, n.Target(gw), time.Minute)
 		case "stranger":
-			auth.SignRequest(req, stranger, time.Minute)
+			auth.SignRequest(req, stranger, n.Target(gw), time.Minute)
 		case "bad-sig":
-			auth.SignRequest(req, n.User, time.Minute)
+			auth.SignRequest(req, n.User, n.Target(gw), time.Minute)
 			s := []byte(req.Header.Get(auth.HeaderSignature))
 			s[0] ^= 1
 			req.Header.Set(auth.HeaderSignature, string(s))
 		case "expired":
-			auth.SignRequest(req, n.User, -time.Minute)
+			auth.SignRequest(req, n.User, n.Target(gw), -time.Minute)
 		case "far-future":
-			auth.SignRequest(req, n.User, time.Hour)
+			auth.SignRequest(req, n.User, n.Target(gw), time.Hour)
 		case "other-path":
 			other, _ := http.NewRequest(c.method, gw+"/upload/x", nil)
-			auth.SignRequest(other, n.User, time.Minute)
+			auth.SignRequest(other, n.User, n.Target(gw), time.Minute)
 			for _, h := range []string{auth.HeaderAccount, auth.HeaderMessage, auth.HeaderSignature} {
 				req.Header.Set(h, other.Header.Get(h))
 			}
+		case "other-gateway":
+			auth.SignRequest(req, n.User, types.Address{0x99}, time.Minute)
+		case "swap-body":
+			// Signed with the user's body; sent with another of the same
+			// length.
+			auth.SignRequest(req, n.User, n.Target(gw), time.Minute)
+			evil := bytes.Clone(c.body)
+			evil[len(evil)/2] ^= 0x20
+			hdr := req.Header
+			req, _ = http.NewRequest(c.method, gw+c.path, bytes.NewReader(evil))
+			req.Header = hdr
+		case "strip-cipher":
+			req.Header.Set(auth.HeaderCipher, "the user's cipher")
+			auth.SignRequest(req, n.User, n.Target(gw), time.Minute)
+			req.Header.Del(auth.HeaderCipher)
+		case "stranger-authorized":
+			auth.SignRequest(req, other, n.Target(gw), time.Minute)
 		case "malformed":
-			auth.SignRequest(req, n.User, time.Minute)
+			auth.SignRequest(req, n.User, n.Target(gw), time.Minute)
 			req.Header.Set(auth.HeaderMessage, "v1 soon")
 		case "replay":
 			if replay == nil {
 				// Send one good request first; then the same headers again.
 				first, _ := http.NewRequest(c.method, gw+c.path, bytes.NewReader([]byte(`{"name":"r","territory":"nope","size":1}`)))
-				auth.SignRequest(first, n.User, time.Minute)
+				auth.SignRequest(first, n.User, n.Target(gw), time.Minute)
 				resp, err := http.DefaultClient.Do(first)
 				if err != nil {
 					t.Fatal(err)
@@ -180,13 +217,34 @@ func TestHostileRequests(t *testing.T) {
 	if after := gatewayState(t, n); after != before {
 		t.Fatalf("state changed:\nbefore %s\nafter  %s", before, after)
 	}
+
+	// Guessing ciphers online: wrong ciphers against one file back off its
+	// key derivations (doubling), so a guesser soon gets 429s with a
+	// Retry-After instead of answers, whatever cipher it tries next.
+	backedOff := false
+	for i := range 12 {
+		st, hdr, body := get(t, gw+"/file/download/"+efid.String(), map[string]string{"Cipher": fmt.Sprintf("guess-%d", i)})
+		if st == 429 {
+			if hdr.Get("Retry-After") == "" || !bytes.Contains(body, []byte("wrong ciphers")) {
+				t.Fatalf("429 without Retry-After or reason: %v %s", hdr, body)
+			}
+			backedOff = true
+			break
+		}
+		if st != 403 {
+			t.Fatalf("guess %d: %d %s", i, st, body)
+		}
+	}
+	if !backedOff {
+		t.Fatal("12 wrong ciphers in a row and no back-off")
+	}
 }
 
 // gatewayState summarises what a gateway holds: the user's files, the
 // queue, the sessions and the chunks received.
 func gatewayState(t *testing.T, n *Network) string {
 	g := n.Gateways[0]
-	_, _, files := get(t, g.URL+"/files/"+n.User.Address().String(), nil)
+	_, files := n.Call("GET", g.URL+"/files/"+n.User.Address().String(), nil, nil)
 	entries, _ := os.ReadDir(filepath.Join(g.Home, "sessions"))
 	return fmt.Sprintf("files=%s queue=%v chunks=%v sessions=%d", files, metric(t, g.URL, "deoss_gateway_queue_files"),
 		metric(t, g.URL, "deoss_gateway_chunks_total"), len(entries))

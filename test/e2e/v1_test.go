@@ -56,7 +56,7 @@ func TestV1FileStillReads(t *testing.T) {
 	for s, seg := range frags {
 		for j, f := range seg {
 			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fragment/%s/%d/%d", n.Nodes[j].URL, res.FID, j, s), bytes.NewReader(f))
-			auth.SignRequest(req, key, time.Minute)
+			auth.SignRequest(req, key, n.Nodes[j].Address, time.Minute)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

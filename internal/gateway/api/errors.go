@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
+	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/read"
@@ -22,6 +24,11 @@ var errorTable = []struct {
 	code   string
 }{
 	{chain.ErrUnavailable, http.StatusServiceUnavailable, "chain_unavailable"},
+	// signatures (the checks before a request runs answer 401 themselves)
+	{auth.ErrBodyMismatch, http.StatusBadRequest, "body_mismatch"},
+	{auth.ErrReplayed, http.StatusUnauthorized, "unauthenticated"},
+	{auth.ErrTooMany, http.StatusTooManyRequests, "too_many_requests"},
+	{auth.ErrReplayFull, http.StatusServiceUnavailable, "busy"},
 	// ingest
 	{ingest.ErrNoTerritory, http.StatusForbidden, "no_territory"},
 	{ingest.ErrTerritoryExpired, http.StatusForbidden, "territory_expired"},
@@ -41,6 +48,9 @@ var errorTable = []struct {
 	{read.ErrNoFile, http.StatusNotFound, "no_file"},
 }
 
+// retryAfter is what a client shed for load is told to wait.
+const retryAfter = 5 * time.Second
+
 // toHTTP maps err to its answer; nil when it is no known error (a 500).
 func toHTTP(err error) *httpapi.Error {
 	var e *httpapi.Error
@@ -49,7 +59,7 @@ func toHTTP(err error) *httpapi.Error {
 	}
 	var ie *upload.IncompleteError
 	if errors.As(err, &ie) {
-		return httpapi.Errorf(http.StatusConflict, "incomplete", "%d chunks missing, first %v", len(ie.Missing), ie.Missing[:min(len(ie.Missing), 20)])
+		return httpapi.Errorf(http.StatusConflict, "incomplete", "%d chunks missing: %v", upload.Count(ie.Missing), ie.Missing[:min(len(ie.Missing), 20)])
 	}
 	for _, t := range errorTable {
 		if errors.Is(err, t.err) {
@@ -60,7 +70,11 @@ func toHTTP(err error) *httpapi.Error {
 			case upload.ErrChecksum, upload.ErrChunkSize:
 				msg += "; nothing stored"
 			}
-			return &httpapi.Error{Status: t.status, Code: t.code, Msg: fmt.Sprint(msg)}
+			e := &httpapi.Error{Status: t.status, Code: t.code, Msg: fmt.Sprint(msg)}
+			if t.status == http.StatusTooManyRequests || t.status == http.StatusServiceUnavailable {
+				e.RetryAfter = retryAfter
+			}
+			return e
 		}
 	}
 	return nil

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
@@ -29,7 +32,7 @@ func (a *API) readRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /file/open/{fid}", a.unsigned(a.download(true)))
 	mux.HandleFunc("GET /file/metadata/{fid}", a.unsigned(a.metadata))
 	mux.HandleFunc("GET /file/location/{fid}", a.unsigned(a.location))
-	mux.HandleFunc("GET /files/{owner}", a.unsigned(a.list))
+	mux.HandleFunc("GET /files/{owner}", a.signed(a.list))
 	mux.HandleFunc("GET /nodes", a.unsigned(a.nodes))
 	mux.HandleFunc("GET /peer/file/{fid}", a.unsigned(a.peerFile))
 	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", a.unsigned(a.peerFragment))
@@ -134,6 +137,11 @@ func parseRange(h string, size int64) (byteRange, error) {
 func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		start := time.Now()
+		release, ok := a.perClient.TryAcquire(auth.ClientAddr(r))
+		if !ok {
+			return tooMany("%d downloads at once from one address at most", downloadsPerClient)
+		}
+		defer release()
 		f, err := a.resolve(r)
 		if err != nil {
 			return err
@@ -153,8 +161,22 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 			if c == "" {
 				return httpapi.Errorf(http.StatusUnauthorized, "cipher_required", "the file is encrypted: send its cipher in the %s header", CipherHeader)
 			}
-			if key, err = a.Ingest.Derive(r.Context(), []byte(c), f.Layout.Salt); err != nil {
-				if r.Context().Err() != nil {
+			// Both limits count derivations only: a cipher whose key is
+			// cached (the owner's, lately right) is never held back.
+			allow := func() error {
+				if d := a.wrongCipher.Wait(f.FID.String()); d > 0 {
+					e := tooMany("wrong ciphers were sent for this file; wait %s", d.Round(time.Second))
+					e.RetryAfter = d
+					return e
+				}
+				if !a.kdfAllowed(auth.ClientAddr(r)) {
+					return tooMany("at most %d key derivations a second from one address", kdfPerSecond)
+				}
+				return nil
+			}
+			if key, err = a.Ingest.DeriveAllowed(r.Context(), []byte(c), f.Layout.Salt, allow); err != nil {
+				var he *httpapi.Error
+				if r.Context().Err() != nil || errors.As(err, &he) {
 					return err
 				}
 				return httpapi.Errorf(http.StatusBadRequest, "bad_cipher", "%v", err)
@@ -187,8 +209,15 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 			w.WriteHeader(status)
 			return nil
 		}
-		lw := &lazyWriter{w: w, status: status, sniff: inline, head: r.Method == http.MethodHead}
+		lw := &lazyWriter{w: w, rc: http.NewResponseController(w), status: status, sniff: inline, head: r.Method == http.MethodHead}
+		defer lw.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
 		err = a.Reader.Read(r.Context(), lw, f, rng.off, rng.n, key)
+		switch {
+		case key != nil && errors.Is(err, codec.ErrAuthentication):
+			a.wrongCipher.Fail(f.FID.String())
+		case key != nil && err == nil:
+			a.wrongCipher.Succeed(f.FID.String())
+		}
 		if err != nil && !lw.started {
 			// The error answer is JSON: the file's headers do not apply.
 			for _, k := range []string{"Content-Length", "Content-Range", "Content-Disposition", "Content-Type", "ETag"} {
@@ -225,6 +254,7 @@ var errHeadDone = errors.New("head: headers sent")
 // (sniffing the content type from them for inline previews).
 type lazyWriter struct {
 	w       http.ResponseWriter
+	rc      *http.ResponseController
 	status  int
 	sniff   bool
 	head    bool
@@ -244,9 +274,29 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 			return 0, errHeadDone
 		}
 	}
+	// A client that takes nothing for ioIdle is cut off; each write that
+	// goes through moves the deadline on.
+	_ = l.rc.SetWriteDeadline(time.Now().Add(ioIdle))
 	n, err := l.w.Write(p)
 	l.n += int64(n)
 	return n, err
+}
+
+// tooMany is a 429 with a Retry-After.
+func tooMany(format string, a ...any) *httpapi.Error {
+	e := httpapi.Errorf(http.StatusTooManyRequests, "too_many_requests", format, a...)
+	e.RetryAfter = time.Second
+	return e
+}
+
+// kdfAllowed takes one of a client's key derivations.
+func (a *API) kdfAllowed(client string) bool {
+	l, ok := a.kdfRate.Get(client)
+	if !ok {
+		l = rate.NewLimiter(kdfPerSecond, kdfBurst)
+		a.kdfRate.Put(client, l)
+	}
+	return l.Allow()
 }
 
 func fileName(f *read.File) string {
@@ -331,10 +381,15 @@ func (a *API) location(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request) error {
+// list answers an owner's files to the owner only: names and FIDs are
+// nobody else's business (and a FID is what reads a public file).
+func (a *API) list(w http.ResponseWriter, r *http.Request, user types.Address) error {
 	owner, err := types.ParseAddress(r.PathValue("owner"))
 	if err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_address", "%v", err)
+	}
+	if owner != user {
+		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s lists only its own files", user)
 	}
 	files, err := a.Reader.Files(r.Context(), owner)
 	if err != nil {

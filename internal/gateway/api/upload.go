@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -12,7 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway/ingest"
@@ -24,6 +26,7 @@ import (
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/limit"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/internal/version"
 )
@@ -61,10 +64,20 @@ type Deps struct {
 	Reader   *read.Reader
 	Cache    FragmentCache
 	Scores   Scores
-	// Registry, when set, is served at GET /metrics; the API's own metrics
-	// are registered on it.
+	// Registry, when set, takes the API's own metrics (the gateway serves
+	// it to operators, not this handler).
 	Registry *prometheus.Registry
 	Log      *slog.Logger
+	// Self is the gateway's account: signed requests must name it.
+	Self types.Address
+	// Replay spends the nonces of signed requests (nil: a cache in memory,
+	// forgotten on restart).
+	Replay *auth.ReplayCache
+	// AllowInsecure lets Cipher headers and unsigned payloads come over
+	// plain HTTP (dev networks, or TLS ended by a proxy in front). Without
+	// it they need TLS: on plain HTTP anyone on the path reads a cipher and
+	// swaps an unsigned body.
+	AllowInsecure bool
 }
 
 // API is the gateway's HTTP API for users and peers (docs/api.yaml). Build
@@ -79,7 +92,24 @@ type API struct {
 	peerSlices limit.Slots
 	// CacheOnly leaves out every route that takes or deletes files.
 	CacheOnly bool
+	// perClient bounds one client address's downloads at once; wrongCipher
+	// backs off a file's key derivations after wrong ciphers, and kdfRate
+	// bounds each client's derivations (Argon2id, 64 MiB each): no online
+	// guessing, no crowding out of other users' downloads.
+	perClient   *limit.PerKey
+	wrongCipher *limit.Penalty
+	kdfRate     *ttlcache.Cache[string, *rate.Limiter]
 }
+
+// Limits of unsigned readers, per client address.
+const (
+	downloadsPerClient = 8
+	kdfPerSecond       = 1
+	kdfBurst           = 5
+	// ioIdle is how long a client may leave a download unread or an upload
+	// unsent before the connection is cut; progress resets it.
+	ioIdle = 30 * time.Second
+)
 
 // New assembles the API.
 func New(d Deps) *API {
@@ -87,8 +117,14 @@ func New(d Deps) *API {
 	if d.Registry != nil {
 		reg = d.Registry
 	}
-	a := &API{Deps: d, now: time.Now, verifier: auth.NewVerifier(5*time.Minute, 30*time.Second, 1<<20), m: newMetrics(reg),
-		peerSlices: limit.NewSlots(4)}
+	if d.Replay == nil {
+		d.Replay = auth.NewReplayCache(auth.ReplayLimits{})
+	}
+	// Signatures are good for at most five minutes, with 30 s of skew.
+	a := &API{Deps: d, now: time.Now, verifier: auth.NewVerifier(d.Self, 5*time.Minute, 30*time.Second, d.Replay), m: newMetrics(reg),
+		peerSlices: limit.NewSlots(4), perClient: limit.NewPerKey(downloadsPerClient),
+		wrongCipher: &limit.Penalty{Base: time.Second, Max: 5 * time.Minute, Free: 3},
+		kdfRate:     ttlcache.New[string, *rate.Limiter](time.Minute, 100_000)}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
@@ -96,7 +132,7 @@ func New(d Deps) *API {
 }
 
 // CipherHeader carries the user's cipher when the gateway encrypts a file.
-const CipherHeader = "Cipher"
+const CipherHeader = auth.HeaderCipher
 
 // ChunkHeader carries a chunk's SHA-256 (64 lowercase hex characters).
 const ChunkHeader = "Chunk-Sha256"
@@ -105,32 +141,67 @@ const ChunkHeader = "Chunk-Sha256"
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
-		httpapi.WriteJSON(w, http.StatusOK, version.Get())
+		// The account is what clients sign their requests for.
+		httpapi.WriteJSON(w, http.StatusOK, struct {
+			version.Info
+			Account types.Address `json:"account"`
+		}{version.Get(), a.Self})
 	})
 	if !a.CacheOnly {
 		mux.HandleFunc("POST /upload", a.signed(a.createSession))
 		mux.HandleFunc("GET /upload/{id}", a.signed(a.sessionState))
-		mux.HandleFunc("PUT /upload/{id}/{index}", a.signed(a.putChunk))
+		mux.HandleFunc("PUT /upload/{id}/{index}", a.signedAs(bodyChunk, a.putChunk))
 		mux.HandleFunc("POST /upload/{id}/complete", a.signed(a.complete))
 		mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
-		mux.HandleFunc("PUT /object/{name}", a.signed(a.putObject))
-		mux.HandleFunc("PUT /file", a.signed(a.putFile))
+		mux.HandleFunc("PUT /object/{name}", a.signedAs(bodyStream, a.putObject))
+		mux.HandleFunc("PUT /file", a.signedAs(bodyStream, a.putFile))
 	}
 	if a.Reader != nil {
 		a.readRoutes(mux)
 	}
-	if a.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
-	}
-	return mux
+	return a.transportPolicy(mux)
 }
+
+// transportPolicy refuses a Cipher header that came over plain HTTP unless
+// the gateway allows it: the cipher would be readable, and on an unsigned
+// download replaceable, by anyone on the path.
+func (a *API) transportPolicy(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil && !a.AllowInsecure && r.Header.Get(CipherHeader) != "" {
+			httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "tls_required",
+				"a %s header is taken only over TLS (https); this gateway does not allow it over plain HTTP", CipherHeader))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyKind says how a route's body is checked against its signature.
+type bodyKind int
+
+const (
+	// bodySmall: read whole (at most 64 KiB) and checked before the handler.
+	bodySmall bodyKind = iota
+	// bodyStream: checked as it streams; the read that ends it fails when it
+	// is not the signed one, before the file is accepted.
+	bodyStream
+	// bodyChunk: the signed hash must be the Chunk-Sha256 header, which the
+	// session store checks the chunk against.
+	bodyChunk
+)
+
+// maxSmallBody bounds the bodies read whole (JSON requests).
+const maxSmallBody = 64 << 10
 
 type handler func(w http.ResponseWriter, r *http.Request, user types.Address) error
 
-// signed checks the request's signature and that the account authorized this
-// gateway, then runs h; an error from h becomes the JSON error response.
-func (a *API) signed(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, a.authorize(w, r, h)) }
+// signed checks the request's signature, its body and that the account
+// authorized this gateway, then runs h; an error from h becomes the JSON
+// error response.
+func (a *API) signed(h handler) http.HandlerFunc { return a.signedAs(bodySmall, h) }
+
+func (a *API) signedAs(kind bodyKind, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, a.authorize(w, r, kind, h)) }
 }
 
 // respond writes err, if any, as the JSON error response (errors.go maps
@@ -151,20 +222,50 @@ func (a *API) respond(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.WriteError(w, e)
 }
 
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, h handler) error {
-	user, err := a.verifier.Verify(r)
-	if errors.Is(err, auth.ErrReplayFull) {
-		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "%v", err)
-	}
+// authorize checks in the order that keeps strangers cheap: the signature
+// (no state), then the account's authorization (cached), and only then
+// spends the nonce, in the account's and the client's share of the replay
+// cache, so a never-authorized key cannot fill it.
+func (a *API) authorize(w http.ResponseWriter, r *http.Request, kind bodyKind, h handler) error {
+	s, err := a.verifier.Check(r)
 	if err != nil {
 		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
 	}
+	user := s.Account
 	ok, err := a.Chain.Authorized(r.Context(), user)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return httpapi.Errorf(http.StatusForbidden, "not_authorized", "%s has not authorized this gateway (deoss gateway authorize)", user)
+	}
+	if s.Unsigned() && r.TLS == nil && !a.AllowInsecure {
+		return httpapi.Errorf(http.StatusForbidden, "tls_required",
+			"an %s body is taken only over TLS (https): sign the body's SHA-256 instead", auth.UnsignedPayload)
+	}
+	if err := a.verifier.Spend(s, auth.ClientAddr(r)); err != nil {
+		return err
+	}
+	switch kind {
+	case bodySmall:
+		b, err := s.ReadBody(r.Body, maxSmallBody)
+		if err != nil {
+			if errors.Is(err, auth.ErrBodyMismatch) {
+				return err
+			}
+			return httpapi.Errorf(http.StatusBadRequest, "bad_body", "body: %v", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	case bodyStream:
+		r.Body = s.CheckBody(idleBody(w, r), r.ContentLength)
+	case bodyChunk:
+		r.Body = idleBody(w, r)
+		if _, err := types.ParseHash(r.Header.Get(ChunkHeader)); err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_checksum", "%s header: %v", ChunkHeader, err)
+		}
+		if s.Unsigned() || s.Body != r.Header.Get(ChunkHeader) {
+			return fmt.Errorf("%w: a chunk's signed body hash must be its %s header", auth.ErrBodyMismatch, ChunkHeader)
+		}
 	}
 	return h(w, r, user)
 }
@@ -345,7 +446,10 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 			if err := a.Ingest.CheckSpace(r.Context(), user, territory, max(r.ContentLength, 0), ingest.Encryption(key)); err != nil {
 				return err
 			}
-			rec, err := a.Ingest.Accept(r.Context(), p, user, name, territory, -1, key)
+			// The signed body is checked when the request's body ends, after
+			// the part: read to that end before the part's end is seen, so a
+			// swapped body fails before the file is accepted.
+			rec, err := a.Ingest.Accept(r.Context(), &untilBodyEnd{part: p, body: r.Body}, user, name, territory, -1, key)
 			if err != nil {
 				return err
 			}
@@ -354,3 +458,40 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 		}
 	}
 }
+
+// untilBodyEnd reads a multipart part and, at its end, the rest of the
+// request body (a closing boundary), so that the body's signature check runs
+// before the part's end is reported.
+type untilBodyEnd struct {
+	part io.Reader
+	body io.Reader
+}
+
+func (u *untilBodyEnd) Read(p []byte) (int, error) {
+	n, err := u.part.Read(p)
+	if errors.Is(err, io.EOF) {
+		if _, derr := io.Copy(io.Discard, io.LimitReader(u.body, maxSmallBody)); derr != nil {
+			return n, derr
+		}
+	}
+	return n, err
+}
+
+// idleBody is r's body with a read deadline that each read moves on: an
+// uploader that sends nothing for ioIdle is cut off, and whatever slot its
+// request holds is given back.
+func idleBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
+	return &idleReader{rc: r.Body, ctl: http.NewResponseController(w)}
+}
+
+type idleReader struct {
+	rc  io.ReadCloser
+	ctl *http.ResponseController
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	_ = i.ctl.SetReadDeadline(time.Now().Add(ioIdle))
+	return i.rc.Read(p)
+}
+
+func (i *idleReader) Close() error { return i.rc.Close() }

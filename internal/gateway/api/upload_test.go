@@ -46,6 +46,9 @@ func (c *fakeChain) Nodes(context.Context) ([]ledger.Node, error) { return nil, 
 
 func (c *fakeChain) Submit(context.Context, ledger.Msg) error { return errors.New("no chain here") }
 
+// gatewaySelf is the account of the gateway under test.
+var gatewaySelf = types.Address{0x6a}
+
 type client struct {
 	t   testing.TB
 	url string
@@ -59,7 +62,7 @@ func (c *client) do(method, path string, body []byte, hdr map[string]string) (in
 		req.Header.Set(k, v)
 	}
 	if c.key != nil {
-		auth.SignRequest(req, c.key, time.Minute)
+		auth.SignRequest(req, c.key, gatewaySelf, time.Minute)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -78,6 +81,11 @@ func newAPI(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain) {
 }
 
 func newAPIRoot(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain, string) {
+	return newAPIWith(t, nil)
+}
+
+// newAPIWith is newAPIRoot with the dependencies edited by edit.
+func newAPIWith(t testing.TB, edit func(*Deps)) (*httptest.Server, *auth.Key, *fakeChain, string) {
 	user, _ := auth.Generate()
 	ch := &fakeChain{authorized: map[types.Address]bool{user.Address(): true}, territories: map[string]*ledger.Territory{
 		user.Address().String() + "/home": {Total: 1 << 30, Expires: time.Now().Add(time.Hour).Unix()},
@@ -85,15 +93,19 @@ func newAPIRoot(t testing.TB) (*httptest.Server, *auth.Key, *fakeChain, string) 
 		user.Address().String() + "/old":  {Total: 1 << 30, Expires: time.Now().Add(-time.Hour).Unix()},
 	}}
 	root := t.TempDir()
-	sess, err := upload.Open(root+"/sessions", upload.Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, DefaultChunk: 1 << 20})
+	sess, err := upload.Open(root+"/sessions", upload.Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, MinChunkSize: 1000, DefaultChunk: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wa, _ := work.Open(root + "/work")
 	q, _ := pipeline.Open(root)
 	t.Cleanup(func() { sess.Close(); q.Close() })
-	api := New(Deps{Chain: ch, Ingest: ingest.New(ingest.Config{}, ch, wa, q, nil), Sessions: sess, Work: wa, Queue: q,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	d := Deps{Chain: ch, Ingest: ingest.New(ingest.Config{}, ch, wa, q, nil), Sessions: sess, Work: wa, Queue: q,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Self: gatewaySelf, AllowInsecure: true}
+	if edit != nil {
+		edit(&d)
+	}
+	api := New(d)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return srv, user, ch, root
@@ -187,6 +199,8 @@ func TestUploadRejections(t *testing.T) {
 	check("unknown field", st, body, 400, "bad_json")
 	st, body = create(c, `{"name":"a","territory":"home","size":-5}`)
 	check("negative size", st, body, 400, "bad_size")
+	st, body = create(c, `{"name":"a","territory":"home","size":1048576,"chunk_size":1}`)
+	check("1-byte chunks", st, body, 400, "bad_size")
 
 	st, body = create(c, `{"name":"a","territory":"home","size":2500,"chunk_size":1000}`)
 	if st != http.StatusCreated {
@@ -224,7 +238,7 @@ func TestUploadRejections(t *testing.T) {
 	check("object territory", st, body, 403, "no_territory")
 	req, _ := http.NewRequest("PUT", srv.URL+"/object/a?territory=home", io.NopCloser(strings.NewReader("streamed")))
 	req.ContentLength = -1
-	auth.SignRequest(req, user, time.Minute)
+	auth.SignRequest(req, user, gatewaySelf, time.Minute)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -528,7 +528,7 @@ func (d *Distributor) column(ctx context.Context, f *ledger.File, l *types.Layou
 		return d.reassign(ctx, f, j, avoidMu, avoid)
 	}
 	start := time.Now()
-	seg, err := d.pushColumn(ctx, endpoint, f.FID, l, j)
+	seg, err := d.pushColumn(ctx, node, endpoint, f.FID, l, j)
 	if err == nil {
 		bytes := int64(l.ColumnBytes())
 		d.sched.Success(node, bytes, time.Since(start))
@@ -633,16 +633,16 @@ func (d *Distributor) reassign(ctx context.Context, f *ledger.File, j int, mu *s
 
 // pushColumn stores every fragment of column j on the node at endpoint; on
 // failure it says which segment failed.
-func (d *Distributor) pushColumn(ctx context.Context, endpoint string, fid types.FID, l *types.Layout, j int) (uint64, error) {
+func (d *Distributor) pushColumn(ctx context.Context, node types.Address, endpoint string, fid types.FID, l *types.Layout, j int) (uint64, error) {
 	for s := range uint64(len(l.Segments)) {
-		if err := d.pushFragment(ctx, endpoint, fid, s, j, int64(l.FragmentLen(int(s)))); err != nil {
+		if err := d.pushFragment(ctx, node, endpoint, fid, s, j, int64(l.FragmentLen(int(s)))); err != nil {
 			return s, fmt.Errorf("segment %d: %w", s, err)
 		}
 	}
 	return 0, nil
 }
 
-func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid types.FID, s uint64, j int, size int64) error {
+func (d *Distributor) pushFragment(ctx context.Context, node types.Address, endpoint string, fid types.FID, s uint64, j int, size int64) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
 	defer cancel()
 	body, err := d.work.Fragment(fid, s, j)
@@ -655,7 +655,9 @@ func (d *Distributor) pushFragment(ctx context.Context, endpoint string, fid typ
 		return localError{err}
 	}
 	req.ContentLength = size
-	if err := auth.SignRequest(req, d.key, time.Minute); err != nil {
+	// Signed for this node only; the body goes unhashed (UNSIGNED-PAYLOAD):
+	// the node checks it against the fragment hash on chain instead.
+	if err := auth.SignRequest(req, d.key, node, time.Minute); err != nil {
 		return localError{err}
 	}
 	resp, err := d.hc.Do(req)

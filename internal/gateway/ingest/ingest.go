@@ -138,6 +138,29 @@ func (in *Ingest) NewKey(ctx context.Context, userCipher string) (*codec.Key, er
 // Derive derives a file key from a cipher and a salt (nil: a fresh one), a
 // few at a time: Argon2id takes 64 MiB each.
 func (in *Ingest) Derive(ctx context.Context, c, salt []byte) (*codec.Key, error) {
+	return in.DeriveAllowed(ctx, c, salt, nil)
+}
+
+// DeriveAllowed is Derive that asks allow (when not nil) before a
+// derivation the read-key cache cannot answer: the caller's rate limit
+// counts real work only.
+func (in *Ingest) DeriveAllowed(ctx context.Context, c, salt []byte, allow func() error) (*codec.Key, error) {
+	var id [32]byte
+	if salt != nil {
+		mac := hmac.New(sha256.New, in.pepper[:])
+		mac.Write(salt)
+		mac.Write([]byte{0})
+		mac.Write(c)
+		mac.Sum(id[:0])
+		if k, ok := in.keys.Get(id); ok {
+			return k, nil
+		}
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return nil, err
+		}
+	}
 	release, err := in.kdf.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -145,15 +168,6 @@ func (in *Ingest) Derive(ctx context.Context, c, salt []byte) (*codec.Key, error
 	defer release()
 	if salt == nil {
 		return codec.NewKey(c)
-	}
-	mac := hmac.New(sha256.New, in.pepper[:])
-	mac.Write(salt)
-	mac.Write([]byte{0})
-	mac.Write(c)
-	var id [32]byte
-	mac.Sum(id[:0])
-	if k, ok := in.keys.Get(id); ok {
-		return k, nil
 	}
 	k, err := codec.DeriveKey(c, salt)
 	if err == nil {

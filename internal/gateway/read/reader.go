@@ -51,6 +51,10 @@ type Reader struct {
 	log   *slog.Logger
 	m     *Metrics
 	slots limit.Slots // downloads decoding at once
+	// inFlight bounds the downloads under way, decoding or writing to
+	// their clients: each holds its segments' memory until it ends (a
+	// stalled client's ends at the API's write deadline).
+	inFlight limit.Slots
 
 	mu sync.Mutex
 	// fetchAvg is the moving average of a node fetch, for whole fragments
@@ -91,7 +95,7 @@ func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Que
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
 		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
-		slots: limit.NewSlots(cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: [2]time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
+		slots: limit.NewSlots(cfg.Downloads), inFlight: limit.NewSlots(4 * cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: [2]time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
 		laggards: ttlcache.New[types.Address, bool](15*time.Second, 10_000)}
 }
 
@@ -274,12 +278,22 @@ func (rd *Reader) observeFetch(d time.Duration, bytes int64) {
 
 // Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
 // Every byte written was verified; on an error w has a prefix of the range.
+//
+// A download holds a decode slot only while it decodes: it lets go of it
+// for each write to w (a client that reads slowly, or not at all, keeps no
+// one else waiting) and takes one again before decoding on.
 func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
-	release, err := rd.slots.Acquire(ctx)
+	release, err := rd.inFlight.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	sw := &slotWriter{ctx: ctx, w: w, slots: rd.slots}
+	if err := sw.take(); err != nil {
+		return err
+	}
+	defer sw.drop()
+	w = sw
 	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
 	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay(n)), codec.WithBadFragment(src.bad),
 		codec.WithVerifiedFragment(src.good)}
@@ -535,4 +549,34 @@ func (t *timedBody) Close() error {
 		t.abandoned()
 	}
 	return t.ReadCloser.Close()
+}
+
+// slotWriter gives back its decode slot while it writes.
+type slotWriter struct {
+	ctx     context.Context
+	w       io.Writer
+	slots   limit.Slots
+	release func()
+}
+
+func (s *slotWriter) take() error {
+	r, err := s.slots.Acquire(s.ctx)
+	s.release = r
+	return err
+}
+
+func (s *slotWriter) drop() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+}
+
+func (s *slotWriter) Write(p []byte) (int, error) {
+	s.drop()
+	n, err := s.w.Write(p)
+	if terr := s.take(); err == nil {
+		err = terr
+	}
+	return n, err
 }

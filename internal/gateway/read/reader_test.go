@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/cache"
@@ -194,5 +196,70 @@ func TestPeerWrongSlicesV2(t *testing.T) {
 	defer srv2.Close()
 	if _, err := newTestReader(t, srv2.URL).Resolve(context.Background(), res.FID); err == nil {
 		t.Fatal("a forged v2 layout resolved")
+	}
+}
+
+// blockedWriter takes nothing until unblocked: a client that never reads.
+type blockedWriter struct {
+	entered chan struct{}
+	unblock chan struct{}
+}
+
+func (b *blockedWriter) Write(p []byte) (int, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.unblock
+	return len(p), nil
+}
+
+// TestStalledReadersHoldNoSlot: downloads whose clients never read hold no
+// decode slot while they wait on their clients, so other downloads go
+// through (with one slot, the second reader used to wait for the first
+// stalled one).
+func TestStalledReadersHoldNoSlot(t *testing.T) {
+	data := bytes.Repeat([]byte("stalled "), 200_000)
+	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
+	srv := httptest.NewServer(&fakePeer{layout: res.Layout, frags: frags})
+	defer srv.Close()
+	root := t.TempDir()
+	w, _ := work.Open(root + "/work")
+	q, err := pipeline.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c, _ := cache.Open(root+"/cache", 1<<30)
+	rd := New(Config{Downloads: 1}, peerOnlyChain{srv.URL}, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := rd.Resolve(ctx, res.FID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unblock := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(unblock)
+	for i := range 3 { // inFlight is 4 with one slot
+		bw := &blockedWriter{entered: make(chan struct{}, 1), unblock: unblock}
+		wg.Go(func() { rd.Read(ctx, bw, f, 0, int64(len(data)), nil) })
+		select {
+		case <-bw.entered: // this reader is stuck on its client now
+		case <-time.After(time.Minute):
+			t.Fatalf("stalled reader %d waited a minute for a slot held by stalled readers", i+1)
+		}
+	}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- rd.Read(ctx, &out, f, 0, int64(len(data)), nil) }()
+	select {
+	case err := <-done:
+		if err != nil || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("the download beside stalled ones: %v (%d bytes)", err, out.Len())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a download waited a minute behind three stalled readers")
 	}
 }

@@ -70,11 +70,29 @@ type Session struct {
 	WrappedKey []byte `json:"wrapped_key,omitempty"`
 }
 
-// State is a session with what it holds and lacks, for a client that resumes.
+// State is a session with what it holds and lacks, for a client that
+// resumes: runs of chunk indexes, so the answer stays small whatever the
+// pattern of chunks sent.
 type State struct {
 	Session
-	Stored  []int `json:"stored"`
-	Missing []int `json:"missing"`
+	Stored  []Range `json:"stored"`
+	Missing []Range `json:"missing"`
+}
+
+// Range is a run of chunk indexes, first to last inclusive; in JSON
+// [first, last].
+type Range [2]int
+
+// Len is how many chunks the run has.
+func (r Range) Len() int { return r[1] - r[0] + 1 }
+
+// Count is how many chunks the runs have.
+func Count(rs []Range) int {
+	n := 0
+	for _, r := range rs {
+		n += r.Len()
+	}
+	return n
 }
 
 // Options are the limits of a session store.
@@ -82,9 +100,20 @@ type Options struct {
 	TTL          time.Duration
 	MaxSize      int64 // bytes of one file
 	MaxChunkSize int64
+	// MinChunkSize bounds every chunk but the last from below (default
+	// 1 MiB) and MaxChunks the chunks of one session (default 10,000): a
+	// session is never a million tiny chunks.
+	MinChunkSize int64
+	MaxChunks    int
 	DefaultChunk int64
 	Now          func() time.Time
 }
+
+// Default limits of chunk counts and sizes.
+const (
+	DefaultMinChunkSize = 1 << 20
+	DefaultMaxChunks    = 10_000
+)
 
 // Sessions is the session store: root/sessions.db (bbolt: each session and
 // the hash of each stored chunk) and root/<session id>/<chunk index> files.
@@ -105,6 +134,12 @@ func Open(root string, opts Options) (*Sessions, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MinChunkSize == 0 {
+		opts.MinChunkSize = DefaultMinChunkSize
+	}
+	if opts.MaxChunks == 0 {
+		opts.MaxChunks = DefaultMaxChunks
+	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
@@ -122,13 +157,20 @@ func (s *Sessions) Close() error { return s.db.Close() }
 // when not empty, is kept with the session for the encoder.
 func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 	if spec.ChunkSize == 0 {
-		spec.ChunkSize = s.opts.DefaultChunk
+		// The default, or larger when the file would need too many chunks.
+		spec.ChunkSize = max(s.opts.DefaultChunk, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
 	}
 	switch {
 	case spec.Size < 0 || spec.Size > s.opts.MaxSize:
 		return nil, fmt.Errorf("%w: size must be 0 to %d bytes", ErrBadSpec, s.opts.MaxSize)
 	case spec.ChunkSize <= 0 || spec.ChunkSize > s.opts.MaxChunkSize:
 		return nil, fmt.Errorf("%w: chunk size must be 1 to %d bytes", ErrBadSpec, s.opts.MaxChunkSize)
+	case spec.ChunkSize < s.opts.MinChunkSize && spec.ChunkSize < spec.Size:
+		// One chunk may be as small as the file; more must be large.
+		return nil, fmt.Errorf("%w: chunk size must be at least %d bytes (or the whole file)", ErrBadSpec, s.opts.MinChunkSize)
+	case spec.Chunks() > s.opts.MaxChunks:
+		return nil, fmt.Errorf("%w: %d chunks; at most %d (a chunk size of at least %d bytes)", ErrBadSpec,
+			spec.Chunks(), s.opts.MaxChunks, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
 	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -273,22 +315,42 @@ func (s *Sessions) State(id string, owner types.Address) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &State{Session: *sess, Stored: []int{}, Missing: []int{}}
-	for i := range sess.Spec.Chunks() {
-		if _, ok := s.chunkHash(id, i); ok {
-			st.Stored = append(st.Stored, i)
-		} else {
-			st.Missing = append(st.Missing, i)
+	// One read of the session's chunk keys, not one per chunk.
+	held := make([]bool, sess.Spec.Chunks())
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketChunks).Cursor()
+		prefix := []byte(id + "/")
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if i, err := strconv.Atoi(string(k[len(prefix):])); err == nil && i >= 0 && i < len(held) {
+				held[i] = true
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Session: *sess, Stored: []Range{}, Missing: []Range{}}
+	for i := 0; i < len(held); {
+		j := i
+		for j+1 < len(held) && held[j+1] == held[i] {
+			j++
+		}
+		if held[i] {
+			st.Stored = append(st.Stored, Range{i, j})
+		} else {
+			st.Missing = append(st.Missing, Range{i, j})
+		}
+		i = j + 1
 	}
 	return st, nil
 }
 
 // IncompleteError lists the chunks a complete session still lacks.
-type IncompleteError struct{ Missing []int }
+type IncompleteError struct{ Missing []Range }
 
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("%v: %d missing (first %d)", ErrIncomplete, len(e.Missing), e.Missing[0])
+	return fmt.Sprintf("%v: %d missing (first %d)", ErrIncomplete, Count(e.Missing), e.Missing[0][0])
 }
 
 func (e *IncompleteError) Unwrap() error { return ErrIncomplete }

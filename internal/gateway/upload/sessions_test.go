@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -20,7 +21,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func open(t *testing.T, root string, c *clock) *Sessions {
 	t.Helper()
-	s, err := Open(root, Options{TTL: time.Hour, MaxSize: 1 << 20, MaxChunkSize: 1 << 16, DefaultChunk: 1000, Now: c.now})
+	s, err := Open(root, Options{TTL: time.Hour, MaxSize: 1 << 20, MaxChunkSize: 1 << 16, MinChunkSize: 1000, DefaultChunk: 1000, Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +133,11 @@ func TestChunkRejections(t *testing.T) {
 		t.Fatalf("different bytes: %v", err)
 	}
 	st, err := s.State(sess.ID, alice)
-	if err != nil || len(st.Stored) != 1 || st.Stored[0] != 2 || len(st.Missing) != 2 {
+	if err != nil || len(st.Stored) != 1 || st.Stored[0] != (Range{2, 2}) || len(st.Missing) != 1 || st.Missing[0] != (Range{0, 1}) {
 		t.Fatalf("state: %+v %v", st, err)
 	}
 	var ie *IncompleteError
-	if _, _, err := s.Reader(sess.ID, alice); !errors.As(err, &ie) || len(ie.Missing) != 2 || !errors.Is(err, ErrIncomplete) {
+	if _, _, err := s.Reader(sess.ID, alice); !errors.As(err, &ie) || Count(ie.Missing) != 2 || !errors.Is(err, ErrIncomplete) {
 		t.Fatalf("incomplete: %v", err)
 	}
 	// Bad specs.
@@ -161,7 +162,7 @@ func TestRestartExpiryAbort(t *testing.T) {
 	s = open(t, root, c)
 	defer s.Close()
 	st, err := s.State(sess.ID, alice)
-	if err != nil || len(st.Stored) != 1 || st.Missing[0] != 0 {
+	if err != nil || len(st.Stored) != 1 || st.Missing[0] != (Range{0, 0}) {
 		t.Fatalf("after restart: %+v %v", st, err)
 	}
 	b0, h0 := chunk(file, 1000, 0)
@@ -251,5 +252,56 @@ func TestSessionPaths(t *testing.T) {
 	st, err := s.State(sess.ID, alice)
 	if err != nil || len(st.Missing) != 1 {
 		t.Fatalf("alice's session after the attempts: %+v %v", st, err)
+	}
+}
+
+// Tiny chunks are refused (a session is never a million of them), the chunk
+// count is capped, and the state answers runs, not every index.
+func TestChunkLimits(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{TTL: time.Hour, MaxSize: 1 << 40, MaxChunkSize: 64 << 20, DefaultChunk: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, spec := range map[string]Spec{
+		"1-byte chunks of 1 GiB": {Owner: alice, Size: 1 << 30, ChunkSize: 1},
+		"just under 1 MiB":       {Owner: alice, Size: 1 << 30, ChunkSize: 1<<20 - 1},
+		"over 10,000 chunks":     {Owner: alice, Size: 10_001 << 20, ChunkSize: 1 << 20},
+	} {
+		if _, err := s.Create(spec, nil); !errors.Is(err, ErrBadSpec) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// One small chunk is as small as the file; a large file without a
+	// chunk size gets one that keeps it under the cap.
+	if _, err := s.Create(Spec{Owner: alice, Size: 10, ChunkSize: 10}, nil); err != nil {
+		t.Fatalf("one small chunk: %v", err)
+	}
+	big, err := s.Create(Spec{Owner: alice, Size: 200 << 30}, nil)
+	if err != nil || big.Spec.Chunks() > DefaultMaxChunks {
+		t.Fatalf("200 GiB with the default chunk: %v (%d chunks)", err, big.Spec.Chunks())
+	}
+	// Every other chunk of a 10,000-chunk session: 10,000 runs, in one
+	// short answer.
+	sess, err := s.Create(Spec{Owner: alice, Size: 10_000 << 20, ChunkSize: 1 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte{1}, 1<<20)
+	sum := sha256.Sum256(chunk)
+	for i := 0; i < 40; i += 2 {
+		if _, err := s.PutChunk(ctx, sess.ID, alice, i, sum, bytes.NewReader(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.State(sess.ID, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Stored) != 20 || Count(st.Stored) != 20 || Count(st.Missing) != 9_980 || st.Missing[19] != (Range{39, 9_999}) {
+		t.Fatalf("runs: stored %v, missing %d in %d runs (last %v)", st.Stored, Count(st.Missing), len(st.Missing), st.Missing[len(st.Missing)-1])
+	}
+	if b, _ := json.Marshal(st); len(b) > 4096 {
+		t.Fatalf("state answer of %d bytes", len(b))
 	}
 }
