@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -44,6 +45,17 @@ func New(url, keyPath string) (*Client, error) {
 // NewWithKey makes a client with a key already loaded.
 func NewWithKey(url string, k *auth.Key) *Client {
 	return &Client{gateway: strings.TrimRight(url, "/"), key: k, hc: &http.Client{}}
+}
+
+// UseCA makes the client trust the CA certificates in the PEM file caFile
+// beside the system's (a private CA, or the one `deoss dev --tls` makes).
+func (c *Client) UseCA(caFile string) error {
+	cfg, err := tlsutil.ClientConfig(caFile)
+	if err != nil {
+		return err
+	}
+	c.hc = &http.Client{Transport: tlsutil.Transport(cfg, 8)}
+	return nil
 }
 
 // SetGatewayAccount pins the gateway's account that requests are signed

@@ -20,6 +20,8 @@ type clientConfig struct {
 	Chain     string `yaml:"chain,omitempty"`
 	Key       string `yaml:"key,omitempty"`
 	Territory string `yaml:"territory,omitempty"`
+	// CAFile is a CA certificate (PEM) to trust beside the system's.
+	CAFile string `yaml:"ca_file,omitempty"`
 }
 
 // setting is one resolved value and where it came from ("flag --chain",
@@ -35,6 +37,7 @@ type resolved struct {
 	Chain     setting `json:"chain"`
 	Key       setting `json:"key"`
 	Territory setting `json:"territory"`
+	CAFile    setting `json:"ca_file"`
 	// Files are the config files read, the first one first.
 	Files []string `json:"files,omitempty"`
 }
@@ -113,6 +116,7 @@ func resolveConfig(cmd *cobra.Command, configFlag string) (*resolved, error) {
 	r.Chain = pick("chain", "DEOSS_CHAIN", func(c *clientConfig) string { return c.Chain }, defaultChain)
 	r.Key = pick("key", "DEOSS_KEY", func(c *clientConfig) string { return c.Key }, defaultKey())
 	r.Territory = pick("territory", "DEOSS_TERRITORY", func(c *clientConfig) string { return c.Territory }, defaultTerritory)
+	r.CAFile = pick("ca-file", "DEOSS_CA_FILE", func(c *clientConfig) string { return c.CAFile }, "")
 	return r, nil
 }
 
@@ -129,6 +133,9 @@ func loadClientConfig(path string) (*clientConfig, error) {
 	}
 	if c.Key != "" && !filepath.IsAbs(c.Key) {
 		c.Key = filepath.Join(filepath.Dir(path), c.Key)
+	}
+	if c.CAFile != "" && !filepath.IsAbs(c.CAFile) {
+		c.CAFile = filepath.Join(filepath.Dir(path), c.CAFile)
 	}
 	return &c, nil
 }
@@ -163,7 +170,13 @@ func (g *globals) sdkClient() (*sdk.Client, *resolved, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return sdk.NewWithKey(cfg.Gateway.Value, k), cfg, nil
+	c := sdk.NewWithKey(cfg.Gateway.Value, k)
+	if cfg.CAFile.Value != "" {
+		if err := c.UseCA(cfg.CAFile.Value); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, cfg, nil
 }
 
 // fidClient parses a FID argument and builds the gateway client.

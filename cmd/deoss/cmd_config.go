@@ -98,7 +98,13 @@ func checkConfig(ctx context.Context, g *globals, cfg *resolved) *configReport {
 		return rep.Account, nil
 	})
 	check("gateway", func(ctx context.Context) (string, error) {
-		return "answers", sdk.NewWithKey(cfg.Gateway.Value, nil).Ping(ctx)
+		c := sdk.NewWithKey(cfg.Gateway.Value, nil)
+		if cfg.CAFile.Value != "" {
+			if err := c.UseCA(cfg.CAFile.Value); err != nil {
+				return "", err
+			}
+		}
+		return "answers", c.Ping(ctx)
 	})
 	chainOK := check("chain", func(ctx context.Context) (string, error) {
 		c, err := g.client()
@@ -160,7 +166,7 @@ func printConfig(w io.Writer, rep *configReport) {
 	for _, s := range []struct {
 		name string
 		s    setting
-	}{{"gateway", cfg.Gateway}, {"chain", cfg.Chain}, {"key", cfg.Key}, {"territory", cfg.Territory}} {
+	}{{"gateway", cfg.Gateway}, {"chain", cfg.Chain}, {"key", cfg.Key}, {"territory", cfg.Territory}, {"ca_file", cfg.CAFile}} {
 		fmt.Fprintf(w, "%-10s %s  (%s)\n", s.name+":", s.s.Value, s.s.Source)
 	}
 	if rep.Account != "" {

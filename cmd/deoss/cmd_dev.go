@@ -17,6 +17,7 @@ import (
 
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/tlsutil"
 )
 
 // devNetwork is DIR/network.json: what `deoss dev` runs and where.
@@ -28,11 +29,15 @@ type devNetwork struct {
 	NodeURLs []string `json:"node_urls"`
 	User     string   `json:"user"`
 	Faucet   string   `json:"faucet"`
+	// TLS: every gateway and node speaks https with a certificate of the
+	// network's own CA (DIR/tls/ca.pem).
+	TLS bool `json:"tls,omitempty"`
 }
 
 func newDevCmd(g *globals) *cobra.Command {
 	var dir string
 	var nodes, basePort int
+	var withTLS bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a whole local network in one process: a validator, a gateway and storage nodes",
@@ -47,11 +52,12 @@ Other storage nodes may join: deoss node init --chain <chain_rpc> ...`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, cmd, dir, nodes, basePort)
+			return runDev(ctx, cmd, dir, nodes, basePort, withTLS)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDevDir(), "folder of the network (reused when it exists)")
 	cmd.Flags().IntVar(&nodes, "nodes", 12, "storage nodes to run in this process (0: only the chain and the gateway)")
+	cmd.Flags().BoolVar(&withTLS, "tls", false, "make a local CA and serve the gateway and nodes over https (a first run only; DIR/tls/ca.pem is the CA clients trust)")
 	cmd.Flags().IntVar(&basePort, "base-port", 0, "first of the 67 ports the network takes on a first run (default: a free range from 21000)")
 	return cmd
 }
@@ -75,7 +81,7 @@ func freeBase(n int) (int, error) {
 	return 0, errors.New("no free ports between 21000 and 32000")
 }
 
-func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort int) error {
+func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort int, withTLS bool) error {
 	out := cmd.OutOrStdout()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -87,6 +93,12 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	}
 	if nodes > 64 {
 		return usageError{errors.New("--nodes: at most 64")}
+	}
+	if withTLS && nw.BasePort != 0 && !nw.TLS {
+		return usageError{fmt.Errorf("--tls: the network in %s was made without TLS; use another --dir", dir)}
+	}
+	if nw.BasePort == 0 {
+		nw.TLS = withTLS
 	}
 	if nw.BasePort == 0 && basePort != 0 {
 		nw.BasePort = basePort
@@ -108,6 +120,14 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	spec := devnet.Spec{Layout: devnet.Layout{Dir: dir, Base: nw.BasePort, Validators: 1, Gateways: 1, Nodes: nodes}}
+	var caFile string
+	if nw.TLS {
+		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))
+		if err != nil {
+			return err
+		}
+		spec.TLS, caFile = &files, files.CA
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	eg, gctx := errgroup.WithContext(ctx)
@@ -139,15 +159,15 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	}
 	nw.Nodes = nodes
 	nw.ChainRPC = spec.ValidatorRPC(0)
-	nw.Gateway = "http://" + spec.GatewayListen(0)
+	nw.Gateway = spec.Scheme() + spec.GatewayListen(0)
 	nw.NodeURLs = nil
 	for i := range nodes {
-		nw.NodeURLs = append(nw.NodeURLs, "http://"+spec.NodeListen(i))
+		nw.NodeURLs = append(nw.NodeURLs, spec.Scheme()+spec.NodeListen(i))
 	}
 	nw.User = ukey.Address().String()
 	nw.Faucet = "dev chain: any account may send the Faucet message (deoss account faucet)"
 	if err := saveClientConfig(filepath.Join(dir, "client.yaml"), &clientConfig{Gateway: nw.Gateway, Chain: nw.ChainRPC,
-		Key: filepath.Join(dir, "user.json"), Territory: "home"}); err != nil {
+		Key: filepath.Join(dir, "user.json"), Territory: "home", CAFile: caFile}); err != nil {
 		return fail(err)
 	}
 	if err := fsutil.WriteJSON(netPath, &nw); err != nil {

@@ -41,6 +41,7 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 	pf.String("chain", "", "chain RPC address (env DEOSS_CHAIN; default "+defaultChain+")")
 	pf.String("key", "", "key file (env DEOSS_KEY; default ~/.deoss/key.json)")
 	pf.String("gateway", "", "gateway address (env DEOSS_GATEWAY; default "+defaultGateway+")")
+	pf.String("ca-file", "", "CA certificate (PEM) to trust beside the system's, for https gateways (env DEOSS_CA_FILE)")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "file holding the passphrase of a sealed key file")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&g.configFile, "config", "", "client config file (env DEOSS_CONFIG; default: the dev network's client.yaml when there is one)")

@@ -16,6 +16,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -66,6 +67,18 @@ type Spec struct {
 	// written (later runs keep what is saved).
 	Gateway func(i int, cfg *gateway.Config)
 	Node    func(i int, cfg *node.Config)
+	// TLS, when set, makes every gateway and node listen with this
+	// certificate (https endpoints) and the gateways trust its CA; the
+	// gateways then take ciphers over TLS only.
+	TLS *tlsutil.Files
+}
+
+// Scheme is the URL scheme of the network's gateways and nodes.
+func (s Spec) Scheme() string {
+	if s.TLS != nil {
+		return "https://"
+	}
+	return "http://"
 }
 
 // Runner starts the parts of a network: in this process, or as processes
@@ -120,6 +133,9 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 		eg.Go(func() error {
 			cfg := node.DefaultConfig()
 			cfg.Chain, cfg.Capacity = spec.ValidatorRPC(0), spec.NodeCapacity
+			if spec.TLS != nil {
+				cfg.TLSCert, cfg.TLSKey = spec.TLS.Cert, spec.TLS.Key
+			}
 			cfg.Listening(spec.NodeListen(i))
 			if spec.Node != nil {
 				spec.Node(i, &cfg)
@@ -132,9 +148,14 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 	for i := range spec.Gateways {
 		eg.Go(func() error {
 			cfg := gateway.DefaultConfig()
-			cfg.Chain, cfg.Listen, cfg.Endpoint = spec.ValidatorRPC(0), spec.GatewayListen(i), "http://"+spec.GatewayListen(i)
-			// Plain HTTP on a dev network: ciphers and unsigned bodies allowed.
-			cfg.AllowInsecure = true
+			cfg.Chain, cfg.Listen, cfg.Endpoint = spec.ValidatorRPC(0), spec.GatewayListen(i), spec.Scheme()+spec.GatewayListen(i)
+			if spec.TLS != nil {
+				cfg.TLSCert, cfg.TLSKey, cfg.CAFile = spec.TLS.Cert, spec.TLS.Key, spec.TLS.CA
+			} else {
+				// Plain HTTP on a dev network: ciphers and unsigned bodies
+				// allowed.
+				cfg.AllowInsecure = true
+			}
 			if spec.Gateway != nil {
 				spec.Gateway(i, &cfg)
 			}

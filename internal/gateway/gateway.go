@@ -27,6 +27,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -71,6 +72,12 @@ type Config struct {
 	// HTTP (dev networks, or TLS ended by a proxy in front); off, they
 	// need TLS.
 	AllowInsecure bool `json:"allow_insecure,omitempty"`
+	// TLSCert and TLSKey (PEM files) make the listener speak TLS; CAFile
+	// adds a CA to the system's roots for what the gateway calls (nodes,
+	// peers), for private and dev CAs.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
+	CAFile  string `json:"ca_file,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -173,9 +180,13 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	reg := newRegistry(queue)
+	clientTLS, err := tlsutil.ClientConfig(g.cfg.CAFile)
+	if err != nil {
+		return err
+	}
 	in := ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
-	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles}, view, sched, area, queue, g.key, reg, g.log)
-	rd := read.New(read.Config{Downloads: g.cfg.Downloads}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
+	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS}, view, sched, area, queue, g.key, reg, g.log)
+	rd := read.New(read.Config{Downloads: g.cfg.Downloads, TLS: clientTLS}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
 	// Spent nonces are kept on disk: a request seen before a restart is
 	// refused after it.
 	replay, err := auth.OpenReplayCache(filepath.Join(g.home, "replay.db"), auth.ReplayLimits{}, time.Now())
@@ -187,7 +198,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure})
 	a.CacheOnly = g.cfg.CacheOnly
 
-	ln, err := net.Listen("tcp", g.cfg.Listen)
+	ln, err := tlsutil.Listen(g.cfg.Listen, g.cfg.TLSCert, g.cfg.TLSKey)
 	if err != nil {
 		return err
 	}

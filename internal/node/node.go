@@ -17,6 +17,7 @@ import (
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/node/store"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	// (Authorization: Bearer), or without a token for loopback clients.
 	MetricsListen string `json:"metrics_listen,omitempty"`
 	MetricsToken  string `json:"metrics_token,omitempty"`
+	// TLSCert and TLSKey (PEM files) make the API's listener speak TLS.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
 }
 
 // Option changes how NewNode builds a node.
@@ -63,8 +67,15 @@ func DefaultConfig() Config {
 	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute)}
 }
 
-// Listening sets the listen address and the endpoint that follows from it.
-func (c *Config) Listening(listen string) { c.Listen, c.Endpoint = listen, "http://"+listen }
+// Listening sets the listen address and the endpoint that follows from it
+// (https when the node has a certificate).
+func (c *Config) Listening(listen string) {
+	scheme := "http://"
+	if c.TLSCert != "" {
+		scheme = "https://"
+	}
+	c.Listen, c.Endpoint = listen, scheme+listen
+}
 
 // LoadConfig reads <home>/node.json over the defaults.
 func LoadConfig(home string) (*Config, error) {
@@ -156,7 +167,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick, Replay: replay,
 		MetricsToken: n.cfg.MetricsToken, OpsApart: n.cfg.MetricsListen != ""}, fs, cc, n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
-	ln, err := net.Listen("tcp", n.cfg.Listen)
+	ln, err := tlsutil.Listen(n.cfg.Listen, n.cfg.TLSCert, n.cfg.TLSKey)
 	if err != nil {
 		return err
 	}

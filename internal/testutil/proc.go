@@ -178,11 +178,14 @@ func (p *Proc) PeakRSS() int64 {
 }
 
 // WaitHTTP waits up to a minute for url to answer 200.
-func WaitHTTP(t testing.TB, url string) {
+func WaitHTTP(t testing.TB, url string) { t.Helper(); WaitHTTPWith(t, http.DefaultClient, url) }
+
+// WaitHTTPWith is WaitHTTP through hc (an https client, say).
+func WaitHTTPWith(t testing.TB, hc *http.Client, url string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if r, err := http.Get(url); err == nil {
+		if r, err := hc.Get(url); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
 				return

@@ -268,3 +268,43 @@ func TestDevWithSeparateNodes(t *testing.T) {
 	got, _ := os.ReadFile(dst)
 	mustEqual(t, "after 4 nodes died", got, data)
 }
+
+// TestDevTLS: `deoss dev --tls` serves the gateway and nodes over https with
+// a CA of its own, and the client commands trust it through client.yaml:
+// put with a cipher (taken over TLS only) and get it back.
+func TestDevTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole dev network")
+	}
+	d := startDev(t, "--tls")
+	var nw struct {
+		Gateway string   `json:"gateway"`
+		Nodes   []string `json:"node_urls"`
+		TLS     bool     `json:"tls"`
+	}
+	b, _ := os.ReadFile(filepath.Join(d.dir, "network.json"))
+	if json.Unmarshal(b, &nw) != nil || !nw.TLS || !strings.HasPrefix(nw.Gateway, "https://") || !strings.HasPrefix(nw.Nodes[0], "https://") {
+		t.Fatalf("network.json: %s", b)
+	}
+	if out, _, code := d.run("config"); code != 0 || !strings.Contains(out, filepath.Join(d.dir, "tls", "ca.pem")) {
+		t.Fatalf("config: %d %s", code, out)
+	}
+	src := filepath.Join(d.home, "secret.bin")
+	data := randomBytes(8, 3<<20)
+	os.WriteFile(src, data, 0o600)
+	out, errs, code := d.run("put", src, "--cipher", "tls only")
+	if code != 0 {
+		t.Fatalf("put over TLS: %d %s", code, errs)
+	}
+	fid := lastLine(out)
+	dst := filepath.Join(d.home, "back.bin")
+	if _, errs, code := d.run("get", fid, "-o", dst, "--cipher", "tls only"); code != 0 {
+		t.Fatalf("get over TLS: %d %s", code, errs)
+	}
+	got, _ := os.ReadFile(dst)
+	mustEqual(t, "get over TLS", got, data)
+	// Without the CA the client does not trust the gateway.
+	if _, errs, code := d.run("stat", fid, "--ca-file", filepath.Join(d.dir, "user.json")); code == 0 {
+		t.Fatalf("a key file taken as the CA: %s", errs)
+	}
+}

@@ -178,7 +178,7 @@ func TestGatewayKilledDuringUploads(t *testing.T) {
 				datas[i] = randomBytes(uint64(100+i), 1<<20+i*300_000)
 				p := filepath.Join(dir, fmt.Sprintf("f%02d", i))
 				os.WriteFile(p, datas[i], 0o600)
-				o := sdk.UploadOptions{ChunkSize: 256 << 10, Concurrency: 2, StateFile: p + ".state", Tuning: "-", Retries: 2}
+				o := sdk.UploadOptions{ChunkSize: 1 << 20, Concurrency: 2, StateFile: p + ".state", Tuning: "-", Retries: 2}
 				for {
 					fid, err := c.Upload(ctx, p, o)
 					if err == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/testutil"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -96,6 +97,9 @@ type Options struct {
 	Capacity int64
 	// TerritoryGiB is the user's territory size (default 4).
 	TerritoryGiB uint64
+	// TLS serves every gateway and node over https with a CA of the
+	// network's own (Network.CA); Network.HTTP trusts it.
+	TLS bool
 }
 
 // Network is a validator, gateways and storage nodes, each its own process,
@@ -110,6 +114,10 @@ type Network struct {
 	Nodes      []*Node
 	Gateways   []*Gateway
 	User       *auth.Key
+	// HTTP is the client for the network's gateways and nodes (it trusts
+	// CA, the network's CA file, on a TLS network).
+	HTTP *http.Client
+	CA   string
 }
 
 // Start starts a network (devnet.Assemble, every part a process) and waits
@@ -137,7 +145,7 @@ func Start(t testing.TB, o Options) *Network {
 	dir := t.TempDir()
 	layout := devnet.Layout{Dir: dir, Validators: o.Validators, Gateways: o.Gateways, Nodes: o.Nodes}
 	layout.Base = testutil.FreePorts(t, layout.Ports())
-	n := &Network{t: t, Dir: dir, RPC: layout.ValidatorRPC(0)}
+	n := &Network{t: t, Dir: dir, RPC: layout.ValidatorRPC(0), HTTP: http.DefaultClient}
 	t.Cleanup(func() {
 		if t.Failed() {
 			n.dumpLogs("gateway")
@@ -158,17 +166,28 @@ func Start(t testing.TB, o Options) *Network {
 	}
 	spec := devnet.Spec{Layout: layout, TimeoutCommit: commit, NodeCapacity: uint64(o.Capacity),
 		Gateway: func(i int, cfg *gateway.Config) { cfg.CacheOnly = o.CacheOnly != nil && o.CacheOnly(i) }}
+	if o.TLS {
+		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := tlsutil.ClientConfig(files.CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.TLS, n.CA, n.HTTP = &files, files.CA, &http.Client{Transport: tlsutil.Transport(cfg, 16)}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r := &testutil.Processes{T: t, Bin: deossBin, Dir: dir, NodeArgs: o.NodeArgs}
 	net, err := devnet.Assemble(ctx, spec, r, func(net *devnet.Network) error {
 		n.Nodes = make([]*Node, o.Nodes)
 		for i, k := range net.NodeKeys {
-			n.Nodes[i] = &Node{Home: layout.NodeHome(i), URL: "http://" + layout.NodeListen(i), Address: k.Address()}
+			n.Nodes[i] = &Node{Home: layout.NodeHome(i), URL: spec.Scheme() + layout.NodeListen(i), Address: k.Address()}
 		}
 		n.Gateways = make([]*Gateway, o.Gateways)
 		for i, k := range net.GatewayKeys {
-			n.Gateways[i] = &Gateway{Home: layout.GatewayHome(i), URL: "http://" + layout.GatewayListen(i), Address: k.Address()}
+			n.Gateways[i] = &Gateway{Home: layout.GatewayHome(i), URL: spec.Scheme() + layout.GatewayListen(i), Address: k.Address()}
 			if o.Gateway != nil {
 				editJSON(t, filepath.Join(layout.GatewayHome(i), "gateway.json"), func(cfg map[string]any) { o.Gateway(i, cfg) })
 			}
@@ -194,10 +213,10 @@ func Start(t testing.TB, o Options) *Network {
 		t.Fatalf("the user: %v", err)
 	}
 	for _, nd := range n.Nodes {
-		waitHTTP(t, nd.URL+"/healthz")
+		testutil.WaitHTTPWith(t, n.HTTP, nd.URL+"/healthz")
 	}
 	for _, g := range n.Gateways {
-		waitHTTP(t, g.URL+"/version")
+		testutil.WaitHTTPWith(t, n.HTTP, g.URL+"/version")
 	}
 	return n
 }
@@ -222,7 +241,7 @@ func (n *Network) Do(key *auth.Key, method, url string, body io.Reader, size int
 	if err := auth.SignRequest(req, key, n.Target(url), 5*time.Minute); err != nil {
 		n.t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.HTTP.Do(req)
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func TestHostileRequests(t *testing.T) {
 		{"name with newline", "POST", "/upload", []byte(`{"name":"a\nb","territory":"home","size":1}`), nil, "user", 400},
 		{"name too long", "POST", "/upload", []byte(`{"name":"` + strings.Repeat("x", 300) + `","territory":"home","size":1}`), nil, "user", 400},
 		{"negative size", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":-1}`), nil, "user", 400},
-		{"size past the territory", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":1000000000000000}`), nil, "user", 403},
+		{"size past the territory", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":10737418240}`), nil, "user", 403},
 		{"huge chunk size", "POST", "/upload", []byte(`{"name":"a","territory":"home","size":10,"chunk_size":1073741824}`), nil, "user", 400},
 		{"unknown territory", "POST", "/upload", []byte(`{"name":"a","territory":"nope","size":1}`), nil, "user", 403},
 		{"chunk index negative", "PUT", "/upload/" + id + "/-1", chunk, map[string]string{"Chunk-Sha256": sum(chunk)}, "user", 400},

@@ -288,6 +288,12 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	if err := ledger.ValidName(req.Name); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
 	}
+	spec := upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize}
+	// A malformed request is told so before anything is looked up or
+	// derived.
+	if _, err := a.Sessions.Check(spec); err != nil {
+		return err
+	}
 	key, err := a.Ingest.NewKey(r.Context(), r.Header.Get(CipherHeader))
 	if err != nil {
 		return err
@@ -299,7 +305,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	if err != nil {
 		return err
 	}
-	sess, err := a.Sessions.Create(upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize}, wrapped)
+	sess, err := a.Sessions.Create(spec, wrapped)
 	if err != nil {
 		return err
 	}

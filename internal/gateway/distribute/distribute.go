@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/nodeapi"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -45,6 +47,8 @@ type Config struct {
 	MaxWait time.Duration
 	// Now is the clock (default time.Now); deadlines and back-offs follow it.
 	Now func() time.Time
+	// TLS verifies nodes that speak https (nil: the system's roots).
+	TLS *tls.Config
 }
 
 func (c *Config) defaults() {
@@ -113,7 +117,7 @@ type pushState struct {
 func New(cfg Config, ch Chain, s *scheduler.Scheduler, w *work.Area, q *pipeline.Queue, key *auth.Key, reg prometheus.Registerer, log *slog.Logger) *Distributor {
 	cfg.defaults()
 	return &Distributor{cfg: cfg, chain: ch, sched: s, work: w, queue: q, key: key, log: log, m: newMetrics(reg),
-		hc:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
+		hc:   &http.Client{Transport: tlsutil.Transport(cfg.TLS, 4)},
 		wake: make(chan struct{}, 1), inFlight: map[string]bool{}, pushed: map[colKey]pushState{}, backoff: map[string]retry{}}
 }
 

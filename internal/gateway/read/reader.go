@@ -2,6 +2,7 @@ package read
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/limit"
+	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -86,6 +88,9 @@ type Config struct {
 	// Downloads bounds the downloads decoding at once (each holds a few
 	// segments of memory); more wait.
 	Downloads int
+	// TLS verifies nodes and peers that speak https (nil: the system's
+	// roots).
+	TLS *tls.Config
 }
 
 // New assembles a reader; its metrics go to reg (when not nil).
@@ -94,7 +99,7 @@ func New(cfg Config, ch Chain, self types.Address, w *work.Area, q *pipeline.Que
 		cfg.Downloads = 4
 	}
 	return &Reader{chain: ch, self: self, work: w, queue: q, cache: c, sched: s, m: newMetrics(reg), log: log,
-		hc:    &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
+		hc:    &http.Client{Transport: tlsutil.Transport(cfg.TLS, 16)},
 		slots: limit.NewSlots(cfg.Downloads), inFlight: limit.NewSlots(4 * cfg.Downloads), peers: ttlcache.New[types.FID, []peerHolder](10*time.Second, 10_000), fetchAvg: [2]time.Duration{50 * time.Millisecond, 200 * time.Millisecond},
 		laggards: ttlcache.New[types.Address, bool](15*time.Second, 10_000)}
 }

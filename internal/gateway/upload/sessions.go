@@ -156,21 +156,9 @@ func (s *Sessions) Close() error { return s.db.Close() }
 // Create starts a session. A zero chunk size takes the default. wrappedKey,
 // when not empty, is kept with the session for the encoder.
 func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
-	if spec.ChunkSize == 0 {
-		// The default, or larger when the file would need too many chunks.
-		spec.ChunkSize = max(s.opts.DefaultChunk, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
-	}
-	switch {
-	case spec.Size < 0 || spec.Size > s.opts.MaxSize:
-		return nil, fmt.Errorf("%w: size must be 0 to %d bytes", ErrBadSpec, s.opts.MaxSize)
-	case spec.ChunkSize <= 0 || spec.ChunkSize > s.opts.MaxChunkSize:
-		return nil, fmt.Errorf("%w: chunk size must be 1 to %d bytes", ErrBadSpec, s.opts.MaxChunkSize)
-	case spec.ChunkSize < s.opts.MinChunkSize && spec.ChunkSize < spec.Size:
-		// One chunk may be as small as the file; more must be large.
-		return nil, fmt.Errorf("%w: chunk size must be at least %d bytes (or the whole file)", ErrBadSpec, s.opts.MinChunkSize)
-	case spec.Chunks() > s.opts.MaxChunks:
-		return nil, fmt.Errorf("%w: %d chunks; at most %d (a chunk size of at least %d bytes)", ErrBadSpec,
-			spec.Chunks(), s.opts.MaxChunks, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
+	spec, err := s.Check(spec)
+	if err != nil {
+		return nil, err
 	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -182,8 +170,30 @@ func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 		return nil, err
 	}
 	b, _ := json.Marshal(sess)
-	err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte(sess.ID), b) })
+	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte(sess.ID), b) })
 	return sess, err
+}
+
+// Check validates a spec against the store's limits (ErrBadSpec) and fills
+// in the chunk size when it is zero: what Create would make of it.
+func (s *Sessions) Check(spec Spec) (Spec, error) {
+	if spec.ChunkSize == 0 {
+		// The default, or larger when the file would need too many chunks.
+		spec.ChunkSize = max(s.opts.DefaultChunk, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
+	}
+	switch {
+	case spec.Size < 0 || spec.Size > s.opts.MaxSize:
+		return spec, fmt.Errorf("%w: size must be 0 to %d bytes", ErrBadSpec, s.opts.MaxSize)
+	case spec.ChunkSize <= 0 || spec.ChunkSize > s.opts.MaxChunkSize:
+		return spec, fmt.Errorf("%w: chunk size must be 1 to %d bytes", ErrBadSpec, s.opts.MaxChunkSize)
+	case spec.ChunkSize < s.opts.MinChunkSize && spec.ChunkSize < spec.Size:
+		// One chunk may be as small as the file; more must be large.
+		return spec, fmt.Errorf("%w: chunk size must be at least %d bytes (or the whole file)", ErrBadSpec, s.opts.MinChunkSize)
+	case spec.Chunks() > s.opts.MaxChunks:
+		return spec, fmt.Errorf("%w: %d chunks; at most %d (a chunk size of at least %d bytes)", ErrBadSpec,
+			spec.Chunks(), s.opts.MaxChunks, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
+	}
+	return spec, nil
 }
 
 func (s *Sessions) dir(id string) string { return filepath.Join(s.root, id) }
