@@ -95,15 +95,15 @@ func newGatewayRunCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("cache-only") {
 				cfg.CacheOnly = cacheOnly // for this run; gateway.json is not changed
 			}
-			gw, err := gateway.NewGateway(home, g.logger(), gateway.WithConfig(cfg))
+			pass, err := g.passphrase()
 			if err != nil {
 				return err
 			}
-			k, err := auth.Load(gateway.KeyPath(home), nil)
+			gw, err := gateway.NewGateway(home, g.logger(), gateway.WithConfig(cfg), gateway.WithPassphrase(pass))
 			if err != nil {
 				return err
 			}
-			return serve(cmd, "gateway", k.Address(), gw.Run)
+			return serve(cmd, "gateway", gw.Address(), gw.Run)
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", "", "gateway home written by `deoss gateway init` (required)")

@@ -57,6 +57,38 @@ func newKeyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(newCmd, showCmd)
+	sealCmd := &cobra.Command{
+		Use:   "seal",
+		Short: "Seal the key file (--key) with the passphrase of --passphrase-file or DEOSS_PASSPHRASE",
+		Long: `Rewrites an unsealed key file sealed (Argon2id and AES-256-GCM), in place and
+atomically. A daemon's key (HOME/key.json of a gateway or node) sealed this way
+is opened at start with the same --passphrase-file or DEOSS_PASSPHRASE; the
+gateway's key-encryption key of upload sessions derives from it, so the home
+alone no longer opens them.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := g.keyPath()
+			if err != nil {
+				return err
+			}
+			pass, err := g.passphrase()
+			if err != nil {
+				return err
+			}
+			if len(pass) == 0 {
+				return usageError{fmt.Errorf("no passphrase: give --passphrase-file or DEOSS_PASSPHRASE")}
+			}
+			k, err := auth.Load(path, nil)
+			if err != nil {
+				return err
+			}
+			if err := auth.Save(path, k, pass); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s sealed (%s)\n", path, k.Address())
+			return nil
+		},
+	}
+	cmd.AddCommand(newCmd, showCmd, sealCmd)
 	return cmd
 }

@@ -83,15 +83,19 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pass, err := g.passphrase()
+			if err != nil {
+				return err
+			}
 			if listen != "" && listen != cfg.Listen {
 				// Another address for this run (node.json is not changed):
 				// the chain must tell gateways.
 				cfg.Listening(listen)
-				if err := updateEndpoint(cmd, home, cfg); err != nil {
+				if err := updateEndpoint(cmd, home, cfg, pass); err != nil {
 					return err
 				}
 			}
-			n, err := node.NewNode(home, g.logger(), node.WithConfig(cfg), node.WithFault(fault))
+			n, err := node.NewNode(home, g.logger(), node.WithConfig(cfg), node.WithFault(fault), node.WithPassphrase(pass))
 			if err != nil {
 				return err
 			}
@@ -106,8 +110,8 @@ func newNodeRunCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func updateEndpoint(cmd *cobra.Command, home string, cfg *node.Config) error {
-	k, err := auth.Load(node.KeyPath(home), nil)
+func updateEndpoint(cmd *cobra.Command, home string, cfg *node.Config, pass []byte) error {
+	k, err := auth.Load(node.KeyPath(home), pass)
 	if err != nil {
 		return err
 	}

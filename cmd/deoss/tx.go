@@ -14,10 +14,13 @@ import (
 	"github.com/deoss/deoss/internal/ledger"
 )
 
-// passphrase reads the --passphrase-file (nil without one); a trailing newline
-// is not part of the passphrase.
+// passphrase reads the --passphrase-file, else DEOSS_PASSPHRASE (nil
+// without either); a trailing newline is not part of the passphrase.
 func (g *globals) passphrase() ([]byte, error) {
 	if g.passphraseFile == "" {
+		if p := os.Getenv("DEOSS_PASSPHRASE"); p != "" {
+			return []byte(p), nil
+		}
 		return nil, nil
 	}
 	b, err := os.ReadFile(g.passphraseFile)

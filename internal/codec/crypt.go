@@ -3,7 +3,9 @@ package codec
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -98,6 +100,15 @@ func UnwrapKey(kek cipher.AEAD, wrapped []byte) (*Key, error) {
 		return nil, errors.New("wrapped key: does not open with this key-encryption key")
 	}
 	return keyFrom(b[:keySize], b[keySize:])
+}
+
+// Subkey derives a 32-byte key for another use of the file's secret (the
+// gateway's at-rest encryption of a session's chunks, say), named by label:
+// HMAC-SHA256(key, label). It reveals nothing of the file key.
+func (k *Key) Subkey(label string) []byte {
+	m := hmac.New(sha256.New, k.raw)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // Salt returns the salt the key was derived with (file metadata, not secret).

@@ -119,8 +119,12 @@ type Gateway struct {
 	home string
 	cfg  *Config
 	key  *auth.Key
+	pass []byte
 	log  *slog.Logger
 }
+
+// Address is the gateway's account.
+func (g *Gateway) Address() types.Address { return g.key.Address() }
 
 // Option changes how NewGateway builds a gateway.
 type Option func(*Gateway)
@@ -129,16 +133,22 @@ type Option func(*Gateway)
 // (the saved file is not changed).
 func WithConfig(cfg *Config) Option { return func(g *Gateway) { g.cfg = cfg } }
 
+// WithPassphrase opens a sealed key file with passphrase. Sealed, the key
+// is not in the home in the clear, and neither is what it protects: the
+// key-encryption key of sessions' file keys derives from it.
+func WithPassphrase(passphrase []byte) Option { return func(g *Gateway) { g.pass = passphrase } }
+
 // NewGateway prepares the gateway of a home written by `deoss gateway init`.
 func NewGateway(home string, log *slog.Logger, opts ...Option) (*Gateway, error) {
-	k, err := auth.Load(KeyPath(home), nil)
-	if err != nil {
-		return nil, err
-	}
-	g := &Gateway{home: home, key: k, log: log.With("gateway", k.Address().String()[:14])}
+	g := &Gateway{home: home}
 	for _, o := range opts {
 		o(g)
 	}
+	k, err := auth.Load(KeyPath(home), g.pass)
+	if err != nil {
+		return nil, fmt.Errorf("gateway key: %w", err)
+	}
+	g.key, g.log = k, log.With("gateway", k.Address().String()[:14])
 	if g.cfg == nil {
 		if g.cfg, err = LoadConfig(home); err != nil {
 			return nil, err
@@ -149,8 +159,10 @@ func NewGateway(home string, log *slog.Logger, opts ...Option) (*Gateway, error)
 
 // Run serves until ctx ends; ready receives the listen address.
 func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
+	var in *ingest.Ingest // set below; sessions open keys through it
 	sessions, err := upload.Open(filepath.Join(g.home, "sessions"), upload.Options{
-		TTL: time.Duration(g.cfg.SessionTTL), MaxSize: g.cfg.MaxFileSize, MaxChunkSize: g.cfg.MaxChunkSize, DefaultChunk: 8 << 20})
+		TTL: time.Duration(g.cfg.SessionTTL), MaxSize: g.cfg.MaxFileSize, MaxChunkSize: g.cfg.MaxChunkSize, DefaultChunk: 8 << 20,
+		ChunkKey: func(w []byte) ([]byte, error) { return ingest.ChunkKey(in, w) }})
 	if err != nil {
 		return err
 	}
@@ -184,7 +196,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	in := ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
+	in = ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
 	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads, TLS: clientTLS}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
 	// Spent nonces are kept on disk: a request seen before a restart is

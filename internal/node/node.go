@@ -101,20 +101,25 @@ type Node struct {
 	home  string
 	cfg   *Config
 	key   *auth.Key
+	pass  []byte
 	log   *slog.Logger
 	fault string
 }
 
+// WithPassphrase opens a sealed key file with passphrase.
+func WithPassphrase(passphrase []byte) Option { return func(n *Node) { n.pass = passphrase } }
+
 // NewNode prepares the node of a home written by `deoss node init`.
 func NewNode(home string, log *slog.Logger, opts ...Option) (*Node, error) {
-	k, err := auth.Load(KeyPath(home), nil)
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{home: home, key: k, log: log.With("node", k.Address().String()[:14])}
+	n := &Node{home: home}
 	for _, o := range opts {
 		o(n)
 	}
+	k, err := auth.Load(KeyPath(home), n.pass)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	n.key, n.log = k, log.With("node", k.Address().String()[:14])
 	if n.cfg == nil {
 		if n.cfg, err = LoadConfig(home); err != nil {
 			return nil, err

@@ -44,6 +44,7 @@ var errorTable = []struct {
 	{upload.ErrChecksum, http.StatusBadRequest, "checksum_mismatch"},
 	{upload.ErrChunkSize, http.StatusBadRequest, "bad_chunk_size"},
 	{upload.ErrConflict, http.StatusConflict, "chunk_conflict"},
+	{upload.ErrNoChunkKey, http.StatusInternalServerError, "no_chunk_key"},
 	// reads
 	{read.ErrNoFile, http.StatusNotFound, "no_file"},
 }

@@ -84,19 +84,25 @@ func TestEncryptedSession(t *testing.T) {
 	if st, body := c.do("GET", "/upload/"+id, nil, nil); st != 200 || body["wrapped_key"] != nil {
 		t.Fatalf("state shows the key: %d %v", st, body)
 	}
-	// Nothing under the gateway's folder holds the cipher in plaintext.
-	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
-				t.Errorf("%s holds the cipher", p)
+	// Nothing under the gateway's folder holds the cipher or the file in
+	// plaintext: not before complete (sealed chunks), not after (encrypted
+	// fragments).
+	noPlaintext := func(when string) {
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("secret data secret data")) {
+					t.Errorf("%s: %s holds the cipher or the plaintext", when, p)
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
+	noPlaintext("before complete")
 	st, body = c.do("POST", "/upload/"+id+"/complete", nil, nil)
 	if st != 200 {
 		t.Fatalf("complete: %d %v", st, body)
 	}
+	noPlaintext("after complete")
 	fid, err := types.ParseFID(body["fid"].(string))
 	if err != nil {
 		t.Fatal(err)

@@ -375,6 +375,15 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 		return err
 	}
 	rec, err := a.Ingest.Accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key)
+	var ce *upload.CorruptError
+	if errors.As(err, &ce) {
+		// Damaged on the gateway's disk: forget it, so the client sends it
+		// again (its state lists it missing) and completes.
+		if derr := a.Sessions.DropChunk(id, user, ce.Index); derr != nil {
+			return errors.Join(err, derr)
+		}
+		return httpapi.Errorf(http.StatusConflict, "incomplete", "chunk %d was damaged on the gateway's disk and is dropped: send it again, then complete", ce.Index)
+	}
 	if err != nil {
 		return err
 	}

@@ -93,14 +93,17 @@ func newAPIWith(t testing.TB, edit func(*Deps)) (*httptest.Server, *auth.Key, *f
 		user.Address().String() + "/old":  {Total: 1 << 30, Expires: time.Now().Add(-time.Hour).Unix()},
 	}}
 	root := t.TempDir()
-	sess, err := upload.Open(root+"/sessions", upload.Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, MinChunkSize: 1000, DefaultChunk: 1 << 20})
+	var in *ingest.Ingest
+	sess, err := upload.Open(root+"/sessions", upload.Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, MinChunkSize: 1000, DefaultChunk: 1 << 20,
+		ChunkKey: func(w []byte) ([]byte, error) { return ingest.ChunkKey(in, w) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wa, _ := work.Open(root + "/work")
 	q, _ := pipeline.Open(root)
 	t.Cleanup(func() { sess.Close(); q.Close() })
-	d := Deps{Chain: ch, Ingest: ingest.New(ingest.Config{}, ch, wa, q, nil), Sessions: sess, Work: wa, Queue: q,
+	in = ingest.New(ingest.Config{}, ch, wa, q, nil)
+	d := Deps{Chain: ch, Ingest: in, Sessions: sess, Work: wa, Queue: q,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Self: gatewaySelf, AllowInsecure: true}
 	if edit != nil {
 		edit(&d)

@@ -196,6 +196,16 @@ func (in *Ingest) OpenKey(b []byte) (*codec.Key, error) {
 	return k, nil
 }
 
+// ChunkKey is the key an encrypted session's chunks are kept under at the
+// gateway: a subkey of the file key, opened from the session's wrapped key.
+func ChunkKey(in *Ingest, wrapped []byte) ([]byte, error) {
+	k, err := in.OpenKey(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return k.Subkey("deoss/gateway/session-chunk/v1"), nil
+}
+
 // Encryption is the encryption mode a key gives.
 func Encryption(k *codec.Key) types.Encryption {
 	if k == nil {

@@ -1,14 +1,18 @@
 package upload
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,6 +36,8 @@ var (
 	ErrChunkSize  = errors.New("chunk has the wrong length")
 	ErrConflict   = errors.New("a different chunk is already stored at this index")
 	ErrIncomplete = errors.New("chunks are missing")
+	ErrCorrupt    = errors.New("a stored chunk does not match its checksum (damaged on disk)")
+	ErrNoChunkKey = errors.New("this gateway cannot keep encrypted sessions (no chunk key)")
 )
 
 // Spec is what a client declares when it creates a session.
@@ -107,6 +113,11 @@ type Options struct {
 	MaxChunks    int
 	DefaultChunk int64
 	Now          func() time.Time
+	// ChunkKey opens an encrypted session's wrapped key into the key its
+	// chunks are kept under (AES-256-CTR, a random IV a chunk file): the
+	// plaintext of an encrypted upload never sits on the gateway's disk.
+	// Without it, encrypted sessions are refused.
+	ChunkKey func(wrappedKey []byte) ([]byte, error)
 }
 
 // Default limits of chunk counts and sizes.
@@ -159,6 +170,9 @@ func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 	spec, err := s.Check(spec)
 	if err != nil {
 		return nil, err
+	}
+	if len(wrappedKey) > 0 && s.opts.ChunkKey == nil {
+		return nil, ErrNoChunkKey
 	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -258,14 +272,33 @@ func (s *Sessions) PutChunk(ctx context.Context, id string, owner types.Address,
 		return false, nil
 	}
 	want := sess.Spec.chunkLen(index)
+	sealed, err := s.chunkStream(sess)
+	if err != nil {
+		return false, err
+	}
 	f, err := os.CreateTemp(s.dir(id), ".chunk-*")
 	if err != nil {
 		return false, err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
+	var dst io.Writer = f
+	if sealed != nil {
+		// An encrypted session's chunk goes to disk sealed: a random IV,
+		// then the chunk in AES-256-CTR. The checksum is the plaintext's.
+		iv := make([]byte, aes.BlockSize)
+		if _, err := rand.Read(iv); err != nil {
+			f.Close()
+			return false, err
+		}
+		if _, err := f.Write(iv); err != nil {
+			f.Close()
+			return false, err
+		}
+		dst = cipher.StreamWriter{S: cipher.NewCTR(sealed, iv), W: f}
+	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(fsutil.ContextReader(ctx, r), want+1))
+	n, err := io.Copy(io.MultiWriter(dst, h), io.LimitReader(fsutil.ContextReader(ctx, r), want+1))
 	if err == nil && n != want {
 		err = fmt.Errorf("%w: chunk %d is %d bytes, want %d", ErrChunkSize, index, n, want)
 	}
@@ -356,6 +389,27 @@ func (s *Sessions) State(id string, owner types.Address) (*State, error) {
 	return st, nil
 }
 
+// CorruptError names a stored chunk that no longer matches its checksum.
+type CorruptError struct{ Index int }
+
+func (e *CorruptError) Error() string { return fmt.Sprintf("%v: chunk %d", ErrCorrupt, e.Index) }
+
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// DropChunk forgets a stored chunk (one found damaged), so that the client
+// sends it again.
+func (s *Sessions) DropChunk(id string, owner types.Address, index int) error {
+	if _, err := s.get(id, owner); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketChunks).Delete(chunkKey(id, index)) }); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(s.dir(id), strconv.Itoa(index)))
+}
+
 // IncompleteError lists the chunks a complete session still lacks.
 type IncompleteError struct{ Missing []Range }
 
@@ -365,8 +419,26 @@ func (e *IncompleteError) Error() string {
 
 func (e *IncompleteError) Unwrap() error { return ErrIncomplete }
 
+// chunkStream is the block cipher an encrypted session's chunks are kept
+// under (nil for a plain session).
+func (s *Sessions) chunkStream(sess *Session) (cipher.Block, error) {
+	if len(sess.WrappedKey) == 0 {
+		return nil, nil
+	}
+	if s.opts.ChunkKey == nil {
+		return nil, ErrNoChunkKey
+	}
+	k, err := s.opts.ChunkKey(sess.WrappedKey)
+	if err != nil {
+		return nil, err
+	}
+	return aes.NewCipher(k)
+}
+
 // Reader streams a complete session's bytes in order; it holds one chunk file
-// open at a time, never the file.
+// open at a time, never the file. Each chunk is checked against the checksum
+// it was taken with as it is read: a chunk damaged on disk fails the read
+// (ErrCorrupt) at its end, before the reader sees the end of the file.
 func (s *Sessions) Reader(id string, owner types.Address) (io.ReadCloser, *Session, error) {
 	st, err := s.State(id, owner)
 	if err != nil {
@@ -375,31 +447,62 @@ func (s *Sessions) Reader(id string, owner types.Address) (io.ReadCloser, *Sessi
 	if len(st.Missing) > 0 {
 		return nil, nil, &IncompleteError{Missing: st.Missing}
 	}
-	return &chunkReader{dir: s.dir(id), n: st.Spec.Chunks()}, &st.Session, nil
+	block, err := s.chunkStream(&st.Session)
+	if err != nil {
+		return nil, nil, err
+	}
+	sums := make([]types.Hash, st.Spec.Chunks())
+	for i := range sums {
+		sums[i], _ = s.chunkHash(id, i)
+	}
+	return &chunkReader{dir: s.dir(id), sums: sums, block: block}, &st.Session, nil
 }
 
 type chunkReader struct {
-	dir  string
-	n, i int
-	cur  *os.File
+	dir   string
+	sums  []types.Hash
+	block cipher.Block // nil: chunks kept as sent
+	i     int
+	f     *os.File
+	cur   io.Reader
+	h     hash.Hash
+}
+
+func (c *chunkReader) open() error {
+	f, err := os.Open(filepath.Join(c.dir, strconv.Itoa(c.i)))
+	if err != nil {
+		return err
+	}
+	c.f, c.cur, c.h = f, bufio.NewReaderSize(f, 256<<10), sha256.New()
+	if c.block != nil {
+		iv := make([]byte, aes.BlockSize)
+		if _, err := io.ReadFull(c.cur, iv); err != nil {
+			return &CorruptError{Index: c.i}
+		}
+		c.cur = cipher.StreamReader{S: cipher.NewCTR(c.block, iv), R: c.cur}
+	}
+	return nil
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
 	for {
 		if c.cur == nil {
-			if c.i >= c.n {
+			if c.i >= len(c.sums) {
 				return 0, io.EOF
 			}
-			f, err := os.Open(filepath.Join(c.dir, strconv.Itoa(c.i)))
-			if err != nil {
+			if err := c.open(); err != nil {
 				return 0, err
 			}
-			c.cur, c.i = f, c.i+1
 		}
 		n, err := c.cur.Read(p)
+		c.h.Write(p[:n])
 		if err == io.EOF {
-			c.cur.Close()
-			c.cur = nil
+			c.f.Close()
+			c.cur, c.f = nil, nil
+			if types.Hash(c.h.Sum(nil)) != c.sums[c.i] {
+				return 0, &CorruptError{Index: c.i}
+			}
+			c.i++
 			if n > 0 {
 				return n, nil
 			}
@@ -410,8 +513,8 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (c *chunkReader) Close() error {
-	if c.cur != nil {
-		return c.cur.Close()
+	if c.f != nil {
+		return c.f.Close()
 	}
 	return nil
 }

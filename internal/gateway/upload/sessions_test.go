@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -303,5 +304,77 @@ func TestChunkLimits(t *testing.T) {
 	}
 	if b, _ := json.Marshal(st); len(b) > 4096 {
 		t.Fatalf("state answer of %d bytes", len(b))
+	}
+}
+
+// The chunks of an encrypted session are sealed on disk and opened (and
+// checked) as the session is read; a chunk damaged on disk fails the read,
+// plain or sealed.
+func TestEncryptedChunksAtRest(t *testing.T) {
+	root := t.TempDir()
+	key := bytes.Repeat([]byte{0x42}, 32)
+	s, err := Open(root, Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, DefaultChunk: 1 << 20,
+		ChunkKey: func(w []byte) ([]byte, error) { return key, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	file := bytes.Repeat([]byte("PLAINTEXT-MARKER "), 200_000) // 3.4 MB
+	put := func(sess *Session) {
+		for i := range sess.Spec.Chunks() {
+			b, h := chunk(file, int(sess.Spec.ChunkSize), i)
+			if _, err := s.PutChunk(ctx, sess.ID, alice, i, h, bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	enc, err := s.Create(Spec{Owner: alice, Name: "e", Size: int64(len(file))}, []byte("wrapped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(enc)
+	filepath.WalkDir(filepath.Join(root, enc.ID), func(p string, d os.DirEntry, err error) error {
+		if b, _ := os.ReadFile(p); err == nil && !d.IsDir() && bytes.Contains(b, []byte("PLAINTEXT-MARKER")) {
+			t.Errorf("%s holds plaintext of an encrypted session", p)
+		}
+		return nil
+	})
+	readAll := func(id string) ([]byte, error) {
+		rc, _, err := s.Reader(id, alice)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	if got, err := readAll(enc.ID); err != nil || !bytes.Equal(got, file) {
+		t.Fatalf("sealed chunks read back: %v", err)
+	}
+	plain, _ := s.Create(Spec{Owner: alice, Name: "p", Size: int64(len(file))}, nil)
+	put(plain)
+	for _, id := range []string{enc.ID, plain.ID} {
+		p := filepath.Join(root, id, "2")
+		b, _ := os.ReadFile(p)
+		b[len(b)/2] ^= 1
+		os.WriteFile(p, b, 0o600)
+		var ce *CorruptError
+		if _, err := readAll(id); !errors.As(err, &ce) || ce.Index != 2 || !errors.Is(err, ErrCorrupt) {
+			t.Errorf("damaged chunk of %s: %v", id, err)
+		}
+		if err := s.DropChunk(id, alice, 2); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := s.State(id, alice); Count(st.Missing) != 1 || st.Missing[0] != (Range{2, 2}) {
+			t.Errorf("after the drop: %+v", st.Missing)
+		}
+	}
+	// A store that cannot seal takes no encrypted session.
+	s2, err := Open(t.TempDir(), Options{TTL: time.Hour, MaxSize: 1 << 30, MaxChunkSize: 8 << 20, DefaultChunk: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Create(Spec{Owner: alice, Size: 10}, []byte("wrapped")); !errors.Is(err, ErrNoChunkKey) {
+		t.Fatalf("encrypted session without a chunk key: %v", err)
 	}
 }
