@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/fsutil"
 )
 
@@ -21,6 +22,10 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // DownloadOptions tune a download.
 type DownloadOptions struct {
 	Cipher   string // the cipher of an encrypted file
+	// Decrypt opens a file encrypted on the client side
+	// (UploadOptions.Encrypt) with this passphrase, here: the gateway sends
+	// ciphertext, ranges included, and never sees a key.
+	Decrypt  string
 	Progress func(Progress)
 	// NoClobber makes DownloadFile refuse (ErrExists) to replace a file.
 	NoClobber bool
@@ -32,6 +37,9 @@ type DownloadOptions struct {
 // Download writes bytes [off, off+n) of a file to w (n < 0: to the end).
 // It returns the file's total size.
 func (c *Client) Download(ctx context.Context, fid FID, w io.Writer, off, n int64, o DownloadOptions) (int64, error) {
+	if o.Decrypt != "" {
+		return c.downloadSealed(ctx, fid, w, off, n, o)
+	}
 	hdr := map[string]string{}
 	if o.Cipher != "" {
 		hdr["Cipher"] = o.Cipher
@@ -85,6 +93,13 @@ func (c *Client) DownloadFile(ctx context.Context, fid FID, path string, o Downl
 	m, err := c.Stat(ctx, fid)
 	if err != nil {
 		return err
+	}
+	if o.Decrypt != "" {
+		plain, err := codec.ClientPlainSize(int64(m.Size))
+		if err != nil {
+			return err
+		}
+		m.Size = uint64(plain) // what lands in path
 	}
 	want := partialRecord{FID: fid, Version: m.Version, Size: m.Size}
 	part := path + PartialSuffix
@@ -241,4 +256,73 @@ func (pw *progressWriter) flush() {
 	if pw.f != nil {
 		pw.f(pw.p)
 	}
+}
+
+// downloadSealed reads the client-side encryption header, then just the
+// sealed blocks that hold the range, and opens them here.
+func (c *Client) downloadSealed(ctx context.Context, fid FID, w io.Writer, off, n int64, o DownloadOptions) (int64, error) {
+	header, sealedSize, err := c.getRange(ctx, fid, 0, codec.ClientHeaderSize, nil)
+	if err != nil {
+		return 0, err
+	}
+	salt, err := codec.ClientSalt(header)
+	if err != nil {
+		return 0, err
+	}
+	size, err := codec.ClientPlainSize(sealedSize)
+	if err != nil {
+		return 0, err
+	}
+	off = max(off, 0)
+	if n < 0 || off+n > size {
+		n = max(size-off, 0)
+	}
+	if off > size || (n == 0 && size > 0) {
+		return size, errors.New("an empty range")
+	}
+	key, err := codec.DeriveKey([]byte(o.Decrypt), salt)
+	if err != nil {
+		return size, err
+	}
+	so, sl := codec.ClientRange(off, n, size)
+	resp, err := c.do(ctx, "GET", "/file/download/"+fid.String(), nil, 0, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", so, so+sl-1)})
+	if err != nil {
+		return size, err
+	}
+	defer resp.Body.Close()
+	p := Progress{Total: size, Started: time.Now(), Resumed: off, Done: off}
+	pw := &progressWriter{w: w, p: p, f: o.Progress}
+	if err := codec.OpenClientRange(pw, resp.Body, key, header, off, n, size); err != nil {
+		if errors.Is(err, codec.ErrAuthentication) {
+			return size, fmt.Errorf("wrong passphrase, or the file was altered: %w", err)
+		}
+		return size, fmt.Errorf("download cut short after %d bytes: %w", pw.p.Done, err)
+	}
+	pw.flush()
+	return size, nil
+}
+
+// getRange reads bytes [off, off+n) of a file whole (small ranges) and the
+// file's total size.
+func (c *Client) getRange(ctx context.Context, fid FID, off, n int64, hdr map[string]string) ([]byte, int64, error) {
+	h := map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	resp, err := c.do(ctx, "GET", "/file/download/"+fid.String(), nil, 0, h)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, n))
+	if err != nil {
+		return nil, 0, err
+	}
+	total := int64(len(b))
+	if cr := resp.Header.Get("Content-Range"); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			total, _ = strconv.ParseInt(cr[i+1:], 10, 64)
+		}
+	}
+	return b, total, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/backoff"
+	"github.com/deoss/deoss/internal/codec"
 )
 
 // Progress is a transfer's state, reported as it goes.
@@ -29,6 +30,11 @@ type UploadOptions struct {
 	Name      string // the file's name on chain (default: the file's base name)
 	Territory string // default "home"
 	Cipher    string // encrypt at the gateway with this cipher
+	// Encrypt encrypts on this side with this passphrase before anything is
+	// sent (client-side encryption, docs/format.md): the gateway stores
+	// ciphertext and never sees a key. Read it back with
+	// DownloadOptions.Decrypt.
+	Encrypt string
 	// Concurrency is the most chunks in flight (default 4). The client
 	// starts with two and opens up while chunks succeed, and halves after a
 	// failure.
@@ -57,6 +63,9 @@ type uploadState struct {
 	Size      int64     `json:"size"`
 	ModTime   time.Time `json:"mod_time"`
 	ChunkSize int64     `json:"chunk_size"`
+	// Header is the client-side encryption header (with its salt) of an
+	// encrypted upload: a resumed upload seals the same bytes again.
+	Header []byte `json:"header,omitempty"`
 }
 
 type tuning struct {
@@ -155,7 +164,8 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 	var stored map[int]bool
 	if o.StateFile != "" {
 		if b, err := os.ReadFile(o.StateFile); err == nil && json.Unmarshal(b, &st) == nil {
-			same := st.Gateway == want.Gateway && st.Path == want.Path && st.Name == want.Name && st.Size == want.Size && st.ModTime.Equal(want.ModTime)
+			same := st.Gateway == want.Gateway && st.Path == want.Path && st.Name == want.Name && st.Size == want.Size && st.ModTime.Equal(want.ModTime) &&
+				(len(st.Header) > 0) == (o.Encrypt != "")
 			if same {
 				stored, err = c.sessionChunks(ctx, st.Session)
 			}
@@ -164,18 +174,40 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 			}
 		}
 	}
+	// Client-side encryption: what is sent is the sealed stream, read from
+	// the file as it goes (never held whole).
+	size := want.Size
+	if o.Encrypt != "" {
+		header := st.Header
+		if st.Session == "" {
+			var err error
+			if header, err = codec.NewClientHeader(); err != nil {
+				return fid, err
+			}
+		}
+		salt, err := codec.ClientSalt(header)
+		if err != nil {
+			return fid, err
+		}
+		key, err := codec.DeriveKey([]byte(o.Encrypt), salt)
+		if err != nil {
+			return fid, err
+		}
+		sealer := codec.NewClientSealer(r, want.Size, key, header)
+		r, size, want.Header = sealer, sealer.Size(), header
+	}
 	if st.Session == "" {
 		st = want
 		st.ChunkSize = o.ChunkSize
 		if st.ChunkSize == 0 {
 			// Gateways take at most 10,000 chunks a session.
-			st.ChunkSize = max(chooseChunk(tune), (st.Size+maxChunks*(1<<20)-1)/(maxChunks*(1<<20))<<20)
+			st.ChunkSize = max(chooseChunk(tune), (size+maxChunks*(1<<20)-1)/(maxChunks*(1<<20))<<20)
 		}
 		var created struct {
 			ID        string `json:"id"`
 			ChunkSize int64  `json:"chunk_size"`
 		}
-		req := map[string]any{"name": st.Name, "territory": o.Territory, "size": st.Size, "chunk_size": st.ChunkSize}
+		req := map[string]any{"name": st.Name, "territory": o.Territory, "size": size, "chunk_size": st.ChunkSize}
 		if err := c.call(ctx, "POST", "/upload", req, &created, hdr); err != nil {
 			return fid, err
 		}
@@ -190,11 +222,11 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 	}
 
 	chunks := 0
-	if st.Size > 0 {
-		chunks = int((st.Size + st.ChunkSize - 1) / st.ChunkSize)
+	if size > 0 {
+		chunks = int((size + st.ChunkSize - 1) / st.ChunkSize)
 	}
-	chunkLen := func(i int) int64 { return min(st.ChunkSize, st.Size-int64(i)*st.ChunkSize) }
-	prog := Progress{Total: st.Size, Started: time.Now()}
+	chunkLen := func(i int) int64 { return min(st.ChunkSize, size-int64(i)*st.ChunkSize) }
+	prog := Progress{Total: size, Started: time.Now()}
 	for i := range stored {
 		prog.Resumed += chunkLen(i)
 	}

@@ -18,7 +18,8 @@ import (
 
 func newPutCmd(g *globals) *cobra.Command {
 	var o sdk.UploadOptions
-	var recursive bool
+	var recursive, encrypt bool
+	var encryptFile string
 	cmd := &cobra.Command{
 		Use:   "put FILE | put -r DIR",
 		Short: "Upload a file (or, with -r, every file under a folder); the FID is the last line of standard output",
@@ -47,6 +48,14 @@ file was stored.`,
 			case !info.IsDir() && !info.Mode().IsRegular():
 				return usageError{fmt.Errorf("%s is not a regular file", a[0])}
 			}
+			if encrypt {
+				if o.Cipher != "" {
+					return usageError{errors.New("--encrypt and --cipher: choose one (--encrypt keeps the key on this side)")}
+				}
+				if o.Encrypt, err = encryptionPassphrase(encryptFile); err != nil {
+					return err
+				}
+			}
 			c, cfg, err := g.sdkClient()
 			if err != nil {
 				return err
@@ -68,7 +77,9 @@ file was stored.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&recursive, "recursive", "r", false, "upload every regular file under the folder DIR")
-	f.StringVar(&o.Cipher, "cipher", "", "encrypt the file with this cipher (needed again to read it)")
+	f.StringVar(&o.Cipher, "cipher", "", "have the gateway encrypt the file with this cipher (needed again to read it; TLS only)")
+	f.BoolVar(&encrypt, "encrypt", false, "encrypt here before sending, with the passphrase of --encrypt-passphrase-file or DEOSS_ENCRYPT_PASSPHRASE: the gateway sees only ciphertext (get --decrypt reads it)")
+	f.StringVar(&encryptFile, "encrypt-passphrase-file", "", "file holding the passphrase of --encrypt")
 	f.String("territory", "", "territory to store the file in (env DEOSS_TERRITORY; default: the config's, else home)")
 	f.StringVar(&o.Name, "name", "", "name on chain (default: the file's base name)")
 	f.IntVar(&o.Concurrency, "concurrency", 4, "chunks in flight at most")
