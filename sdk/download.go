@@ -21,7 +21,7 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // DownloadOptions tune a download.
 type DownloadOptions struct {
-	Cipher   string // the cipher of an encrypted file
+	Cipher string // the cipher of an encrypted file
 	// Decrypt opens a file encrypted on the client side
 	// (UploadOptions.Encrypt) with this passphrase, here: the gateway sends
 	// ciphertext, ranges included, and never sees a key.
