@@ -57,6 +57,12 @@ type Config struct {
 	// segments and their parity); more wait. Together with Downloads it
 	// bounds the gateway's memory.
 	Encodes int `json:"encodes"`
+	// MaxPending bounds the bytes one account holds at this gateway in open
+	// sessions, streams and files not yet declared (default: MaxFileSize).
+	MaxPending int64 `json:"max_pending_bytes,omitempty"`
+	// DeclareGiveUp is how long a file its territory cannot take is retried
+	// before it is failed and its copy freed (default 24h).
+	DeclareGiveUp chain.Duration `json:"declare_give_up,omitempty"`
 	// CacheOnly serves reads and peers only: no uploads, no deletes.
 	CacheOnly bool `json:"cache_only,omitempty"`
 	// Pprof serves Go's profiler at /debug/pprof/ (for operators chasing
@@ -196,8 +202,10 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	in = ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key}, view, area, queue, reg)
-	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS}, view, sched, area, queue, g.key, reg, g.log)
+	in = ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key,
+		MaxPending: g.cfg.MaxPending, SessionBytes: sessions.PendingBytes}, view, area, queue, reg)
+	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS,
+		GiveUp: g.cfg.DeclareGiveUp.D()}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads, TLS: clientTLS}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
 	// Spent nonces are kept on disk: a request seen before a restart is
 	// refused after it.

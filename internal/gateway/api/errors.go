@@ -34,6 +34,8 @@ var errorTable = []struct {
 	{ingest.ErrTerritoryExpired, http.StatusForbidden, "territory_expired"},
 	{ingest.ErrInsufficientSpace, http.StatusForbidden, "insufficient_space"},
 	{ingest.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ingest.ErrPastSpace, http.StatusRequestEntityTooLarge, "past_space"},
+	{ingest.ErrPendingCap, http.StatusInsufficientStorage, "pending_cap"},
 	{ingest.ErrSizeMismatch, http.StatusBadRequest, "size_mismatch"},
 	// upload sessions
 	{upload.ErrIncomplete, http.StatusConflict, "incomplete"},

@@ -371,10 +371,11 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 	if err != nil {
 		return httpapi.Errorf(http.StatusConflict, "key_lost", "the session's key does not open with this gateway's identity (%v); abort and upload again", err)
 	}
-	if err := a.Ingest.CheckSpace(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, ingest.Encryption(key)); err != nil {
+	// The session's own bytes are counted as pending already.
+	if err := a.Ingest.CheckSpaceOwn(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, ingest.Encryption(key), sess.Bytes()); err != nil {
 		return err
 	}
-	rec, err := a.Ingest.Accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key)
+	rec, err := a.Ingest.Accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key, sess)
 	var ce *upload.CorruptError
 	if errors.As(err, &ce) {
 		// Damaged on the gateway's disk: forget it, so the client sends it
@@ -408,10 +409,13 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 	if err != nil {
 		return err
 	}
-	if err := a.Ingest.CheckSpace(r.Context(), user, territory, r.ContentLength, ingest.Encryption(key)); err != nil {
+	// The body's space is held while it streams in (other uploads see it).
+	body, hold, err := a.Ingest.HoldStream(r.Context(), user, territory, r.ContentLength, ingest.Encryption(key), r.Body)
+	if err != nil {
 		return err
 	}
-	rec, err := a.Ingest.Accept(r.Context(), r.Body, user, name, territory, r.ContentLength, key)
+	defer hold.Release()
+	rec, err := a.Ingest.Accept(r.Context(), body, user, name, territory, r.ContentLength, key, hold)
 	if err != nil {
 		return err
 	}
@@ -463,8 +467,15 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 			}
 			// The signed body is checked when the request's body ends, after
 			// the part: read to that end before the part's end is seen, so a
-			// swapped body fails before the file is accepted.
-			rec, err := a.Ingest.Accept(r.Context(), &untilBodyEnd{part: p, body: r.Body}, user, name, territory, -1, key)
+			// swapped body fails before the file is accepted. Its space is
+			// held as it comes, and it is cut off as soon as it passes what
+			// the territory can take.
+			body, hold, err := a.Ingest.HoldStream(r.Context(), user, territory, -1, ingest.Encryption(key), &untilBodyEnd{part: p, body: r.Body})
+			if err != nil {
+				return err
+			}
+			defer hold.Release()
+			rec, err := a.Ingest.Accept(r.Context(), body, user, name, territory, -1, key, hold)
 			if err != nil {
 				return err
 			}

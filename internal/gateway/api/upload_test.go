@@ -102,7 +102,7 @@ func newAPIWith(t testing.TB, edit func(*Deps)) (*httptest.Server, *auth.Key, *f
 	wa, _ := work.Open(root + "/work")
 	q, _ := pipeline.Open(root)
 	t.Cleanup(func() { sess.Close(); q.Close() })
-	in = ingest.New(ingest.Config{}, ch, wa, q, nil)
+	in = ingest.New(ingest.Config{SessionBytes: sess.PendingBytes}, ch, wa, q, nil)
 	d := Deps{Chain: ch, Ingest: in, Sessions: sess, Work: wa, Queue: q,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Self: gatewaySelf, AllowInsecure: true}
 	if edit != nil {

@@ -29,6 +29,8 @@ import (
 type Chain interface {
 	File(ctx context.Context, fid types.FID) (*ledger.File, error)
 	Nodes(ctx context.Context) ([]ledger.Node, error)
+	// Territory returns an owner's territory, or ledger.ErrNotFound.
+	Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error)
 	// Submit sends a message signed by the gateway and waits for its block.
 	Submit(ctx context.Context, m ledger.Msg) error
 }
@@ -49,6 +51,10 @@ type Config struct {
 	Now func() time.Time
 	// TLS verifies nodes that speak https (nil: the system's roots).
 	TLS *tls.Config
+	// GiveUp is how long a file whose territory cannot take it (full,
+	// expired, gone) is retried before the gateway gives up on it: state
+	// failed, its copy freed (default 24 h).
+	GiveUp time.Duration
 }
 
 func (c *Config) defaults() {
@@ -57,6 +63,9 @@ func (c *Config) defaults() {
 	}
 	if c.ReportDeadline == 0 {
 		c.ReportDeadline = 2 * time.Minute
+	}
+	if c.GiveUp == 0 {
+		c.GiveUp = 24 * time.Hour
 	}
 	if c.Files == 0 {
 		c.Files = 4
@@ -457,9 +466,45 @@ func (d *Distributor) declare(ctx context.Context, r *pipeline.Record, l *types.
 		copy(cols[:], picked)
 	}
 	if err := d.chain.Submit(ctx, declareMsg(r, l, cols)); err != nil {
+		if why := d.undeclarable(ctx, r, l); why != "" {
+			if waited := d.cfg.Now().Sub(r.Updated); waited >= d.cfg.GiveUp {
+				return d.giveUp(r, fmt.Sprintf("gave up after %s: %s", waited.Round(time.Second), why))
+			}
+			return fmt.Errorf("%s (retried for up to %s): %w", why, d.cfg.GiveUp, err)
+		}
 		return err
 	}
 	return d.move(r, pipeline.Declared)
+}
+
+// undeclarable says why the owner's territory cannot take the file, or ""
+// when it could (the refusal was of another kind: nodes, the chain).
+func (d *Distributor) undeclarable(ctx context.Context, r *pipeline.Record, l *types.Layout) string {
+	t, err := d.chain.Territory(ctx, r.Owner, r.Territory)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return fmt.Sprintf("the owner has no territory %q", r.Territory)
+	case err != nil:
+		return ""
+	case !t.Active(d.cfg.Now().Unix()):
+		return fmt.Sprintf("territory %q expired", r.Territory)
+	case t.Free() < l.PaddedSize():
+		return fmt.Sprintf("territory %q has %d bytes free, the file takes %d", r.Territory, t.Free(), l.PaddedSize())
+	}
+	return ""
+}
+
+// giveUp frees an undeclarable file's copy and marks it failed.
+func (d *Distributor) giveUp(r *pipeline.Record, why string) error {
+	d.log.Warn("giving up on a file", "fid", r.FID, "why", why)
+	if err := d.queue.Fail(r.FID, r.Owner, r.State, d.cfg.Now(), why); err != nil {
+		if errors.Is(err, pipeline.ErrMoved) || errors.Is(err, pipeline.ErrNotFound) {
+			return errStale
+		}
+		return err
+	}
+	r.State, r.Note = pipeline.Failed, why
+	return d.freeWork(r.FID)
 }
 
 func (d *Distributor) candidates(ctx context.Context) ([]scheduler.Node, error) {

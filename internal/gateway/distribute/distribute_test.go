@@ -788,3 +788,46 @@ func TestReadBackBeforeCleaning(t *testing.T) {
 		}
 	}
 }
+
+func (c *memChain) Territory(_ context.Context, o types.Address, name string) (*ledger.Territory, error) {
+	return query[ledger.Territory](c, "territory/"+o.String()+"/"+name)
+}
+
+// TestUndeclarableGivesUp: a file whose territory cannot take it is retried,
+// its note saying why, and after GiveUp (24 h) it is failed and its work
+// copy freed, instead of being retried forever.
+func TestUndeclarableGivesUp(t *testing.T) {
+	e := newEnv(t)
+	size := e.record().Size
+	if err := e.queue.Remove(e.fid, e.user.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.queue.Add(pipeline.Record{FID: e.fid, Owner: e.user.Address(), Name: "f", Territory: "gone", Size: size, Updated: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	err := e.step()
+	if err == nil || !strings.Contains(err.Error(), `no territory "gone"`) {
+		t.Fatalf("first try: %v", err)
+	}
+	if _, err := e.work.Layout(e.fid); err != nil {
+		t.Fatalf("the copy went before the give-up: %v", err)
+	}
+	e.clock.Add(23 * time.Hour)
+	if err := e.step(); err == nil {
+		t.Fatal("declared into a territory that is not there")
+	}
+	e.clock.Add(2 * time.Hour)
+	if err := e.step(); err != nil {
+		t.Fatalf("give-up: %v", err)
+	}
+	r := e.record()
+	if r.State != pipeline.Failed || !strings.Contains(r.Note, "gave up") {
+		t.Fatalf("record: %+v", r)
+	}
+	if _, err := e.work.Layout(e.fid); err == nil {
+		t.Fatal("the work copy of a failed file was kept")
+	}
+	if p, _ := e.queue.Pending(); len(p) != 0 {
+		t.Fatalf("a failed file is still pending: %+v", p)
+	}
+}

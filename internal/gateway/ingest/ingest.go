@@ -54,6 +54,12 @@ type Config struct {
 	KEK *auth.Key
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MaxPending bounds the padded bytes one account holds at this gateway
+	// in open sessions, streams being received and files not yet declared
+	// (default MaxSize: one largest file).
+	MaxPending int64
+	// SessionBytes counts the open sessions' bytes (nil: none).
+	SessionBytes SessionBytes
 }
 
 // Ingest accepts files. Build it with New.
@@ -74,6 +80,10 @@ type Ingest struct {
 	encodes limit.Slots
 	workers int
 	bytesIn prometheus.Counter
+
+	maxPending   uint64
+	sessionBytes SessionBytes
+	holds        holds
 }
 
 // New assembles ingest over the work area and the queue; its metrics go to
@@ -88,7 +98,12 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = cfg.MaxSize
+	}
 	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: limit.NewSlots(2),
+		maxPending: types.ProfileV2.PaddedSize(uint64(cfg.MaxPending), types.EncryptionAES256GCM), sessionBytes: cfg.SessionBytes,
+		holds: holds{m: map[holdKey]uint64{}},
 		encodes: limit.NewSlots(cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
 	in.keys = ttlcache.New[[32]byte, *codec.Key](time.Minute, 1024).WithClock(cfg.Now)
@@ -215,29 +230,38 @@ func Encryption(k *codec.Key) types.Encryption {
 }
 
 // CheckSpace refuses a file of size bytes that the territory cannot take
-// now: ErrNoTerritory, ErrTerritoryExpired, ErrInsufficientSpace.
+// now, counting what this gateway holds for it already (pending.go):
+// ErrNoTerritory, ErrTerritoryExpired, ErrInsufficientSpace, ErrPendingCap.
 func (in *Ingest) CheckSpace(ctx context.Context, user types.Address, territory string, size int64, enc types.Encryption) error {
+	return in.CheckSpaceOwn(ctx, user, territory, size, enc, 0)
+}
+
+// CheckSpaceOwn is CheckSpace for a file that holds own bytes of the
+// pending count already (its session, its stream).
+func (in *Ingest) CheckSpaceOwn(ctx context.Context, user types.Address, territory string, size int64, enc types.Encryption, own uint64) error {
+	return in.spaceError(ctx, user, territory, types.ProfileV2.PaddedSize(uint64(size), enc), own)
+}
+
+// territory is an active territory of user.
+func (in *Ingest) territory(ctx context.Context, user types.Address, territory string) (*ledger.Territory, error) {
 	t, err := in.chain.Territory(ctx, user, territory)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return fmt.Errorf("%w: %s has no territory %q", ErrNoTerritory, user, territory)
+		return nil, fmt.Errorf("%w: %s has no territory %q", ErrNoTerritory, user, territory)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !t.Active(in.now().Unix()) {
-		return fmt.Errorf("%w: territory %q expired; renew it", ErrTerritoryExpired, territory)
+		return nil, fmt.Errorf("%w: territory %q expired; renew it", ErrTerritoryExpired, territory)
 	}
-	need := types.ProfileV2.PaddedSize(uint64(size), enc)
-	if t.Free() < need {
-		return fmt.Errorf("%w: territory %q has %d bytes free; the file takes %d", ErrInsufficientSpace, territory, t.Free(), need)
-	}
-	return nil
+	return t, nil
 }
 
 // Accept encodes body (size bytes; -1 when unknown, then at most MaxSize)
-// into the work area, checks the territory again with the real size, and
-// adds the file to the queue. It waits for an encode slot.
-func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key) (*pipeline.Record, error) {
+// into the work area, checks the territory again with the real size (own:
+// what its session or stream holds already), and adds the file to the
+// queue. It waits for an encode slot.
+func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key, own Held) (*pipeline.Record, error) {
 	release, err := in.encodes.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -258,7 +282,11 @@ func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address
 	}
 	// The chain refuses an order the territory cannot take; a file the
 	// queue could never declare is refused now instead.
-	if err := in.CheckSpace(ctx, user, territory, int64(res.Layout.Size), res.Layout.Encryption); err != nil {
+	var held uint64
+	if own != nil {
+		held = own.Bytes()
+	}
+	if err := in.CheckSpaceOwn(ctx, user, territory, int64(res.Layout.Size), res.Layout.Encryption, held); err != nil {
 		if held, herr := in.queue.Holds(res.FID); herr == nil && !held {
 			in.work.Remove(res.FID)
 		}

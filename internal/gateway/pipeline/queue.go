@@ -37,6 +37,10 @@ const (
 	Stored       = "stored"       // every column reported on chain
 	Cleaned      = "cleaned"      // work area freed
 	Deleting     = "deleting"     // the owner deleted it; the distributor removes it
+	// Failed: the file could never be declared (its territory is full,
+	// expired or gone) and the gateway gave up on it, its copy freed; the
+	// note says why. Like Cleaned, it joins the history.
+	Failed = "failed"
 )
 
 // ErrNotFound is returned for a FID the queue does not hold.
@@ -343,9 +347,20 @@ func (q *Queue) update(fid types.FID, owner types.Address, f func(*Record) error
 		if err := b.Put(k, nv); err != nil {
 			return err
 		}
-		if r.State == Cleaned {
+		if r.State == Cleaned || r.State == Failed {
 			return retire(tx, k)
 		}
+		return nil
+	})
+}
+
+// Fail moves a record from state from to Failed, saying why.
+func (q *Queue) Fail(fid types.FID, owner types.Address, from string, at time.Time, why string) error {
+	return q.update(fid, owner, func(r *Record) error {
+		if r.State != from {
+			return fmt.Errorf("%s %s -> %s: it is %s: %w", fid, from, Failed, r.State, ErrMoved)
+		}
+		r.State, r.Updated, r.Note = Failed, at, why
 		return nil
 	})
 }

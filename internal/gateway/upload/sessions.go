@@ -591,3 +591,34 @@ func (s *Sessions) Expire() (int, error) {
 	}
 	return len(dead), nil
 }
+
+// PendingBytes counts owner's live sessions by territory and in all, as the
+// padded bytes they will take (ingest counts them against the territory
+// while they are open).
+func (s *Sessions) PendingBytes(owner types.Address) (map[string]uint64, uint64) {
+	by := map[string]uint64{}
+	var all uint64
+	now := s.opts.Now()
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).ForEach(func(_, v []byte) error {
+			var sess Session
+			if json.Unmarshal(v, &sess) != nil || sess.Spec.Owner != owner || !now.Before(sess.Expires) {
+				return nil
+			}
+			n := sess.Bytes()
+			by[sess.Spec.Territory] += n
+			all += n
+			return nil
+		})
+	})
+	return by, all
+}
+
+// Bytes is what the session's file will take in its territory (padded).
+func (sess *Session) Bytes() uint64 {
+	enc := types.EncryptionNone
+	if len(sess.WrappedKey) > 0 {
+		enc = types.EncryptionAES256GCM
+	}
+	return types.ProfileV2.PaddedSize(uint64(sess.Spec.Size), enc)
+}
