@@ -103,7 +103,7 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 	}
 	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: limit.NewSlots(2),
 		maxPending: types.ProfileV2.PaddedSize(uint64(cfg.MaxPending), types.EncryptionAES256GCM), sessionBytes: cfg.SessionBytes,
-		holds: holds{m: map[holdKey]uint64{}},
+		holds:   holds{m: map[holdKey]uint64{}},
 		encodes: limit.NewSlots(cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
 	in.keys = ttlcache.New[[32]byte, *codec.Key](time.Minute, 1024).WithClock(cfg.Now)
