@@ -58,6 +58,17 @@ func (c *Client) UseCA(caFile string) error {
 	return nil
 }
 
+// ShareURL is a link that reads the private file fid (download, range,
+// open) until d from now, signed by the client's key (its owner's): anyone
+// who holds it reads the file; it cannot be revoked before it expires (at
+// most 7 days).
+func (c *Client) ShareURL(fid FID, d time.Duration) (string, error) {
+	if d <= 0 || d > auth.MaxShareLifetime {
+		return "", fmt.Errorf("a share link is good for up to %s", auth.MaxShareLifetime)
+	}
+	return c.gateway + "/file/download/" + fid.String() + "?" + auth.ShareQuery(c.key, fid, time.Now().Add(d)).Encode(), nil
+}
+
 // SetGatewayAccount pins the gateway's account that requests are signed
 // for, instead of asking the gateway (GET /version) on first use: a
 // look-alike gateway then gets nothing it can use at the real one.

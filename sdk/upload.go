@@ -30,6 +30,10 @@ type UploadOptions struct {
 	Name      string // the file's name on chain (default: the file's base name)
 	Territory string // default "home"
 	Cipher    string // encrypt at the gateway with this cipher
+	// Private makes gateways serve the file to its owner only (signed
+	// requests, or a link from ShareURL). Its bytes on nodes are hidden only
+	// by encryption: use Encrypt for that.
+	Private bool
 	// Encrypt encrypts on this side with this passphrase before anything is
 	// sent (client-side encryption, docs/format.md): the gateway stores
 	// ciphertext and never sees a key. Read it back with
@@ -208,6 +212,9 @@ func (c *Client) upload(ctx context.Context, r io.ReaderAt, want uploadState, o 
 			ChunkSize int64  `json:"chunk_size"`
 		}
 		req := map[string]any{"name": st.Name, "territory": o.Territory, "size": size, "chunk_size": st.ChunkSize}
+		if o.Private {
+			req["private"] = true
+		}
 		if err := c.call(ctx, "POST", "/upload", req, &created, hdr); err != nil {
 			return fid, err
 		}

@@ -80,6 +80,7 @@ file was stored.`,
 	f.StringVar(&o.Cipher, "cipher", "", "have the gateway encrypt the file with this cipher (needed again to read it; TLS only)")
 	f.BoolVar(&encrypt, "encrypt", false, "encrypt here before sending, with the passphrase of --encrypt-passphrase-file or DEOSS_ENCRYPT_PASSPHRASE: the gateway sees only ciphertext (get --decrypt reads it)")
 	f.StringVar(&encryptFile, "encrypt-passphrase-file", "", "file holding the passphrase of --encrypt")
+	f.BoolVar(&o.Private, "private", false, "serve the file to you only (signed requests) and to links from deoss share; not encryption")
 	f.String("territory", "", "territory to store the file in (env DEOSS_TERRITORY; default: the config's, else home)")
 	f.StringVar(&o.Name, "name", "", "name on chain (default: the file's base name)")
 	f.IntVar(&o.Concurrency, "concurrency", 4, "chunks in flight at most")

@@ -51,7 +51,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	if t.Free() < charge {
 		return errf(ErrInsufficientSpace, "territory %q has %d bytes free, the file needs %d", m.Territory, t.Free(), charge)
 	}
-	owner := Owner{Address: m.Owner, Name: m.Name, Territory: m.Territory}
+	owner := Owner{Address: m.Owner, Name: m.Name, Territory: m.Territory, Private: m.Private}
 
 	// A v1 file already stored gets one more owner instead of a second copy
 	// (the gateway checks the stored layout is its own first: a v1 FID does

@@ -150,6 +150,10 @@ type Owner struct {
 	Address   types.Address `json:"address"`
 	Name      string        `json:"name"`
 	Territory string        `json:"territory"`
+	// Private: gateways serve the file to this owner only (or with a
+	// share link the owner signed). The bytes on nodes are not hidden by
+	// it: encryption does that.
+	Private bool `json:"private,omitempty"`
 }
 
 // Column is where one column of a file lives.

@@ -168,6 +168,9 @@ type (
 		Territory string                           `cbor:"4,keyasint"`
 		Layout    types.Layout                     `cbor:"5,keyasint"`
 		Columns   [types.TotalShards]types.Address `cbor:"6,keyasint"`
+		// Private asks gateways to serve the file to its owner only (a
+		// signed request, or a share link the owner signed).
+		Private bool `cbor:"7,keyasint,omitempty"`
 	}
 	// ReassignColumn moves an unreported column to another node (sent by the
 	// declaring gateway).

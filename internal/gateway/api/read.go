@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +146,13 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 		f, err := a.resolve(r)
 		if err != nil {
 			return err
+		}
+		private, err := a.mayRead(r, f)
+		if err != nil {
+			return err
+		}
+		if private {
+			w.Header().Set("Cache-Control", "private, no-store")
 		}
 		size := int64(f.Layout.Size)
 		rng, err := parseRange(r.Header.Get("Range"), size)
@@ -339,6 +347,9 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if _, err := a.mayRead(r, f); err != nil {
+		return err
+	}
 	m := Metadata{FID: f.FID, Version: f.Layout.Version, Size: f.Layout.Size, Segments: len(f.Layout.Segments), Encryption: f.Layout.Encryption.String(), State: "pending"}
 	if f.Chain != nil {
 		m.State, m.Owners, m.Gateway = f.Chain.State, f.Chain.Owners, f.Chain.Gateway
@@ -494,7 +505,11 @@ func (a *API) peerFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	if held, err := a.Queue.Holds(fid); err == nil && held {
 		if l, err := a.Work.Layout(fid); err == nil {
-			httpapi.WriteJSON(w, http.StatusOK, read.PeerFile{Layout: l})
+			pf := read.PeerFile{Layout: l}
+			if recs, err := a.Queue.Records(fid); err == nil && len(recs) > 0 {
+				pf.Private = recs[0].Private
+			}
+			httpapi.WriteJSON(w, http.StatusOK, pf)
 			return nil
 		}
 	}
@@ -567,4 +582,36 @@ func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// mayRead lets a request read f: any request when f is public; when it is
+// private, a request signed by an owner or carrying a share link an owner
+// made (auth.VerifyShare). It reports whether f is private.
+func (a *API) mayRead(r *http.Request, f *read.File) (bool, error) {
+	owners, private := f.Access()
+	if !private {
+		return false, nil
+	}
+	owner := func(x types.Address) bool { return slices.Contains(owners, x) }
+	if q := r.URL.Query(); auth.IsShare(q) {
+		by, err := auth.VerifyShare(q, f.FID, a.now())
+		if err != nil {
+			return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "%v", err)
+		}
+		if !owner(by) {
+			return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "the link was made by %s, who does not own %s", by, f.FID)
+		}
+		return true, nil
+	}
+	s, err := a.verifier.Check(r)
+	if errors.Is(err, auth.ErrUnsigned) {
+		return true, httpapi.Errorf(http.StatusUnauthorized, "private", "%s is private: sign the request as its owner, or use a share link (deoss share)", f.FID)
+	}
+	if err != nil {
+		return true, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
+	if !owner(s.Account) {
+		return true, httpapi.Errorf(http.StatusForbidden, "private", "%s is private to its owner", f.FID)
+	}
+	return true, a.verifier.Spend(s, auth.ClientAddr(r))
 }

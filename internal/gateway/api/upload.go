@@ -276,6 +276,21 @@ type CreateRequest struct {
 	Territory string `json:"territory"`
 	Size      int64  `json:"size"`
 	ChunkSize int64  `json:"chunk_size,omitempty"`
+	// Private: served to the owner only (a signed request or a share link).
+	Private bool `json:"private,omitempty"`
+}
+
+// privateParam reads ?private=true|false (the query is signed).
+func privateParam(r *http.Request) (bool, error) {
+	v := r.URL.Query().Get("private")
+	if v == "" {
+		return false, nil
+	}
+	p, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, httpapi.Errorf(http.StatusBadRequest, "bad_private", "private=%q: want true or false", v)
+	}
+	return p, nil
 }
 
 func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.Address) error {
@@ -288,7 +303,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request, user types.A
 	if err := ledger.ValidName(req.Name); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
 	}
-	spec := upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize}
+	spec := upload.Spec{Owner: user, Name: req.Name, Territory: req.Territory, Size: req.Size, ChunkSize: req.ChunkSize, Private: req.Private}
 	// A malformed request is told so before anything is looked up or
 	// derived.
 	if _, err := a.Sessions.Check(spec); err != nil {
@@ -375,7 +390,8 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 	if err := a.Ingest.CheckSpaceOwn(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, ingest.Encryption(key), sess.Bytes()); err != nil {
 		return err
 	}
-	rec, err := a.Ingest.Accept(r.Context(), rc, user, sess.Spec.Name, sess.Spec.Territory, sess.Spec.Size, key, sess)
+	rec, err := a.Ingest.Accept(r.Context(), rc, ingest.File{Owner: user, Name: sess.Spec.Name, Territory: sess.Spec.Territory, Size: sess.Spec.Size,
+		Key: key, Private: sess.Spec.Private, Held: sess})
 	var ce *upload.CorruptError
 	if errors.As(err, &ce) {
 		// Damaged on the gateway's disk: forget it, so the client sends it
@@ -399,6 +415,10 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 // without holding it.
 func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Address) error {
 	name, territory := r.PathValue("name"), r.URL.Query().Get("territory")
+	private, err := privateParam(r)
+	if err != nil {
+		return err
+	}
 	if err := ledger.ValidName(name); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_name", "%v", err)
 	}
@@ -415,7 +435,8 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 		return err
 	}
 	defer hold.Release()
-	rec, err := a.Ingest.Accept(r.Context(), body, user, name, territory, r.ContentLength, key, hold)
+	rec, err := a.Ingest.Accept(r.Context(), body, ingest.File{Owner: user, Name: name, Territory: territory, Size: r.ContentLength,
+		Key: key, Private: private, Held: hold})
 	if err != nil {
 		return err
 	}
@@ -429,6 +450,10 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 // space is checked against the request's length first and the file's own
 // size before it is accepted.
 func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	private, err := privateParam(r)
+	if err != nil {
+		return err
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_multipart", "%v", err)
@@ -475,7 +500,8 @@ func (a *API) putFile(w http.ResponseWriter, r *http.Request, user types.Address
 				return err
 			}
 			defer hold.Release()
-			rec, err := a.Ingest.Accept(r.Context(), body, user, name, territory, -1, key, hold)
+			rec, err := a.Ingest.Accept(r.Context(), body, ingest.File{Owner: user, Name: name, Territory: territory, Size: -1,
+				Key: key, Private: private, Held: hold})
 			if err != nil {
 				return err
 			}

@@ -447,7 +447,7 @@ func (d *Distributor) remove(ctx context.Context, r *pipeline.Record) error {
 }
 
 func declareMsg(r *pipeline.Record, l *types.Layout, cols [types.TotalShards]types.Address) ledger.Msg {
-	return ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: r.Owner, FID: r.FID, Name: r.Name, Territory: r.Territory, Layout: *l, Columns: cols}}
+	return ledger.Msg{DeclareFile: &ledger.DeclareFile{Owner: r.Owner, FID: r.FID, Name: r.Name, Territory: r.Territory, Layout: *l, Columns: cols, Private: r.Private}}
 }
 
 // declare picks 12 nodes and declares the order. With fewer than 12 eligible

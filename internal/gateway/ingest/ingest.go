@@ -261,7 +261,8 @@ func (in *Ingest) territory(ctx context.Context, user types.Address, territory s
 // into the work area, checks the territory again with the real size (own:
 // what its session or stream holds already), and adds the file to the
 // queue. It waits for an encode slot.
-func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address, name, territory string, size int64, key *codec.Key, own Held) (*pipeline.Record, error) {
+func (in *Ingest) Accept(ctx context.Context, body io.Reader, f File) (*pipeline.Record, error) {
+	user, name, territory, size, key, own := f.Owner, f.Name, f.Territory, f.Size, f.Key, f.Held
 	release, err := in.encodes.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -293,7 +294,18 @@ func (in *Ingest) Accept(ctx context.Context, body io.Reader, user types.Address
 		return nil, err
 	}
 	in.bytesIn.Add(float64(res.Layout.Size))
-	return in.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: in.now()})
+	return in.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: in.now(), Private: f.Private})
+}
+
+// File is what Accept takes besides the body.
+type File struct {
+	Owner     types.Address
+	Name      string
+	Territory string
+	Size      int64      // -1: unknown
+	Key       *codec.Key // nil: not encrypted at the gateway
+	Private   bool
+	Held      Held // what its session or stream holds of the pending count
 }
 
 var errCapped = errors.New("past the cap")

@@ -65,6 +65,8 @@ type Record struct {
 	// Note says why the file is not advancing (for example, too few nodes
 	// to place it); empty while all is well.
 	Note string `json:"note,omitempty"`
+	// Private is declared with the file (ledger.DeclareFile.Private).
+	Private bool `json:"private,omitempty"`
 }
 
 // Queue is the records in bbolt.

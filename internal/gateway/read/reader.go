@@ -76,6 +76,7 @@ type peerHolder struct {
 	endpoint string
 	rtt      time.Duration
 	layout   *types.Layout // set when the peer holds the file pending
+	private  bool
 }
 
 type nodeList struct {
@@ -115,6 +116,29 @@ type File struct {
 	// Pending is this gateway's record of the file, when it has one.
 	Pending *pipeline.Record
 	peers   []peerHolder
+}
+
+// Access is who owns f and whether it is private (served to its owners
+// only): from the chain (private when every owner made it so: the bytes are
+// one), else this gateway's record, else the peer that holds it pending.
+func (f *File) Access() (owners []types.Address, private bool) {
+	switch {
+	case f.Chain != nil:
+		private = len(f.Chain.Owners) > 0
+		for _, o := range f.Chain.Owners {
+			owners = append(owners, o.Address)
+			private = private && o.Private
+		}
+		return owners, private
+	case f.Pending != nil:
+		return []types.Address{f.Pending.Owner}, f.Pending.Private
+	}
+	for _, p := range f.peers {
+		if p.layout != nil {
+			return []types.Address{f.Layout.Owner}, p.private
+		}
+	}
+	return nil, false
 }
 
 // Resolve finds a file: on chain, pending in this gateway, or pending in a
@@ -183,6 +207,8 @@ type PeerFile struct {
 	// Layout is set while the file is pending at the peer (not yet on chain
 	// or not yet stored).
 	Layout *types.Layout `json:"layout,omitempty"`
+	// Private says the pending file is to be served to its owner only.
+	Private bool `json:"private,omitempty"`
 }
 
 // probePeers asks every other gateway on chain, at once, whether it holds
@@ -218,7 +244,7 @@ func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool) []p
 				return
 			}
 			mu.Lock()
-			out = append(out, peerHolder{endpoint: g.Endpoint, rtt: time.Since(start), layout: pf.Layout})
+			out = append(out, peerHolder{endpoint: g.Endpoint, rtt: time.Since(start), layout: pf.Layout, private: pf.Private})
 			mu.Unlock()
 		})
 	}

@@ -47,6 +47,7 @@ type Spec struct {
 	Territory string        `json:"territory"`
 	Size      int64         `json:"size"`
 	ChunkSize int64         `json:"chunk_size"`
+	Private   bool          `json:"private,omitempty"`
 }
 
 // Chunks is the number of chunks of the spec.
