@@ -156,6 +156,22 @@ func retryable(err error) bool {
 
 // do sends a signed request; a non-2xx answer becomes an *Error.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, hdr map[string]string) (*http.Response, error) {
+	resp, err := c.Raw(ctx, method, path, body, size, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
+}
+
+// Raw sends any request to the gateway (path with its query), signed with
+// the client's key, and returns the answer whatever its status; the caller
+// closes its body. A body that is a *bytes.Reader or *strings.Reader is
+// hashed into the signature; another is sent as UNSIGNED-PAYLOAD (over TLS).
+func (c *Client) Raw(ctx context.Context, method, path string, body io.Reader, size int64, hdr map[string]string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.gateway+path, body)
 	if err != nil {
 		return nil, err
@@ -177,15 +193,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 			return nil, err
 		}
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, readError(resp)
-	}
-	return resp, nil
+	return c.hc.Do(req)
 }
 
 func readError(resp *http.Response) error {

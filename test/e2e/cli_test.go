@@ -116,6 +116,19 @@ func TestNewcomer(t *testing.T) {
 	if out, _, code := d.run("nodes"); code != 0 || strings.Count(out, "active") != 12 {
 		t.Fatalf("nodes: %d %s", code, out)
 	}
+	// deoss api: any request, signed; the status line, then the body.
+	acct, _, _ := d.run("key", "show")
+	if out, errs, code := d.run("api", "GET", "/files/"+strings.TrimSpace(acct)); code != 0 || !strings.HasPrefix(out, "HTTP/1.1 200 OK") || !strings.Contains(out, fid) {
+		t.Fatalf("api list: %d %s %s", code, out, errs)
+	}
+	session := filepath.Join(d.home, "session.json")
+	os.WriteFile(session, []byte(`{"name":"by-hand.bin","territory":"home","size":5}`), 0o600)
+	if out, errs, code := d.run("api", "POST", "/upload", "--data", session); code != 0 || !strings.Contains(out, "201 Created") || !strings.Contains(out, `"chunks":1`) {
+		t.Fatalf("api create: %d %s %s", code, out, errs)
+	}
+	if out, _, code := d.run("api", "DELETE", "/upload/"+strings.Repeat("0", 32)); code != 1 || !strings.Contains(out, "404 Not Found") || !strings.Contains(out, "no_session") {
+		t.Fatalf("api 404: %d %s", code, out)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
