@@ -91,4 +91,6 @@ stream larger files with deoss put). Exits 0 for a 2xx answer, 1 otherwise.`,
 // apiStatus is a non-2xx answer of deoss api: printed already, exit 1.
 type apiStatus struct{ code int }
 
-func (e apiStatus) Error() string { return fmt.Sprintf("the gateway answered %d %s", e.code, http.StatusText(e.code)) }
+func (e apiStatus) Error() string {
+	return fmt.Sprintf("the gateway answered %d %s", e.code, http.StatusText(e.code))
+}
