@@ -78,8 +78,10 @@ type Ingest struct {
 	keys    *ttlcache.Cache[[32]byte, *codec.Key]
 	pepper  [32]byte
 	encodes limit.Slots
-	workers int
-	bytesIn prometheus.Counter
+	// inFlight bounds the files being received and encoded (4 x Encodes).
+	inFlight limit.Slots
+	workers  int
+	bytesIn  prometheus.Counter
 
 	maxPending   uint64
 	sessionBytes SessionBytes
@@ -104,7 +106,7 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 	in := &Ingest{chain: ch, work: w, queue: q, maxSize: cfg.MaxSize, now: cfg.Now, kdf: limit.NewSlots(2),
 		maxPending: types.ProfileV2.PaddedSize(uint64(cfg.MaxPending), types.EncryptionAES256GCM), sessionBytes: cfg.SessionBytes,
 		holds:   holds{m: map[holdKey]uint64{}},
-		encodes: limit.NewSlots(cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
+		encodes: limit.NewSlots(cfg.Encodes), inFlight: limit.NewSlots(4 * cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
 	in.keys = ttlcache.New[[32]byte, *codec.Key](time.Minute, 1024).WithClock(cfg.Now)
 	if _, err := rand.Read(in.pepper[:]); err != nil {
@@ -263,11 +265,21 @@ func (in *Ingest) territory(ctx context.Context, user types.Address, territory s
 // queue. It waits for an encode slot.
 func (in *Ingest) Accept(ctx context.Context, body io.Reader, f File) (*pipeline.Record, error) {
 	user, name, territory, size, key, own := f.Owner, f.Name, f.Territory, f.Size, f.Key, f.Held
-	release, err := in.encodes.Acquire(ctx)
+	// The encode slot is held while the file is encoded, not while its
+	// client dawdles: it is let go of for each read of the body (a slow or
+	// stalled uploader keeps no one else waiting). The files under way at
+	// once, each with its segments in memory, are bounded apart.
+	releaseFlight, err := in.inFlight.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer releaseFlight()
+	slot, err := in.encodes.Hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer slot.Release()
+	body = &slotReader{r: body, slot: slot}
 	opts := []codec.EncodeOption{codec.WithOwner(user), codec.WithKey(key), codec.WithWorkers(in.workers)}
 	if size >= 0 {
 		opts = append(opts, codec.WithSize(size))
@@ -328,5 +340,20 @@ func (c *capped) Read(p []byte) (int, error) {
 	if c.n <= 0 && err == nil {
 		return n, errCapped
 	}
+	return n, err
+}
+
+// slotReader gives back its encode slot while it waits for the client.
+type slotReader struct {
+	r    io.Reader
+	slot *limit.Held
+}
+
+func (s *slotReader) Read(p []byte) (n int, err error) {
+	err = s.slot.Yield(func() error {
+		var rerr error
+		n, rerr = s.r.Read(p)
+		return rerr
+	})
 	return n, err
 }

@@ -3,10 +3,15 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"io"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/gateway/work"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -52,5 +57,66 @@ func TestReadKeysKeptAMinute(t *testing.T) {
 	c.add(61 * time.Second)
 	if k5, _ := in.Derive(ctx, []byte("open sesame"), salt); k5 == k1 {
 		t.Fatal("the key outlived its minute")
+	}
+}
+
+type bigTerritory struct{}
+
+func (bigTerritory) Territory(context.Context, types.Address, string) (*ledger.Territory, error) {
+	return &ledger.Territory{Total: 1 << 40, Expires: time.Now().Add(time.Hour).Unix()}, nil
+}
+
+// stalledBody says when it is first read, then gives nothing until unblocked.
+type stalledBody struct {
+	reading chan struct{}
+	unblock chan struct{}
+}
+
+func (s *stalledBody) Read([]byte) (int, error) {
+	select {
+	case s.reading <- struct{}{}:
+	default:
+	}
+	<-s.unblock
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestStalledUploaderHoldsNoSlot: with one encode slot, an upload whose
+// client sends nothing does not keep another upload waiting (it held the
+// slot while it waited for its client).
+func TestStalledUploaderHoldsNoSlot(t *testing.T) {
+	root := t.TempDir()
+	w, _ := work.Open(filepath.Join(root, "work"))
+	q, err := pipeline.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	in := New(Config{Encodes: 1}, bigTerritory{}, w, q, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	owner := types.Address{7}
+	stalled := &stalledBody{reading: make(chan struct{}, 1), unblock: make(chan struct{})}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stalled.unblock)
+	wg.Go(func() { in.Accept(ctx, stalled, File{Owner: owner, Name: "stalled", Territory: "home", Size: 10 << 20}) })
+	select {
+	case <-stalled.reading:
+	case <-time.After(time.Minute):
+		t.Fatal("the stalled upload never started")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := in.Accept(ctx, bytes.NewReader(bytes.Repeat([]byte("x"), 100_000)), File{Owner: owner, Name: "quick", Territory: "home", Size: 100_000})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the upload beside a stalled one: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("an upload waited a minute behind a stalled uploader")
 	}
 }

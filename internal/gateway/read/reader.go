@@ -319,12 +319,12 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 		return err
 	}
 	defer release()
-	sw := &slotWriter{ctx: ctx, w: w, slots: rd.slots}
-	if err := sw.take(); err != nil {
+	slot, err := rd.slots.Hold(ctx)
+	if err != nil {
 		return err
 	}
-	defer sw.drop()
-	w = sw
+	defer slot.Release()
+	w = &slotWriter{w: w, slot: slot}
 	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
 	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay(n)), codec.WithBadFragment(src.bad),
 		codec.WithVerifiedFragment(src.good)}
@@ -584,30 +584,15 @@ func (t *timedBody) Close() error {
 
 // slotWriter gives back its decode slot while it writes.
 type slotWriter struct {
-	ctx     context.Context
-	w       io.Writer
-	slots   limit.Slots
-	release func()
+	w    io.Writer
+	slot *limit.Held
 }
 
-func (s *slotWriter) take() error {
-	r, err := s.slots.Acquire(s.ctx)
-	s.release = r
-	return err
-}
-
-func (s *slotWriter) drop() {
-	if s.release != nil {
-		s.release()
-		s.release = nil
-	}
-}
-
-func (s *slotWriter) Write(p []byte) (int, error) {
-	s.drop()
-	n, err := s.w.Write(p)
-	if terr := s.take(); err == nil {
-		err = terr
-	}
+func (s *slotWriter) Write(p []byte) (n int, err error) {
+	err = s.slot.Yield(func() error {
+		var werr error
+		n, werr = s.w.Write(p)
+		return werr
+	})
 	return n, err
 }
