@@ -100,7 +100,9 @@ func TestStalledUploaderHoldsNoSlot(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer close(stalled.unblock)
-	wg.Go(func() { in.Accept(ctx, stalled, File{Owner: owner, Name: "stalled", Territory: "home", Size: 10 << 20}) })
+	wg.Go(func() {
+		in.Accept(ctx, stalled, File{Owner: owner, Name: "stalled", Territory: "home", Size: 10 << 20})
+	})
 	select {
 	case <-stalled.reading:
 	case <-time.After(time.Minute):
