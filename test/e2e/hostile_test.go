@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -51,6 +52,15 @@ func TestHostileRequests(t *testing.T) {
 	data := randomBytes(21, 5000)
 	fid := n.Put(0, "plain.bin", bytes.NewReader(data), int64(len(data)), nil)
 	efid := n.Put(0, "secret.bin", bytes.NewReader(data), int64(len(data)), map[string]string{"Cipher": "right"})
+	presp := n.Do(nil, "PUT", gw+"/object/private.bin?territory=home&private=true", bytes.NewReader(data[:3000]), 3000, nil)
+	var prec struct {
+		FID types.FID `json:"fid"`
+	}
+	if err := json.NewDecoder(presp.Body).Decode(&prec); err != nil || presp.StatusCode != 201 {
+		t.Fatalf("private file: %d %v", presp.StatusCode, err)
+	}
+	presp.Body.Close()
+	pfid := prec.FID
 	chunk := bytes.Repeat([]byte{1}, 1<<20)
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	var form bytes.Buffer
@@ -121,6 +131,11 @@ func TestHostileRequests(t *testing.T) {
 		{"peer slice without a length", "GET", "/peer/fragment/" + fid.String() + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0", nil, nil, "", 400},
 		{"peer slice of a fragment not held", "GET", "/peer/fragment/" + strings.Repeat("0", 64) + "/0/0?hash=" + strings.Repeat("0", 64) + "&offset=0&length=5", nil, nil, "", 404},
 		{"list of a malformed address", "GET", "/files/deoss1nothing", nil, nil, "user", 400},
+		{"private file unsigned", "GET", "/file/download/" + pfid.String(), nil, nil, "", 401},
+		{"private file opened unsigned", "GET", "/file/open/" + pfid.String(), nil, nil, "", 401},
+		{"private file's metadata unsigned", "GET", "/file/metadata/" + pfid.String(), nil, nil, "", 401},
+		{"private file signed by a stranger", "GET", "/file/download/" + pfid.String(), nil, nil, "stranger", 403},
+		{"private file with a forged share link", "GET", "/file/download/" + pfid.String() + "?expires=1999999999&by=" + n.User.Address().String() + "&sig=" + strings.Repeat("ab", 64), nil, nil, "", 403},
 	}
 	stranger, _ := auth.Generate()
 	// Another user who authorized the gateway too.
