@@ -217,7 +217,7 @@ func (a *API) download(inline bool) func(w http.ResponseWriter, r *http.Request)
 			w.WriteHeader(status)
 			return nil
 		}
-		lw := &lazyWriter{w: w, rc: http.NewResponseController(w), status: status, sniff: inline, head: r.Method == http.MethodHead}
+		lw := &lazyWriter{w: w, rc: http.NewResponseController(w), idle: a.IOIdle, status: status, sniff: inline, head: r.Method == http.MethodHead}
 		defer lw.rc.SetWriteDeadline(time.Time{}) // the connection may serve another request
 		err = a.Reader.Read(r.Context(), lw, f, rng.off, rng.n, key)
 		switch {
@@ -263,6 +263,7 @@ var errHeadDone = errors.New("head: headers sent")
 type lazyWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	idle    time.Duration
 	status  int
 	sniff   bool
 	head    bool
@@ -282,9 +283,9 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 			return 0, errHeadDone
 		}
 	}
-	// A client that takes nothing for ioIdle is cut off; each write that
+	// A client that takes nothing for IOIdle is cut off; each write that
 	// goes through moves the deadline on.
-	_ = l.rc.SetWriteDeadline(time.Now().Add(ioIdle))
+	_ = l.rc.SetWriteDeadline(time.Now().Add(l.idle))
 	n, err := l.w.Write(p)
 	l.n += int64(n)
 	return n, err

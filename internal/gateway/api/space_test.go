@@ -1,14 +1,20 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 )
@@ -87,5 +93,89 @@ func TestStreamCutAtTerritory(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(root, "work"))
 	for _, e := range entries {
 		t.Errorf("left in the work area: %s", e.Name())
+	}
+}
+
+// An uploader that stops sending is cut off after IOIdle (instead of
+// holding its request, and what it holds, for ever), and nothing of its
+// upload is kept.
+func TestStalledUploaderCutOff(t *testing.T) {
+	var q *pipeline.Queue
+	srv, user, _, _ := newAPIWith(t, func(d *Deps) { q, d.IOIdle = d.Queue, 300*time.Millisecond })
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(make([]byte, 1000)) // then nothing more, never the end
+	req := mustReq(t, "PUT", srv.URL+"/object/stalled.bin?territory=home", pr)
+	req.ContentLength = 1 << 20
+	if err := auth.SignRequest(req, user, gatewaySelf, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0 // cut off
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case st := <-done:
+		if st != 0 && st < 400 {
+			t.Fatalf("a stalled upload was accepted: %d", st)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a stalled uploader held its request for a minute")
+	}
+	if p, _ := q.Pending(); len(p) != 0 {
+		t.Fatalf("kept: %v", p)
+	}
+}
+
+// Key derivations are rate-limited per client address.
+func TestKDFRateLimited(t *testing.T) {
+	a := New(Deps{})
+	for i := range kdfBurst {
+		if !a.kdfAllowed("10.0.0.1") {
+			t.Fatalf("derivation %d of the burst refused", i+1)
+		}
+	}
+	if a.kdfAllowed("10.0.0.1") {
+		t.Fatal("a derivation past the burst allowed")
+	}
+	if !a.kdfAllowed("10.0.0.2") {
+		t.Fatal("another address held back")
+	}
+}
+
+// A download whose client takes nothing is cut off after IOIdle: the
+// handler's writes fail instead of blocking for ever.
+func TestStalledReaderCutOff(t *testing.T) {
+	ended := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lw := &lazyWriter{w: w, rc: http.NewResponseController(w), idle: 300 * time.Millisecond, status: 200}
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := lw.Write(chunk); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Logf("cut off with %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a reader that never reads held its download for a minute")
 	}
 }

@@ -78,6 +78,9 @@ type Deps struct {
 	// it they need TLS: on plain HTTP anyone on the path reads a cipher and
 	// swaps an unsigned body.
 	AllowInsecure bool
+	// IOIdle is how long a client may leave a download unread or an upload
+	// unsent before its connection is cut (default 30 s); progress resets it.
+	IOIdle time.Duration
 }
 
 // API is the gateway's HTTP API for users and peers (docs/api.yaml). Build
@@ -106,9 +109,7 @@ const (
 	downloadsPerClient = 8
 	kdfPerSecond       = 1
 	kdfBurst           = 5
-	// ioIdle is how long a client may leave a download unread or an upload
-	// unsent before the connection is cut; progress resets it.
-	ioIdle = 30 * time.Second
+	ioIdle             = 30 * time.Second // API.IOIdle's default
 )
 
 // New assembles the API.
@@ -125,6 +126,9 @@ func New(d Deps) *API {
 		peerSlices: limit.NewSlots(4), perClient: limit.NewPerKey(downloadsPerClient),
 		wrongCipher: &limit.Penalty{Base: time.Second, Max: 5 * time.Minute, Free: 3},
 		kdfRate:     ttlcache.New[string, *rate.Limiter](time.Minute, 100_000)}
+	if a.IOIdle == 0 {
+		a.IOIdle = ioIdle
+	}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
@@ -257,9 +261,9 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, kind bodyKind, h
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	case bodyStream:
-		r.Body = s.CheckBody(idleBody(w, r), r.ContentLength)
+		r.Body = s.CheckBody(a.idleBody(w, r), r.ContentLength)
 	case bodyChunk:
-		r.Body = idleBody(w, r)
+		r.Body = a.idleBody(w, r)
 		if _, err := types.ParseHash(r.Header.Get(ChunkHeader)); err != nil {
 			return httpapi.Errorf(http.StatusBadRequest, "bad_checksum", "%s header: %v", ChunkHeader, err)
 		}
@@ -530,19 +534,20 @@ func (u *untilBodyEnd) Read(p []byte) (int, error) {
 }
 
 // idleBody is r's body with a read deadline that each read moves on: an
-// uploader that sends nothing for ioIdle is cut off, and whatever slot its
+// uploader that sends nothing for IOIdle is cut off, and whatever slot its
 // request holds is given back.
-func idleBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
-	return &idleReader{rc: r.Body, ctl: http.NewResponseController(w)}
+func (a *API) idleBody(w http.ResponseWriter, r *http.Request) io.ReadCloser {
+	return &idleReader{rc: r.Body, ctl: http.NewResponseController(w), idle: a.IOIdle}
 }
 
 type idleReader struct {
-	rc  io.ReadCloser
-	ctl *http.ResponseController
+	rc   io.ReadCloser
+	ctl  *http.ResponseController
+	idle time.Duration
 }
 
 func (i *idleReader) Read(p []byte) (int, error) {
-	_ = i.ctl.SetReadDeadline(time.Now().Add(ioIdle))
+	_ = i.ctl.SetReadDeadline(time.Now().Add(i.idle))
 	return i.rc.Read(p)
 }
 
