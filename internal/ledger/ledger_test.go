@@ -533,3 +533,33 @@ func TestV2Declarations(t *testing.T) {
 	}
 	h.checkInvariants()
 }
+
+// Endpoints are base URLs only, and off dev chains not aimed at loopback,
+// private or link-local addresses: gateways call every registered
+// endpoint, so one could point them into their own networks (SSRF), or
+// swallow the path they append with a query.
+func TestEndpointsValidated(t *testing.T) {
+	for _, dev := range []bool{true, false} {
+		h := newHarness(t, dev)
+		for _, bad := range []string{
+			"http://gw.example/peer?x=", "http://gw.example/#frag", "http://user:pw@gw.example", "http://gw.example/some/path", "http://gw.example/",
+			"ftp://gw.example", "http://", "gw.example:80",
+		} {
+			h.fail("gw", Msg{RegisterGateway: &RegisterGateway{Endpoint: bad}}, CodeInvalid)
+		}
+		inner := []string{"http://127.0.0.1:7000", "http://10.1.2.3", "http://192.168.0.9:80", "http://169.254.169.254", "http://[::1]:80", "http://[fe80::1]", "http://0.0.0.0:80"}
+		for _, ep := range inner {
+			if dev {
+				continue // dev networks run on 127.0.0.1
+			}
+			h.fail("gw", Msg{RegisterGateway: &RegisterGateway{Endpoint: ep}}, CodeInvalid)
+			h.fail(nodeName(0), Msg{RegisterNode: &RegisterNode{Endpoint: ep, Capacity: 1 << 30, Stake: 1000}}, CodeInvalid)
+		}
+		want := "https://gw.example:8443"
+		if dev {
+			want = inner[0]
+		}
+		h.ok("gw", Msg{RegisterGateway: &RegisterGateway{Endpoint: want}})
+		h.ok("gw2", Msg{RegisterGateway: &RegisterGateway{Endpoint: "https://203.0.113.7"}})
+	}
+}

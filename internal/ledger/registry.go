@@ -1,23 +1,39 @@
 package ledger
 
 import (
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/deoss/deoss/internal/types"
 )
 
-// validEndpoint accepts an absolute http or https URL with a host.
-func validEndpoint(s string) error {
+// validEndpoint accepts a base URL that gateways call with paths appended:
+// http or https, a host, nothing else (no user info, path, query or
+// fragment: a query would swallow the path a caller appends). Off dev
+// chains, an IP literal must be public: gateways call every registered
+// endpoint, and a loopback, private or link-local address would aim them at
+// their own networks (SSRF). (A name is not resolved here: the chain cannot
+// know what it resolves to.)
+func (l *Ledger) validEndpoint(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > 512 {
 		return errf(ErrInvalid, "endpoint %q is not an http(s) URL", s)
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return errf(ErrInvalid, "endpoint %q: a base URL only (scheme://host[:port]), no user, path, query or fragment", s)
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !(state{l.o}).chain().Dev {
+		if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			return errf(ErrInvalid, "endpoint %q: %s is not a public address", s, ip)
+		}
 	}
 	return nil
 }
 
 func (l *Ledger) registerGateway(a types.Address, m *RegisterGateway) error {
-	if err := validEndpoint(m.Endpoint); err != nil {
+	if err := l.validEndpoint(m.Endpoint); err != nil {
 		return err
 	}
 	s := state{l.o}
@@ -43,7 +59,7 @@ func (l *Ledger) updateGateway(a types.Address, m *UpdateGateway) error {
 	if err != nil {
 		return err
 	}
-	if err := validEndpoint(m.Endpoint); err != nil {
+	if err := l.validEndpoint(m.Endpoint); err != nil {
 		return err
 	}
 	g.Endpoint = m.Endpoint
@@ -87,7 +103,7 @@ func (l *Ledger) revoke(user types.Address, m *Revoke) error {
 }
 
 func (l *Ledger) registerNode(a types.Address, m *RegisterNode) error {
-	if err := validEndpoint(m.Endpoint); err != nil {
+	if err := l.validEndpoint(m.Endpoint); err != nil {
 		return err
 	}
 	s := state{l.o}
@@ -122,7 +138,7 @@ func (l *Ledger) updateNode(a types.Address, m *UpdateNode) error {
 	if err != nil {
 		return err
 	}
-	if err := validEndpoint(m.Endpoint); err != nil {
+	if err := l.validEndpoint(m.Endpoint); err != nil {
 		return err
 	}
 	// Capacity may shrink below what is assigned: the node then takes no

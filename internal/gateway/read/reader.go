@@ -1,14 +1,18 @@
 package read
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,6 +70,7 @@ type Reader struct {
 	fetchAvg [2]time.Duration
 	peers    *ttlcache.Cache[types.FID, []peerHolder] // probe answers, 10 s
 	nodes    nodeList
+	gwList   gatewayList
 	// laggards are nodes that lost a hedge in some download lately (15 s):
 	// the next downloads skip them at once instead of each waiting out the
 	// hedge delay for a frozen node.
@@ -162,7 +167,11 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 	}
 	// A file not yet stored changes holders quickly (it is being
 	// distributed, or may be deleted): ask afresh each time.
-	f.peers = rd.probePeers(ctx, fid, f.Chain != nil && f.Chain.State == ledger.FileStored)
+	var holder types.Address // the gateway that declared it holds it until stored
+	if f.Chain != nil {
+		holder = f.Chain.Gateway
+	}
+	f.peers = rd.probePeers(ctx, fid, f.Chain != nil && f.Chain.State == ledger.FileStored, holder)
 	if f.Layout == nil {
 		for _, p := range f.peers {
 			if p.layout != nil {
@@ -211,26 +220,44 @@ type PeerFile struct {
 	Private bool `json:"private,omitempty"`
 }
 
-// probePeers asks every other gateway on chain, at once, whether it holds
-// fid; those that do are returned nearest first. Answers are kept 10 s and
-// reused when reuse is set.
-func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool) []peerHolder {
+// maxPeerProbes bounds the peers one read asks: a download must not be an
+// amplifier that makes this gateway call every registered endpoint.
+const maxPeerProbes = 16
+
+// probePeers asks other gateways on chain, at once, whether they hold fid:
+// the declaring gateway (holder, when known) and others up to
+// maxPeerProbes, chosen by a hash of the FID and their address (a stable
+// spread, not always the same few); those that hold it are returned nearest
+// first. Answers are kept 10 s and reused when reuse is set.
+func (rd *Reader) probePeers(ctx context.Context, fid types.FID, reuse bool, holder types.Address) []peerHolder {
 	if p, ok := rd.peers.Get(fid); ok && reuse {
 		return p
 	}
-	gws, err := rd.chain.Gateways(ctx)
+	all, err := rd.gateways(ctx)
 	if err != nil {
 		return nil
 	}
+	gws := make([]ledger.Gateway, 0, len(all))
+	for _, g := range all {
+		if g.Address != rd.self && g.Endpoint != "" {
+			gws = append(gws, g)
+		}
+	}
+	rank := func(g ledger.Gateway) uint64 {
+		if g.Address == holder {
+			return 0
+		}
+		h := sha256.Sum256(append(fid[:], g.Address[:]...))
+		return binary.BigEndian.Uint64(h[:8]) | 1
+	}
+	slices.SortFunc(gws, func(a, b ledger.Gateway) int { return cmp.Compare(rank(a), rank(b)) })
+	gws = gws[:min(len(gws), maxPeerProbes)]
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var out []peerHolder
 	for _, g := range gws {
-		if g.Address == rd.self || g.Endpoint == "" {
-			continue
-		}
 		wg.Go(func() {
 			start := time.Now()
 			req, _ := http.NewRequestWithContext(ctx, "GET", g.Endpoint+"/peer/file/"+fid.String(), nil)
@@ -595,4 +622,31 @@ func (s *slotWriter) Write(p []byte) (n int, err error) {
 		return werr
 	})
 	return n, err
+}
+
+// gateways is the chain's gateway list, kept 10 s: a read does not run the
+// chain's list query each time.
+func (rd *Reader) gateways(ctx context.Context) ([]ledger.Gateway, error) {
+	rd.mu.Lock()
+	gl := rd.gwList
+	rd.mu.Unlock()
+	if gl.list != nil && time.Since(gl.at) < 10*time.Second {
+		return gl.list, nil
+	}
+	gws, err := rd.chain.Gateways(ctx)
+	if err != nil {
+		if gl.list != nil {
+			return gl.list, nil // the last answer while the chain does not answer
+		}
+		return nil, err
+	}
+	rd.mu.Lock()
+	rd.gwList = gatewayList{at: time.Now(), list: gws}
+	rd.mu.Unlock()
+	return gws, nil
+}
+
+type gatewayList struct {
+	at   time.Time
+	list []ledger.Gateway
 }

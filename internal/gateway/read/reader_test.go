@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,41 @@ func TestStalledReadersHoldNoSlot(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("a download waited a minute behind three stalled readers")
+	}
+}
+
+// manyGateways knows 500 gateways, all at one counting endpoint.
+type manyGateways struct {
+	peerOnlyChain
+	endpoint string
+}
+
+func (c manyGateways) Gateways(context.Context) ([]ledger.Gateway, error) {
+	out := make([]ledger.Gateway, 500)
+	for i := range out {
+		out[i] = ledger.Gateway{Address: types.Address{byte(i), byte(i >> 8), 1}, Endpoint: c.endpoint}
+	}
+	return out, nil
+}
+
+// TestPeerProbesBounded: looking for a file asks at most 16 peers, however
+// many gateways are registered (every unauthenticated download would
+// otherwise make this gateway call every endpoint on chain).
+func TestPeerProbesBounded(t *testing.T) {
+	var probes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		probes.Add(1)
+		http.NotFound(w, nil)
+	}))
+	defer srv.Close()
+	rd := newTestReader(t, "")
+	rd.chain = manyGateways{endpoint: srv.URL}
+	for range 3 {
+		if _, err := rd.Resolve(context.Background(), types.FID{7}); !errors.Is(err, ErrNoFile) {
+			t.Fatalf("resolve: %v", err)
+		}
+	}
+	if n := probes.Load(); n > 3*maxPeerProbes || n == 0 {
+		t.Fatalf("3 reads sent %d probes to 500 registered gateways, want 1 to %d", n, 3*maxPeerProbes)
 	}
 }
