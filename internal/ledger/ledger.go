@@ -52,35 +52,48 @@ type Ledger struct {
 	o      *overlay
 	events []Event
 
-	// checked holds transactions CheckTx decoded and verified, by hash, so
-	// that mempool rechecks and DeliverTx skip decoding and the signature.
+	// checked holds transactions that passed CheckTx, by hash, so that
+	// mempool rechecks and DeliverTx skip decoding and the signature.
 	// Decoding is a pure function of the bytes, so the cache changes no
-	// result, only the work.
-	checked map[[32]byte]*Tx
+	// result, only the work. Only passed transactions are kept (a refused
+	// one, of another chain say, costs nothing to hold), and the cache is
+	// bounded by their bytes.
+	checked      map[[32]byte]*Tx
+	checkedBytes int
 }
 
-// maxChecked bounds the CheckTx cache (CometBFT's mempool holds 5,000
-// transactions by default).
-const maxChecked = 8192
+// Bounds of the CheckTx cache (CometBFT's mempool holds 5,000 transactions
+// by default).
+const (
+	maxChecked      = 8192
+	maxCheckedBytes = 64 << 20
+)
 
-// decode returns the transaction of b, from the CheckTx cache if it is there.
+// decode returns the transaction of b, from the CheckTx cache if it is
+// there (taken out of it unless keep).
 func (l *Ledger) decode(b []byte, keep bool) (*Tx, error) {
 	h := TxHash(b)
 	if tx, ok := l.checked[h]; ok {
 		if !keep {
 			delete(l.checked, h)
+			l.checkedBytes -= len(b)
 		}
 		return tx, nil
 	}
-	tx, err := DecodeTx(b)
-	if err != nil || !keep {
-		return tx, err
+	return DecodeTx(b)
+}
+
+// remember keeps a transaction that passed CheckTx.
+func (l *Ledger) remember(b []byte, tx *Tx) {
+	h := TxHash(b)
+	if _, ok := l.checked[h]; ok {
+		return
 	}
-	if l.checked == nil || len(l.checked) >= maxChecked {
-		l.checked = make(map[[32]byte]*Tx)
+	if l.checked == nil || len(l.checked) >= maxChecked || l.checkedBytes+len(b) > maxCheckedBytes {
+		l.checked, l.checkedBytes = make(map[[32]byte]*Tx), 0
 	}
 	l.checked[h] = tx
-	return tx, nil
+	l.checkedBytes += len(b)
 }
 
 // New returns a ledger over committed state with its last app hash.
@@ -132,6 +145,7 @@ func (l *Ledger) CheckTx(b []byte) (*Tx, error) {
 	if acc := committed.account(tx.Sender); tx.Nonce < acc.Nonce {
 		return nil, errf(ErrBadNonce, "nonce %d already used (next is %d)", tx.Nonce, acc.Nonce)
 	}
+	l.remember(b, tx)
 	return tx, nil
 }
 

@@ -563,3 +563,32 @@ func TestEndpointsValidated(t *testing.T) {
 		h.ok("gw2", Msg{RegisterGateway: &RegisterGateway{Endpoint: "https://203.0.113.7"}})
 	}
 }
+
+// CheckTx keeps only transactions that passed it, bounded by their bytes:
+// refused ones (another chain's, a used nonce) cost a validator no memory.
+// Before, each was kept decoded (up to 8,192 of up to 5 MiB each).
+func TestCheckTxCacheHoldsOnlyPassed(t *testing.T) {
+	h := newHarness(t, true)
+	big := Msg{RegisterGateway: &RegisterGateway{Endpoint: "http://127.0.0.1:1", CacheOnly: true}}
+	for i := range 200 {
+		tx := Tx{ChainID: "other-chain", Nonce: uint64(i), Msg: big}
+		tx.Sign(h.key("alice"))
+		if _, err := h.l.CheckTx(tx.Encode()); !errors.Is(err, ErrWrongChain) {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.l.checked); n != 0 {
+		t.Fatalf("%d refused transactions kept", n)
+	}
+	good := h.sign("alice", Msg{Transfer: &Transfer{To: h.addr("bob"), Amount: 1}}, 0)
+	if _, err := h.l.CheckTx(good); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.l.checked); n != 1 || h.l.checkedBytes != len(good) {
+		t.Fatalf("kept %d (%d bytes), want the one that passed", n, h.l.checkedBytes)
+	}
+	// DeliverTx takes it out again.
+	if r := h.block(1, good)[0]; r.Code != CodeOK || len(h.l.checked) != 0 || h.l.checkedBytes != 0 {
+		t.Fatalf("after delivery: %v, %d kept, %d bytes", r, len(h.l.checked), h.l.checkedBytes)
+	}
+}
