@@ -202,8 +202,8 @@ func TestDownload(t *testing.T) {
 	// The corrupt fragment is noticed and charged once the gateway reads it
 	// from its node. That download may not have: under load a hedge can
 	// finish a segment without it, and a node that lost a hedge is skipped
-	// for 15 s. So read the range only it holds until it is read (each read
-	// is checked), within a bound.
+	// for 15 s from that loss. So read the range only it holds until it is
+	// read (each read is checked), within a bound.
 	for deadline := time.Now().Add(2 * time.Minute); metric(t, b.URL, "deoss_gateway_bad_fragments_total") <= badBefore; {
 		if time.Now().After(deadline) {
 			t.Fatal("the corrupt fragment was never counted")
@@ -213,6 +213,7 @@ func TestDownload(t *testing.T) {
 			t.Fatalf("range of the corrupt fragment: %d %s", st, body)
 		}
 		mustEqual(t, "range of the corrupt fragment", body, data2[:4096])
+		time.Sleep(200 * time.Millisecond) // a poll interval: the skip lasts 15 s
 	}
 	frozen.Cont()
 	// The node that served wrong bytes lost score at the gateway that read

@@ -489,13 +489,19 @@ var errSlowNode = errors.New("node too slow earlier in this download")
 // a segment can do without (holders are dead, say, and a live one was slow
 // on a loaded machine), slow nodes are asked again.
 func (s *source) isSlow(a types.Address) bool {
-	if s.rd != nil && s.rd.laggards != nil {
-		if _, ok := s.rd.laggards.Get(a); ok {
-			s.markSlow(a)
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.rd != nil && s.rd.laggards != nil {
+		// Only noted for this download, not put back: a put would renew
+		// the 15 s, and a node once slow would be skipped for as long as
+		// downloads kept coming, never asked again to show it recovered.
+		if _, ok := s.rd.laggards.Get(a); ok {
+			if s.slow == nil {
+				s.slow = map[types.Address]bool{}
+			}
+			s.slow[a] = true
+		}
+	}
 	return s.slow[a] && len(s.slow)+len(s.failed) <= types.ParityShards
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -164,6 +165,28 @@ func TestSlowNodesAskedAgainWhenNeeded(t *testing.T) {
 	s.markFailed(types.Address{99})
 	if s.isSlow(slow) {
 		t.Fatal("slow + 8 failed: skipping the slow node leaves 3, yet it is skipped")
+	}
+}
+
+// TestLaggardsExpire: a node that lost a hedge is skipped by other
+// downloads for 15 s from that loss; being skipped does not renew it, so a
+// busy gateway asks it again once the 15 s are over (CI caught a node once
+// slow never being read again while reads kept coming).
+func TestLaggardsExpire(t *testing.T) {
+	base := time.Unix(1_000_000, 0)
+	now := base
+	rd := &Reader{laggards: ttlcache.New[types.Address, bool](15*time.Second, 100).WithClock(func() time.Time { return now })}
+	slow := types.Address{1}
+	(&source{rd: rd}).markSlow(slow)
+	for i := 1; i < 15; i++ {
+		now = base.Add(time.Duration(i) * time.Second)
+		if !(&source{rd: rd}).isSlow(slow) {
+			t.Fatalf("%d s after its loss: not skipped", i)
+		}
+	}
+	now = base.Add(15 * time.Second)
+	if (&source{rd: rd}).isSlow(slow) {
+		t.Fatal("15 s after its only loss a node is still skipped: skipping renewed it")
 	}
 }
 
