@@ -92,7 +92,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.height = req.Height
-	a.l.BeginBlock(req.Height, req.Time.Unix())
+	a.l.BeginBlock(req.Height, req.Time.Unix(), req.Hash)
 	res := &abci.ResponseFinalizeBlock{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
 	for i, tx := range req.Txs {
 		r := a.l.DeliverTx(tx)

@@ -85,3 +85,25 @@ func deref[T any](v *[]T, err error) ([]T, error) {
 	}
 	return *v, nil
 }
+
+// Challenges lists a node's open challenges.
+func (c *Client) Challenges(ctx context.Context, node types.Address) ([]ledger.Challenge, error) {
+	v, err := query[[]ledger.Challenge](ctx, c, "challenges/"+node.String())
+	return deref(v, err)
+}
+
+// Repairs lists the columns marked for repair.
+func (c *Client) Repairs(ctx context.Context) ([]ledger.Repair, error) {
+	v, err := query[[]ledger.Repair](ctx, c, "repairs")
+	return deref(v, err)
+}
+
+// Pool returns the rewards pool and the current epoch.
+func (c *Client) Pool(ctx context.Context) (*ledger.Pool, error) {
+	return query[ledger.Pool](ctx, c, "pool")
+}
+
+// AccountView returns an account with what it has locked.
+func (c *Client) AccountView(ctx context.Context, a types.Address) (*ledger.AccountView, error) {
+	return query[ledger.AccountView](ctx, c, "account/"+a.String())
+}

@@ -71,6 +71,8 @@ type Spec struct {
 	// certificate (https endpoints) and the gateways trust its CA; the
 	// gateways then take ciphers over TLS only.
 	TLS *tlsutil.Files
+	// Params, when set, edits the genesis parameters (the dev defaults).
+	Params func(*ledger.Params)
 }
 
 // Scheme is the URL scheme of the network's gateways and nodes.
@@ -107,8 +109,12 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 	spec.defaults()
 	n := &Network{Spec: spec}
 	if _, err := os.Stat(spec.ValidatorHome(0)); errors.Is(err, os.ErrNotExist) {
+		params := ledger.DefaultParams()
+		if spec.Params != nil {
+			spec.Params(&params)
+		}
 		if _, err := chain.Testnet(filepath.Join(spec.Dir, "chain"), chain.NetworkSpec{ChainID: spec.ChainID, Validators: spec.Validators,
-			BasePort: spec.Base, TimeoutCommit: spec.TimeoutCommit, Genesis: ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}}); err != nil {
+			BasePort: spec.Base, TimeoutCommit: spec.TimeoutCommit, Genesis: ledger.Genesis{Dev: true, Params: params}}); err != nil {
 			return nil, err
 		}
 	}

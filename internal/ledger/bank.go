@@ -48,6 +48,14 @@ func (l *Ledger) debit(a types.Address, amount uint64) error {
 	return nil
 }
 
+// pay moves amount from a to the rewards pool (territory payments).
+func (l *Ledger) pay(a types.Address, amount uint64) error {
+	if err := l.debit(a, amount); err != nil {
+		return err
+	}
+	return l.credit(PoolAddress, amount)
+}
+
 func (l *Ledger) credit(a types.Address, amount uint64) error {
 	s := state{l.o}
 	acc := s.account(a)

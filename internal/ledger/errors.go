@@ -22,6 +22,8 @@ const (
 	CodeConflict
 	CodeInvalid
 	CodeExpired
+	CodeBadProof
+	CodeTooMany
 )
 
 // Sentinel errors, one per code.
@@ -37,7 +39,9 @@ var (
 	ErrConflict          = &Error{Code: CodeConflict, Msg: "conflict"}
 	ErrInvalid           = &Error{Code: CodeInvalid, Msg: "invalid"}
 	ErrExpired           = &Error{Code: CodeExpired, Msg: "expired"}
-	sentinels            = []*Error{nil, ErrMalformed, ErrWrongChain, ErrBadSignature, ErrBadNonce, ErrUnauthorized, ErrInsufficientFunds, ErrInsufficientSpace, ErrNotFound, ErrConflict, ErrInvalid, ErrExpired}
+	ErrBadProof          = &Error{Code: CodeBadProof, Msg: "proof does not verify"}
+	ErrTooMany           = &Error{Code: CodeTooMany, Msg: "too many"}
+	sentinels            = []*Error{nil, ErrMalformed, ErrWrongChain, ErrBadSignature, ErrBadNonce, ErrUnauthorized, ErrInsufficientFunds, ErrInsufficientSpace, ErrNotFound, ErrConflict, ErrInvalid, ErrExpired, ErrBadProof, ErrTooMany}
 )
 
 // Error is a ledger error with its result code.
@@ -83,3 +87,11 @@ func FromCode(code Code, log string) error {
 	}
 	return &Error{Code: CodeInvalid, Msg: fmt.Sprintf("code %d: %s", code, log)}
 }
+
+// kept is a failed message whose writes stay: a wrong proof fails, yet the
+// fault it earned is recorded.
+type kept struct{ error }
+
+func (k kept) Unwrap() error { return k.error }
+
+func keep(err error) error { return kept{err} }

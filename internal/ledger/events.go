@@ -13,6 +13,8 @@ const (
 	EventAuthorization = "deoss.authorization"
 	EventNode          = "deoss.node"
 	EventTerritory     = "deoss.territory"
+	EventChallenge     = "deoss.challenge" // a proof of storage: action, node, fid, column, segment, chunk, deadline
+	EventReward        = "deoss.reward"    // an epoch's rewards: node, amount, epoch
 )
 
 // Attribute keys.
@@ -30,6 +32,13 @@ const (
 	AttrUser     = "user"
 	AttrEndpoint = "endpoint"
 	AttrName     = "name"
+	AttrSegment  = "segment"
+	AttrChunk    = "chunk"
+	AttrDeadline = "deadline"
+	AttrTargeted = "targeted"
+	AttrHow      = "how"
+	AttrEpoch    = "epoch"
+	AttrFee      = "fee"
 )
 
 // Actions of file and column events.
@@ -42,6 +51,14 @@ const (
 	ActionExpired      = "expired"
 	ActionReassigned   = "reassigned"
 	ActionReported     = "reported"
+	ActionRepairNeeded = "repair_needed"
+)
+
+// Actions of challenge events.
+const (
+	ActionChallenged = "challenged"
+	ActionProved     = "proved"
+	ActionFailed     = "failed"
 )
 
 // Attr returns the value of the event's first attribute key ("" if none).

@@ -124,7 +124,7 @@ func (l *Ledger) assign(n types.Address, fid types.FID, col uint8, bytes uint64)
 	node.Assigned += bytes
 	s := state{l.o}
 	s.put(addrKey(pNode, n), node)
-	s.setFlag(nodeColKey(n, fid, col))
+	s.o.set(nodeColKey(n, fid, col), ncValue(bytes, false))
 	return nil
 }
 
@@ -132,6 +132,19 @@ func (l *Ledger) assign(n types.Address, fid types.FID, col uint8, bytes uint64)
 func (l *Ledger) unassign(n types.Address, fid types.FID, col uint8, bytes uint64) {
 	s := state{l.o}
 	s.o.del(nodeColKey(n, fid, col))
+	// Nothing to prove of what the node no longer keeps (it may have
+	// collected it already).
+	prefix := challengeKey(n, fid, col, 0)[:len(pChall)+2*types.HashSize+1]
+	var open []*Challenge
+	s.o.iterate(prefix, func(_ string, v []byte) bool {
+		var c Challenge
+		mustUnmarshal(v, &c)
+		open = append(open, &c)
+		return true
+	})
+	for _, c := range open {
+		l.closeChallenge(c)
+	}
 	if node, err := l.node(n); err == nil {
 		node.Assigned -= min(bytes, node.Assigned)
 		s.put(addrKey(pNode, n), node)
@@ -195,6 +208,9 @@ func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
 		return errf(ErrConflict, "column %d is already reported", m.Column)
 	}
 	c.Reported = true
+	if f.Layout.Version != types.FormatV1 {
+		state{l.o}.o.set(nodeColKey(node, m.FID, m.Column), ncValue(ColumnBytes(&f.Layout), true))
+	}
 	l.emit(EventColumn, AttrAction, ActionReported, AttrFID, m.FID.String(), AttrColumn, strconv.Itoa(int(m.Column)), AttrNode, node.String())
 	s := state{l.o}
 	done := true

@@ -71,7 +71,7 @@ func FuzzDecodeTx(f *testing.F) {
 			t.Fatal(err)
 		}
 		l.Commit()
-		l.BeginBlock(1, 1)
+		l.BeginBlock(1, 1, nil)
 		if r := l.DeliverTx(b); r.Code == CodeOK {
 			t.Fatal("DeliverTx accepted what DecodeTx refused")
 		}

@@ -21,12 +21,31 @@ type harness struct {
 	height int64
 	now    int64
 	keys   map[string]*auth.Key
+	params Params
+	// lastFee is the fee of the last transaction a block ran.
+	lastFee uint64
+	// ended holds the events of the last block's end.
+	ended []Event
+	// step, if set, runs the blocks that until waits with (one block of
+	// one second otherwise).
+	step func()
 }
 
+// newHarness runs a chain with the dev parameters but free of fees and
+// deposits and with proofs off, so that the tests of the rest count coins
+// and blocks simply; the tests of fees and proofs use newHarnessWith.
 func newHarness(t *testing.T, dev bool) *harness {
+	return newHarnessWith(t, dev, func(p *Params) {
+		p.FeePerTx, p.FeePerKiB, p.GatewayDeposit, p.EpochSeconds = 0, 0, 0, 0
+	})
+}
+
+func newHarnessWith(t *testing.T, dev bool, edit func(*Params)) *harness {
 	h := &harness{t: t, kv: NewMemKV(), now: 1_700_000_000, keys: map[string]*auth.Key{}}
 	h.l = New(h.kv, nil)
-	g := &Genesis{ChainID: testChain, Dev: dev, Params: DefaultParams()}
+	h.params = DefaultParams()
+	edit(&h.params)
+	g := &Genesis{ChainID: testChain, Dev: dev, Params: h.params}
 	for _, name := range []string{"alice", "bob", "gw", "gw2"} {
 		g.Accounts = append(g.Accounts, GenesisAccount{Address: h.addr(name), Balance: 1_000_000})
 	}
@@ -70,12 +89,14 @@ func (h *harness) sign(name string, m Msg, skip uint64) []byte {
 func (h *harness) block(dt int64, txs ...[]byte) []Result {
 	h.height++
 	h.now += dt
-	h.l.BeginBlock(h.height, h.now)
+	hash := types.Sum([]byte{byte(h.height), byte(h.height >> 8), byte(h.height >> 16)})
+	h.l.BeginBlock(h.height, h.now, hash[:])
 	var out []Result
 	for _, b := range txs {
+		h.lastFee = h.params.FeePerTx + h.params.FeePerKiB*uint64((len(b)+1023)/1024)
 		out = append(out, h.l.DeliverTx(b))
 	}
-	h.l.EndBlock()
+	h.ended = h.l.EndBlock()
 	h.commit()
 	return out
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -48,6 +49,9 @@ type Ledger struct {
 	appHash []byte
 	height  int64
 	now     int64 // block time, Unix seconds
+	// blockHash is the hash of the block being applied (CometBFT's, from
+	// FinalizeBlock): the seed of its challenges.
+	blockHash []byte
 
 	o      *overlay
 	events []Event
@@ -121,9 +125,11 @@ func (l *Ledger) InitChain(g *Genesis) error {
 	return nil
 }
 
-// BeginBlock starts a block at a height and block time (Unix seconds).
-func (l *Ledger) BeginBlock(height, unixTime int64) {
+// BeginBlock starts a block at a height and block time (Unix seconds), with
+// the block's hash (every validator has the same).
+func (l *Ledger) BeginBlock(height, unixTime int64, hash []byte) {
 	l.height = height
+	l.blockHash = append(l.blockHash[:0], hash...)
 	// Block times only move forward; a validator's clock never enters.
 	l.now = max(l.now, unixTime)
 	l.events = nil
@@ -142,8 +148,12 @@ func (l *Ledger) CheckTx(b []byte) (*Tx, error) {
 	if tx.ChainID != committed.chain().ChainID {
 		return nil, errf(ErrWrongChain, "%q", tx.ChainID)
 	}
-	if acc := committed.account(tx.Sender); tx.Nonce < acc.Nonce {
+	acc := committed.account(tx.Sender)
+	if tx.Nonce < acc.Nonce {
 		return nil, errf(ErrBadNonce, "nonce %d already used (next is %d)", tx.Nonce, acc.Nonce)
+	}
+	if fee := committed.fee(tx, len(b)); acc.Balance < fee {
+		return nil, errf(ErrInsufficientFunds, "the fee is %d, the balance %d", fee, acc.Balance)
 	}
 	l.remember(b, tx)
 	return tx, nil
@@ -165,8 +175,18 @@ func (l *Ledger) DeliverTx(b []byte) Result {
 	if tx.Nonce != acc.Nonce {
 		return failed(errf(ErrBadNonce, "nonce %d, want %d", tx.Nonce, acc.Nonce))
 	}
+	// The fee is paid first and whatever the message does; a sender who
+	// cannot pay it writes nothing, not even an account record.
+	fee := s.fee(tx, len(b))
+	if acc.Balance < fee {
+		return failed(errf(ErrInsufficientFunds, "the fee is %d, the balance %d", fee, acc.Balance))
+	}
+	acc.Balance -= fee
 	acc.Nonce++
 	s.putAccount(tx.Sender, acc)
+	if fee > 0 {
+		_ = l.credit(PoolAddress, fee) // cannot overflow: it came from a balance
+	}
 
 	// The message runs on a nested overlay: a failing message leaves no
 	// write behind but the nonce.
@@ -176,12 +196,16 @@ func (l *Ledger) DeliverTx(b []byte) Result {
 	err = l.apply(tx)
 	inner := l.o
 	l.o = outer
-	if err != nil {
+	var k kept
+	if err != nil && !errors.As(err, &k) {
 		l.events = l.events[:mark]
 		return failed(err)
 	}
 	for k, v := range inner.writes {
 		outer.writes[k] = v
+	}
+	if err != nil {
+		return Result{Code: CodeOf(err), Log: err.Error(), Events: l.events[mark:]}
 	}
 	return Result{Code: CodeOK, Events: l.events[mark:]}
 }
@@ -207,6 +231,7 @@ func (l *Ledger) EndBlock() []Event {
 		copy(fid[:], k[len(pDeadline)+8:])
 		l.expireOrder(fid)
 	}
+	l.proofsEndBlock()
 	return l.events[mark:]
 }
 
@@ -273,6 +298,14 @@ func (l *Ledger) apply(tx *Tx) error {
 		return l.reportColumn(from, m)
 	case *DeleteFile:
 		return l.deleteFile(from, m)
+	case *SubmitProof:
+		return l.submitProof(from, m)
+	case *ReportMissing:
+		return l.reportMissing(from, m)
+	case *ReportLost:
+		return l.reportLost(from, m)
+	case *IncreaseStake:
+		return l.increaseStake(from, m)
 	}
 	return errf(ErrMalformed, "unknown message %T", m)
 }

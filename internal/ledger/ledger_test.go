@@ -457,7 +457,7 @@ func TestQueryErrors(t *testing.T) {
 		}
 	}
 	c := query[ChainInfo](h, "chain")
-	if c.ChainID != testChain || !c.Dev || c.Params != DefaultParams() {
+	if c.ChainID != testChain || !c.Dev || c.Params != h.params {
 		t.Fatalf("chain: %+v", c)
 	}
 }

@@ -21,6 +21,9 @@ import (
 //	file/<fid>                 File
 //	files/<addr>               []UserFile
 //	columns/<node>             []NodeColumn
+//	challenges/<node>          []Challenge: the node's open challenges
+//	repairs                    []Repair: columns marked for repair
+//	pool                       Pool: the rewards pool and the epoch
 func (l *Ledger) Query(path string) ([]byte, error) {
 	q := querier{s: state{newOverlay(l.base)}}
 	v, err := q.answer(strings.Trim(path, "/"))
@@ -54,7 +57,33 @@ type NodeColumn struct {
 	State    string    `json:"state"`
 }
 
+// AccountView is the answer to "account": the account and what its
+// gateway deposit and node stake lock beside its balance.
+type AccountView struct {
+	Account
+	GatewayDeposit uint64 `json:"gateway_deposit,omitempty"`
+	NodeStake      uint64 `json:"node_stake,omitempty"`
+}
+
+// Pool is the answer to "pool".
+type Pool struct {
+	Balance      uint64 `json:"balance"`
+	Epoch        int64  `json:"epoch"`
+	EpochSeconds int64  `json:"epoch_seconds"`
+}
+
 type querier struct{ s state }
+
+func (q querier) accountView(a types.Address) AccountView {
+	v := AccountView{Account: *q.s.account(a)}
+	if g, ok := load[Gateway](q.s, addrKey(pGateway, a)); ok {
+		v.GatewayDeposit = g.Deposit
+	}
+	if n, ok := load[Node](q.s, addrKey(pNode, a)); ok {
+		v.NodeStake = n.Stake
+	}
+	return v
+}
 
 func (q querier) answer(path string) (any, error) {
 	parts := strings.Split(path, "/")
@@ -73,7 +102,7 @@ func (q querier) answer(path string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return q.s.account(a), nil
+		return q.accountView(a), nil
 	case "territory":
 		a, err := parseAddr(arg(1))
 		if err != nil {
@@ -134,6 +163,17 @@ func (q querier) answer(path string) (any, error) {
 			return nil, err
 		}
 		return q.nodeColumns(a), nil
+	case "challenges":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return all[Challenge](q.s, pChall+string(a[:])), nil
+	case "repairs":
+		return all[Repair](q.s, pRepair), nil
+	case "pool":
+		p := q.s.params()
+		return Pool{Balance: q.s.account(PoolAddress).Balance, Epoch: int64(uint64At(q.s.o.get(kEpoch))), EpochSeconds: p.EpochSeconds}, nil
 	}
 	return nil, errf(ErrNotFound, "no query %q", path)
 }

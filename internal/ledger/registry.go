@@ -40,7 +40,11 @@ func (l *Ledger) registerGateway(a types.Address, m *RegisterGateway) error {
 	if s.flag(addrKey(pGateway, a)) {
 		return errf(ErrConflict, "gateway %s is registered", a)
 	}
-	s.put(addrKey(pGateway, a), &Gateway{Address: a, Endpoint: m.Endpoint, CacheOnly: m.CacheOnly})
+	deposit := s.params().GatewayDeposit
+	if err := l.debit(a, deposit); err != nil {
+		return errf(ErrInsufficientFunds, "a gateway locks a deposit of %d: %v", deposit, err)
+	}
+	s.put(addrKey(pGateway, a), &Gateway{Address: a, Endpoint: m.Endpoint, CacheOnly: m.CacheOnly, Deposit: deposit})
 	l.emit(EventGateway, AttrAction, "registered", AttrGateway, a.String(), AttrEndpoint, m.Endpoint)
 	return nil
 }
@@ -71,10 +75,12 @@ func (l *Ledger) updateGateway(a types.Address, m *UpdateGateway) error {
 // Unregistering keeps users' authorizations (they name an address, and the
 // gateway may come back); pending orders it declared expire as usual.
 func (l *Ledger) unregisterGateway(a types.Address) error {
-	if _, err := l.gateway(a); err != nil {
+	g, err := l.gateway(a)
+	if err != nil {
 		return err
 	}
 	state{l.o}.o.del(addrKey(pGateway, a))
+	_ = l.credit(a, g.Deposit) // cannot overflow: it came from this balance
 	l.emit(EventGateway, AttrAction, "unregistered", AttrGateway, a.String())
 	return nil
 }
@@ -120,6 +126,7 @@ func (l *Ledger) registerNode(a types.Address, m *RegisterNode) error {
 		return err
 	}
 	s.put(addrKey(pNode, a), &Node{Address: a, Endpoint: m.Endpoint, Capacity: m.Capacity, Stake: m.Stake, State: NodeActive})
+	l.schedule(a)
 	l.emit(EventNode, AttrAction, "registered", AttrNode, a.String(), AttrEndpoint, m.Endpoint,
 		"capacity", strconv.FormatUint(m.Capacity, 10))
 	return nil

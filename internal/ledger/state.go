@@ -68,11 +68,50 @@ type Params struct {
 	OrderTTL int64 `json:"order_ttl_seconds"`
 	// MinNodeStake is the least stake a storage node registers with.
 	MinNodeStake uint64 `json:"min_node_stake"`
+
+	// FeePerTx + FeePerKiB x (size in KiB, rounded up) is what every
+	// transaction pays (the dev faucet excepted), checked in CheckTx.
+	FeePerTx  uint64 `json:"fee_per_tx"`
+	FeePerKiB uint64 `json:"fee_per_kib"`
+	// GatewayDeposit is locked by RegisterGateway, returned on unregister.
+	GatewayDeposit uint64 `json:"gateway_deposit"`
+
+	// EpochSeconds is the proof epoch: each node with reported v2 columns
+	// is challenged once in each. 0 turns proofs off.
+	EpochSeconds int64 `json:"epoch_seconds"`
+	// ProofWindow is the time a node has to answer a challenge.
+	ProofWindow int64 `json:"proof_window_seconds"`
+	// FaultPenalty is the stake a missed or wrong proof costs; LostPenalty
+	// what a column the node reports lost costs.
+	FaultPenalty uint64 `json:"fault_penalty"`
+	LostPenalty  uint64 `json:"lost_penalty"`
+	// SuspectAfter and FaultyAfter are the faults in a row that make a
+	// node suspect, then faulty.
+	SuspectAfter uint32 `json:"suspect_after"`
+	FaultyAfter  uint32 `json:"faulty_after"`
+	// RewardEpochs: each epoch the pool pays 1/RewardEpochs of itself to
+	// the nodes, in proportion to the bytes they proved in it.
+	RewardEpochs uint64 `json:"reward_epochs"`
+	// ReportsPerEpoch bounds each gateway's ReportMissing messages.
+	ReportsPerEpoch uint32 `json:"reports_per_epoch"`
 }
 
-// DefaultParams are the parameters of a dev chain.
+// DefaultParams are the parameters of a dev chain: small fees, an epoch of
+// 30 s.
 func DefaultParams() Params {
-	return Params{PricePerGiBDay: 10, FaucetAmount: 1_000_000_000, OrderTTL: 3600, MinNodeStake: 1000}
+	return Params{PricePerGiBDay: 10, FaucetAmount: 1_000_000_000, OrderTTL: 3600, MinNodeStake: 1000,
+		FeePerTx: 10, FeePerKiB: 1, GatewayDeposit: 10_000,
+		EpochSeconds: 30, ProofWindow: 20, FaultPenalty: 10, LostPenalty: 2, SuspectAfter: 2, FaultyAfter: 6,
+		RewardEpochs: 100, ReportsPerEpoch: 64}
+}
+
+// NetworkParams are the defaults of a chain without the faucet: an hour's
+// epoch, fees and deposits that make spam cost.
+func NetworkParams() Params {
+	return Params{PricePerGiBDay: 10, OrderTTL: 3600, MinNodeStake: 100_000,
+		FeePerTx: 1000, FeePerKiB: 100, GatewayDeposit: 1_000_000,
+		EpochSeconds: 3600, ProofWindow: 1800, FaultPenalty: 1000, LostPenalty: 200, SuspectAfter: 2, FaultyAfter: 6,
+		RewardEpochs: 720, ReportsPerEpoch: 64}
 }
 
 type chainInfo struct {
@@ -110,6 +149,8 @@ type Gateway struct {
 	Address   types.Address `json:"address"`
 	Endpoint  string        `json:"endpoint"`
 	CacheOnly bool          `json:"cache_only,omitempty"`
+	// Deposit is what registering locked; unregistering returns it.
+	Deposit uint64 `json:"deposit,omitempty"`
 }
 
 // Node states.
@@ -128,6 +169,17 @@ type Node struct {
 	Assigned uint64 `json:"assigned_bytes"`
 	Stake    uint64 `json:"stake"`
 	State    string `json:"state"`
+
+	// Proof record: proofs passed, missed or wrong (Missed), consecutive
+	// faults (Faults), bytes proven for rewards, columns reported lost,
+	// and what rewards and penalties came to.
+	Passed    uint64 `json:"proofs_passed,omitempty"`
+	Missed    uint64 `json:"proofs_missed,omitempty"`
+	Faults    uint32 `json:"faults_in_a_row,omitempty"`
+	Proven    uint64 `json:"proven_bytes,omitempty"`
+	Lost      uint64 `json:"columns_lost,omitempty"`
+	Rewards   uint64 `json:"rewards,omitempty"`
+	Penalties uint64 `json:"penalties,omitempty"`
 }
 
 // Free is the space the node can still be assigned.
@@ -239,4 +291,19 @@ func (s state) chain() chainInfo {
 		return chainInfo{}
 	}
 	return *c
+}
+
+// fee is what tx, of n bytes, pays. The dev faucet is free: it is how an
+// empty account gets its first coins.
+func (s state) fee(tx *Tx, n int) uint64 {
+	if tx.Msg.Faucet != nil && s.chain().Dev {
+		return 0
+	}
+	p := s.params()
+	kib := uint64(n+1023) / 1024
+	f, err := mul(p.FeePerKiB, kib)
+	if err != nil || f+p.FeePerTx < f {
+		return ^uint64(0)
+	}
+	return f + p.FeePerTx
 }

@@ -35,7 +35,7 @@ func (l *Ledger) buyTerritory(owner types.Address, m *BuyTerritory) error {
 	if err != nil {
 		return err
 	}
-	if err := l.debit(owner, cost); err != nil {
+	if err := l.pay(owner, cost); err != nil {
 		return err
 	}
 	t := Territory{Owner: owner, Name: m.Name, Total: m.GiB * gib, Expires: l.now + int64(m.Days)*day}
@@ -68,7 +68,7 @@ func (l *Ledger) expandTerritory(owner types.Address, m *ExpandTerritory) error 
 	if err != nil {
 		return err
 	}
-	if err := l.debit(owner, cost); err != nil {
+	if err := l.pay(owner, cost); err != nil {
 		return err
 	}
 	t.Total += m.GiB * gib
@@ -89,7 +89,7 @@ func (l *Ledger) renewTerritory(owner types.Address, m *RenewTerritory) error {
 	if err != nil {
 		return err
 	}
-	if err := l.debit(owner, cost); err != nil {
+	if err := l.pay(owner, cost); err != nil {
 		return err
 	}
 	t.Expires = max(t.Expires, l.now) + int64(m.Days)*day

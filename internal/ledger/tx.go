@@ -55,6 +55,10 @@ type Msg struct {
 	ReassignColumn    *ReassignColumn    `cbor:"15,keyasint,omitempty"`
 	ReportColumn      *ReportColumn      `cbor:"16,keyasint,omitempty"`
 	DeleteFile        *DeleteFile        `cbor:"17,keyasint,omitempty"`
+	SubmitProof       *SubmitProof       `cbor:"18,keyasint,omitempty"`
+	ReportMissing     *ReportMissing     `cbor:"19,keyasint,omitempty"`
+	ReportLost        *ReportLost        `cbor:"20,keyasint,omitempty"`
+	IncreaseStake     *IncreaseStake     `cbor:"21,keyasint,omitempty"`
 }
 
 // one returns the single message set, or an error.

@@ -303,7 +303,10 @@ func TestFollowSurvivesCollectionErrors(t *testing.T) {
 	gc := &collector{chain: ch, store: releaseFails{st}, self: self.Address(), log: quiet()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { followChain(ctx, ch, gc, func(types.FID, uint8) {}, time.Millisecond, quiet()); close(done) }()
+	go func() {
+		followChain(ctx, ch, gc, func(types.FID, uint8) {}, func([]ledger.Event) {}, time.Millisecond, quiet())
+		close(done)
+	}()
 	waitFor(t, func() bool {
 		ch.mu.Lock()
 		defer ch.mu.Unlock()

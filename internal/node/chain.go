@@ -62,6 +62,18 @@ func (cc *ChainClient) Report(ctx context.Context, fid types.FID, column uint8) 
 	return err
 }
 
+// Challenges implements ProofChain: the node's open challenges.
+func (cc *ChainClient) Challenges(ctx context.Context, node types.Address) ([]ledger.Challenge, error) {
+	return cc.c.Challenges(ctx, node)
+}
+
+// SubmitProof implements ProofChain: it submits the proof and waits for its
+// block.
+func (cc *ChainClient) SubmitProof(ctx context.Context, m *ledger.SubmitProof) error {
+	_, err := cc.signer.Submit(ctx, ledger.Msg{SubmitProof: m})
+	return err
+}
+
 // Columns implements ReportChain: the columns the chain assigns to the node.
 func (cc *ChainClient) Columns(ctx context.Context, node types.Address) ([]ledger.NodeColumn, error) {
 	return cc.c.Columns(ctx, node)

@@ -16,6 +16,7 @@ import (
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/node/store"
 	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
@@ -171,6 +172,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	defer replay.Close()
 	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick, Replay: replay,
 		MetricsToken: n.cfg.MetricsToken, OpsApart: n.cfg.MetricsListen != ""}, fs, cc, n.log)
+	prv := newProver(cc, fs, n.key.Address(), srv.Registry(), n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
 	ln, err := tlsutil.Listen(n.cfg.Listen, n.cfg.TLSCert, n.cfg.TLSKey)
 	if err != nil {
@@ -188,7 +190,8 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	}
 	httpapi.Serve(ctx, g, hs, ln)
 	g.Go(func() error { rep.run(ctx); return nil })
-	g.Go(func() error { followChain(ctx, cc, gc, kick, time.Second, n.log); return nil })
+	g.Go(func() error { prv.run(ctx); return nil })
+	g.Go(func() error { followChain(ctx, cc, gc, kick, prv.onBlock, time.Second, n.log); return nil })
 	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -202,7 +205,7 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 // error, the chain gone mid-way) is logged and the next reconcile catches up
 // with it (collection is idempotent, and a reconcile removes nothing while
 // the chain does not answer); a broken follow is taken up again after pause.
-func followChain(ctx context.Context, cc NodeChain, gc *collector, kick func(types.FID, uint8), pause time.Duration, log *slog.Logger) {
+func followChain(ctx context.Context, cc NodeChain, gc *collector, kick func(types.FID, uint8), onEvents func([]ledger.Event), pause time.Duration, log *slog.Logger) {
 	reconciled := false
 	var from int64
 	for ctx.Err() == nil {
@@ -217,6 +220,7 @@ func followChain(ctx context.Context, cc NodeChain, gc *collector, kick func(typ
 		}
 		if err == nil {
 			err = cc.Follow(ctx, from, func(be chain.BlockEvents) error {
+				onEvents(be.Events)
 				if err := gc.onBlock(ctx, be); err != nil {
 					return fmt.Errorf("collecting block %d: %w", be.Height, err)
 				}

@@ -117,6 +117,9 @@ func (s *Server) Handler() http.Handler {
 // Ops is the operators' handler: GET /metrics.
 func (s *Server) Ops() http.Handler { return httpapi.OpsHandler(s.reg, false) }
 
+// Registry is where the node's other parts register their metrics.
+func (s *Server) Registry() prometheus.Registerer { return s.reg }
+
 // HTTPServer wraps the handler with timeouts: a client that sends a fragment
 // slower than ReadTimeout allows is cut off instead of holding a connection.
 func (s *Server) HTTPServer(addr string, readTimeout time.Duration) *http.Server {

@@ -100,6 +100,10 @@ type Options struct {
 	// TLS serves every gateway and node over https with a CA of the
 	// network's own (Network.CA); Network.HTTP trusts it.
 	TLS bool
+	// Proofs edits the chain's proof parameters. Without it proofs are
+	// off: most tests stop and kill nodes, and must not see them turn
+	// suspect or faulty when their test ran long on a loaded machine.
+	Proofs func(*ledger.Params)
 }
 
 // Network is a validator, gateways and storage nodes, each its own process,
@@ -164,7 +168,11 @@ func Start(t testing.TB, o Options) *Network {
 	if o.Validators > 1 {
 		commit = 100 * time.Millisecond
 	}
-	spec := devnet.Spec{Layout: layout, TimeoutCommit: commit, NodeCapacity: uint64(o.Capacity),
+	params := func(p *ledger.Params) { p.EpochSeconds = 0 }
+	if o.Proofs != nil {
+		params = o.Proofs
+	}
+	spec := devnet.Spec{Layout: layout, TimeoutCommit: commit, NodeCapacity: uint64(o.Capacity), Params: params,
 		Gateway: func(i int, cfg *gateway.Config) { cfg.CacheOnly = o.CacheOnly != nil && o.CacheOnly(i) }}
 	if o.TLS {
 		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))

@@ -76,7 +76,7 @@ func (c *memChain) as(k *auth.Key, m ledger.Msg) error {
 	tx := ledger.Tx{ChainID: chainID, Nonce: acc.Nonce, Msg: m}
 	tx.Sign(k)
 	c.h++
-	c.l.BeginBlock(c.h, 1_700_000_000+c.h)
+	c.l.BeginBlock(c.h, 1_700_000_000+c.h, nil)
 	res := c.l.DeliverTx(tx.Encode())
 	c.l.EndBlock()
 	c.commit()
