@@ -302,6 +302,9 @@ type NodeInfo struct {
 	Used     uint64    `json:"used"`
 	Score    float64   `json:"score"`
 	Cooldown time.Time `json:"cooldown_until,omitzero"`
+	// ProofsPassed and ProofsMissed are the chain's proof record.
+	ProofsPassed uint64 `json:"proofs_passed"`
+	ProofsMissed uint64 `json:"proofs_missed"`
 }
 
 // Nodes lists the storage nodes with the gateway's scores.

@@ -17,14 +17,14 @@ func newAccountCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		jsonRecord(&cobra.Command{
 			Use:   "balance [ADDRESS]",
-			Short: "Show an account (default: the --key's)",
+			Short: "Show an account (default: the --key's) with its locked gateway deposit and node stake",
 			Args:  args(cobra.MaximumNArgs(1)),
 			RunE: func(cmd *cobra.Command, a []string) error {
 				addr, err := addressArg(g, a)
 				if err != nil {
 					return err
 				}
-				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.Account(ctx, addr) })
+				return show(cmd, g, func(ctx context.Context, c *chain.Client) (any, error) { return c.AccountView(ctx, addr) })
 			},
 		}),
 		&cobra.Command{

@@ -64,7 +64,9 @@ func newChainTestnetCmd() *cobra.Command {
 		chainID  string
 		basePort int
 		commit   time.Duration
-		prod     bool
+		dev      bool
+		noFaucet bool
+		epoch    time.Duration
 		funds    []string
 	)
 	cmd := &cobra.Command{
@@ -72,10 +74,21 @@ func newChainTestnetCmd() *cobra.Command {
 		Short: "Write validator homes for a network on 127.0.0.1",
 		Long: `Writes DIR/v0 ... DIR/v<N-1>, one home per validator, with keys, a shared genesis
 and each other as peers. Validator i listens for P2P on BASE+2i and RPC on BASE+2i+1.
+Without --dev the genesis has the network parameters (fees, deposits, stakes, hourly
+proof epochs; docs/ledger.md) and no faucet: fund accounts with --fund.
 Start each with: deoss chain start --home DIR/v<i>`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			gen := ledger.Genesis{Dev: !prod, Params: ledger.DefaultParams()}
+			// Off by default: a faucet on a network anyone can reach is
+			// free coins, so free spam.
+			gen := ledger.Genesis{Params: ledger.NetworkParams()}
+			if dev {
+				gen = ledger.Genesis{Dev: true, Params: ledger.DefaultParams()}
+			}
+			if cmd.Flags().Changed("epoch") {
+				gen.Params.EpochSeconds = int64(epoch / time.Second)
+				gen.Params.ProofWindow = min(gen.Params.ProofWindow, max(gen.Params.EpochSeconds*2/3, 1))
+			}
 			for _, f := range funds {
 				addr, amount, ok := strings.Cut(f, "=")
 				a, err := types.ParseAddress(addr)
@@ -103,7 +116,10 @@ Start each with: deoss chain start --home DIR/v<i>`,
 	f.StringVar(&chainID, "chain-id", "deoss-local", "chain id")
 	f.IntVar(&basePort, "base-port", 26600, "first port (below 32768)")
 	f.DurationVar(&commit, "timeout-commit", 100*time.Millisecond, "pause after each commit")
-	f.BoolVar(&prod, "no-faucet", false, "a genesis without the dev faucet")
+	f.BoolVar(&dev, "dev", false, "a dev chain: the faucet on, small fees and stakes, 30 s proof epochs")
+	f.BoolVar(&noFaucet, "no-faucet", false, "")
+	_ = f.MarkDeprecated("no-faucet", "the faucet is off unless --dev is given")
+	f.DurationVar(&epoch, "epoch", 0, "the proof epoch (0s: no proofs; default 30s with --dev, 1h without)")
 	f.StringArrayVar(&funds, "fund", nil, "genesis balance ADDRESS=AMOUNT (repeatable)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd

@@ -15,8 +15,8 @@ import (
 )
 
 func newNodeCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Run a storage node"}
-	cmd.AddCommand(newNodeInitCmd(g), newNodeRunCmd(g))
+	cmd := &cobra.Command{Use: "node", Short: "Run a storage node; show its proofs and stake"}
+	cmd.AddCommand(newNodeInitCmd(g), newNodeRunCmd(g), newNodeStatusCmd(g), newNodeStakeCmd(g))
 	return cmd
 }
 

@@ -24,13 +24,14 @@ func newNodesCmd(g *globals) *cobra.Command {
 				return jsonOr(cmd, ns, err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tSTATE\tUSED\tCAPACITY\tSCORE\tCOOLDOWN\tENDPOINT")
+			fmt.Fprintln(tw, "NODE\tSTATE\tUSED\tCAPACITY\tPROOFS\tSCORE\tCOOLDOWN\tENDPOINT")
 			for _, n := range ns {
 				cool := "-"
 				if !n.Cooldown.IsZero() {
 					cool = time.Until(n.Cooldown).Round(time.Second).String()
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\n", n.Address, n.State, mib(int64(n.Used)), mib(int64(n.Capacity)), n.Score, cool, n.Endpoint)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%.2f\t%s\t%s\n", n.Address, n.State, mib(int64(n.Used)), mib(int64(n.Capacity)),
+					n.ProofsPassed, n.ProofsPassed+n.ProofsMissed, n.Score, cool, n.Endpoint)
 			}
 			return tw.Flush()
 		},

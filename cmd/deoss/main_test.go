@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/version"
 )
 
@@ -35,5 +38,33 @@ func TestVersion(t *testing.T) {
 	}
 	if _, err := run(t, "no-such-command"); err == nil || exitCode(err) != 1 {
 		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+// TestTestnetFaucetOffByDefault: `deoss chain testnet` writes a genesis
+// without the faucet and with the network parameters unless --dev is given.
+func TestTestnetFaucetOffByDefault(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		dev  bool
+		want ledger.Params
+	}{{nil, false, ledger.NetworkParams()}, {[]string{"--dev"}, true, ledger.DefaultParams()}} {
+		dir := t.TempDir()
+		if out, err := run(t, append([]string{"chain", "testnet", "--dir", dir, "--base-port", "26900"}, c.args...)...); err != nil {
+			t.Fatalf("testnet %v: %v %s", c.args, err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "v0", "config", "genesis.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			AppState ledger.Genesis `json:"app_state"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.AppState.Dev != c.dev || doc.AppState.Params != c.want {
+			t.Fatalf("testnet %v: dev %v, params %+v", c.args, doc.AppState.Dev, doc.AppState.Params)
+		}
 	}
 }

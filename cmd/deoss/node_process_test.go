@@ -52,7 +52,7 @@ func TestNodeProcess(t *testing.T) {
 	dir := t.TempDir()
 	base := testutil.FreePorts(t, 3)
 	rpc := fmt.Sprintf("http://127.0.0.1:%d", base+1)
-	if _, code := cli(t, nil, "chain", "testnet", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
+	if _, code := cli(t, nil, "chain", "testnet", "--dev", "--validators", "1", "--dir", dir, "--base-port", fmt.Sprint(base), "--timeout-commit", "10ms"); code != 0 {
 		t.Fatal("testnet")
 	}
 	startDaemon(t, dir, "validator", "chain", "start", "--home", filepath.Join(dir, "v0"), "--log-level", "error")

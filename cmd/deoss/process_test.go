@@ -82,7 +82,7 @@ func TestFourValidatorProcesses(t *testing.T) {
 	if out, code := cli(t, env, "key", "show"); code != 0 || strings.TrimSpace(out) != addr {
 		t.Fatalf("key show: %q", out)
 	}
-	if _, code := cli(t, env, "chain", "testnet", "--validators", "4", "--dir", dir, "--base-port", fmt.Sprint(base),
+	if _, code := cli(t, env, "chain", "testnet", "--dev", "--validators", "4", "--dir", dir, "--base-port", fmt.Sprint(base),
 		"--timeout-commit", "100ms", "--fund", addr+"=5000000"); code != 0 {
 		t.Fatal("testnet")
 	}

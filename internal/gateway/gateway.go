@@ -207,6 +207,8 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS,
 		GiveUp: g.cfg.DeclareGiveUp.D()}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads, TLS: clientTLS}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
+	missing := read.NewMissingReporter(view, g.log)
+	rd.ReportMissingTo(missing)
 	// Spent nonces are kept on disk: a request seen before a restart is
 	// refused after it.
 	replay, err := auth.OpenReplayCache(filepath.Join(g.home, "replay.db"), auth.ReplayLimits{}, time.Now())
@@ -242,6 +244,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	httpapi.Serve(ctx, eg, hs, ln)
+	eg.Go(func() error { missing.Run(ctx); return nil })
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })
 		// Blocks with events (a report, a stored file, a reassignment) wake

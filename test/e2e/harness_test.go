@@ -115,6 +115,7 @@ type Network struct {
 	Chain      *chain.Client
 	Validator  *Proc // the first validator
 	Validators []*Proc
+	RPCs       []string // each validator's RPC
 	Nodes      []*Node
 	Gateways   []*Gateway
 	User       *auth.Key
@@ -150,6 +151,9 @@ func Start(t testing.TB, o Options) *Network {
 	layout := devnet.Layout{Dir: dir, Validators: o.Validators, Gateways: o.Gateways, Nodes: o.Nodes}
 	layout.Base = testutil.FreePorts(t, layout.Ports())
 	n := &Network{t: t, Dir: dir, RPC: layout.ValidatorRPC(0), HTTP: http.DefaultClient}
+	for i := range o.Validators {
+		n.RPCs = append(n.RPCs, layout.ValidatorRPC(i))
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			n.dumpLogs("gateway")

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -61,13 +63,14 @@ func TestCacheNode(t *testing.T) {
 	}
 }
 
-// TestValidatorLoss: four validators; one is killed while files go in and
-// out; uploads and downloads go on.
+// TestValidatorLoss: four validators, with proofs of storage every 3 s;
+// one is killed while files go in and out; uploads and downloads go on,
+// and the validators agree on every block's state, challenges included.
 func TestValidatorLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 17 processes")
 	}
-	n := Start(t, Options{Validators: 4, Nodes: 12})
+	n := Start(t, Options{Validators: 4, Nodes: 12, Proofs: func(p *ledger.Params) { p.EpochSeconds, p.ProofWindow = 3, 15 }})
 	gw := n.Gateways[0]
 	var wg sync.WaitGroup
 	var done atomic.Int64
@@ -99,6 +102,57 @@ func TestValidatorLoss(t *testing.T) {
 		t.Fatalf("only %d files stored around the validator's loss", done.Load())
 	}
 	t.Logf("%d files stored and read while one of four validators was down", done.Load())
+
+	// The three left agree on the state of a block after challenges ran
+	// (a validator whose challenges differed would have another app hash,
+	// and CometBFT would stop it).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var passed uint64
+	for deadline := time.Now().Add(time.Minute); passed == 0; {
+		ns, err := n.Chain.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nd := range ns {
+			passed += nd.Passed
+		}
+		if passed == 0 && time.Now().After(deadline) {
+			t.Fatal("no node proved anything")
+		}
+		time.Sleep(100 * time.Millisecond) // a poll
+	}
+	h, err := n.Chain.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []byte
+	for i, rpc := range n.RPCs[:3] {
+		c, err := chain.Dial(rpc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			hi, err := c.Height(ctx)
+			if err != nil {
+				t.Fatalf("validator %d stays below %d: %v", i, h+1, err)
+			}
+			if hi > h {
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // a poll: blocks come every 100 ms
+		}
+		a, err := c.AppHashAt(ctx, h)
+		if err != nil {
+			t.Fatalf("validator %d: %v", i, err)
+		}
+		if first == nil {
+			first = a
+		} else if !bytes.Equal(a, first) {
+			t.Fatalf("validator %d's app hash at %d differs: %X, not %X", i, h, a, first)
+		}
+	}
+	t.Logf("%d proofs passed; validators 0-2 agree at height %d", passed, h)
 }
 
 // TestLoad: clients upload and download files of mixed sizes for a fixed

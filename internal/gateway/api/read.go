@@ -421,6 +421,9 @@ type NodeInfo struct {
 	Used     uint64        `json:"used"`
 	Score    float64       `json:"score"`
 	Cooldown time.Time     `json:"cooldown_until,omitzero"`
+	// The chain's proof record: proofs passed and missed (or wrong).
+	ProofsPassed uint64 `json:"proofs_passed"`
+	ProofsMissed uint64 `json:"proofs_missed"`
 }
 
 func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
@@ -438,7 +441,8 @@ func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]NodeInfo, len(ns))
 	for i, n := range ns {
-		out[i] = NodeInfo{Address: n.Address, Endpoint: n.Endpoint, State: n.State, Capacity: n.Capacity, Used: n.Assigned, Score: scheduler.PriorScore()}
+		out[i] = NodeInfo{Address: n.Address, Endpoint: n.Endpoint, State: n.State, Capacity: n.Capacity, Used: n.Assigned, Score: scheduler.PriorScore(),
+			ProofsPassed: n.Passed, ProofsMissed: n.Missed}
 		if j, ok := scores[n.Address]; ok {
 			out[i].Score, out[i].Cooldown = sc[j].Score, sc[j].CooldownUntil
 		}

@@ -75,6 +75,8 @@ type Reader struct {
 	// the next downloads skip them at once instead of each waiting out the
 	// hedge delay for a frozen node.
 	laggards *ttlcache.Cache[types.Address, bool]
+	// missing, when set, hears of the fragments nodes served wrong.
+	missing *MissingReporter
 }
 
 type peerHolder struct {
@@ -334,6 +336,10 @@ func (rd *Reader) observeFetch(d time.Duration, bytes int64) {
 	rd.mu.Unlock()
 }
 
+// ReportMissingTo makes the reader report fragments that nodes served
+// wrong to the chain through m (before any Read).
+func (rd *Reader) ReportMissingTo(m *MissingReporter) { rd.missing = m }
+
 // Read writes bytes [off, off+n) of f to w. key decrypts an encrypted file.
 // Every byte written was verified; on an error w has a prefix of the range.
 //
@@ -581,8 +587,13 @@ func (s *source) bad(fe *codec.FragmentError) {
 	case "cache", "work", "":
 	default:
 		s.rd.log.Warn("wrong bytes served; routed around", "from", from, "fid", s.f.FID, "segment", fe.Segment, "fragment", fe.Index, "err", fe.Err)
-		if s.f.Chain != nil && s.rd.sched != nil && s.ends[s.f.Chain.Columns[fe.Index].Node] == from {
-			s.rd.sched.Failure(s.f.Chain.Columns[fe.Index].Node)
+		if s.f.Chain != nil && s.ends[s.f.Chain.Columns[fe.Index].Node] == from {
+			if s.rd.sched != nil {
+				s.rd.sched.Failure(s.f.Chain.Columns[fe.Index].Node)
+			}
+			if s.rd.missing != nil && s.f.Layout.Version != types.FormatV1 {
+				s.rd.missing.Report(s.f.FID, uint8(fe.Index), fe.Segment)
+			}
 		}
 	}
 }
