@@ -30,8 +30,32 @@ func (c *Client) File(ctx context.Context, fid types.FID) (*ledger.File, error) 
 
 // UserFiles lists an account's files.
 func (c *Client) UserFiles(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
-	v, err := query[[]ledger.UserFile](ctx, c, "files/"+owner.String())
-	return deref(v, err)
+	return pages(ctx, c, "files/"+owner.String(), func(f ledger.UserFile) string { return f.FID.String() })
+}
+
+// pages reads a list query page by page (ledger.MaxPage entries each) to
+// its end; cursor is an entry's position (the page after starts past it).
+func pages[T any](ctx context.Context, c *Client, path string, cursor func(T) string) ([]T, error) {
+	var out []T
+	after := ""
+	for {
+		p := path
+		if after != "" {
+			p += "?after=" + after
+		}
+		v, err := query[[]T](ctx, c, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v...)
+		if len(*v) < ledger.MaxPage {
+			if out == nil {
+				out = []T{}
+			}
+			return out, nil
+		}
+		after = cursor((*v)[len(*v)-1])
+	}
 }
 
 // Territory returns one territory of an account.
@@ -52,8 +76,7 @@ func (c *Client) Gateway(ctx context.Context, a types.Address) (*ledger.Gateway,
 
 // Gateways lists the registered gateways.
 func (c *Client) Gateways(ctx context.Context) ([]ledger.Gateway, error) {
-	v, err := query[[]ledger.Gateway](ctx, c, "gateways")
-	return deref(v, err)
+	return pages(ctx, c, "gateways", func(g ledger.Gateway) string { return g.Address.String() })
 }
 
 // Authorized lists the gateways a user authorized.
@@ -69,8 +92,7 @@ func (c *Client) Node(ctx context.Context, a types.Address) (*ledger.Node, error
 
 // Nodes lists the registered storage nodes.
 func (c *Client) Nodes(ctx context.Context) ([]ledger.Node, error) {
-	v, err := query[[]ledger.Node](ctx, c, "nodes")
-	return deref(v, err)
+	return pages(ctx, c, "nodes", func(n ledger.Node) string { return n.Address.String() })
 }
 
 // Columns lists the columns assigned to a node.

@@ -101,7 +101,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	}
 	t.Locked += charge
 	s.put(territoryKey(m.Owner, m.Territory), t)
-	f.State, f.Deadline = FilePending, l.now+s.params().OrderTTL
+	f.State, f.Deadline, f.End = FilePending, l.now+s.params().OrderTTL, l.now+OrderEnds*s.params().OrderTTL
 	s.put(fidKey(m.FID), f)
 	s.setFlag(userFileKey(m.Owner, m.FID))
 	s.setFlag(deadlineKey(f.Deadline, m.FID))
@@ -170,6 +170,15 @@ func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
 	if c.Reported {
 		return errf(ErrConflict, "column %d is reported", m.Column)
 	}
+	// An order cannot be kept alive forever by reassigning: reassignments
+	// are capped, the territory must still be active, and the deadline
+	// never passes the order's fixed end.
+	if f.Reassigns >= MaxReassigns {
+		return errf(ErrTooMany, "the order was reassigned %d times", f.Reassigns)
+	}
+	if t, err := l.territory(f.Owners[0].Address, f.Owners[0].Territory); err != nil || !t.Active(l.now) {
+		return errf(ErrExpired, "the order's territory %q is not active", f.Owners[0].Territory)
+	}
 	for _, other := range f.Columns {
 		if other.Node == m.Node {
 			return errf(ErrInvalid, "node %s already holds a column of the file", m.Node)
@@ -183,10 +192,15 @@ func (l *Ledger) reassignColumn(gw types.Address, m *ReassignColumn) error {
 	col := strconv.Itoa(int(m.Column))
 	l.emit(EventColumn, AttrAction, ActionReassigned, AttrFID, m.FID.String(), AttrColumn, col, AttrNode, m.Node.String(), AttrFrom, c.Node.String())
 	c.Node = m.Node
-	// A reassignment restarts the clock: the new node needs its time.
+	// A reassignment gives the new node its time, up to the order's end.
 	s := state{l.o}
+	end := f.End
+	if end == 0 {
+		end = f.Deadline // an order from before fixed ends
+	}
 	s.o.del(deadlineKey(f.Deadline, m.FID))
-	f.Deadline = l.now + s.params().OrderTTL
+	f.Deadline = max(f.Deadline, min(l.now+s.params().OrderTTL, end))
+	f.Reassigns++
 	s.setFlag(deadlineKey(f.Deadline, m.FID))
 	s.put(fidKey(m.FID), f)
 	return nil

@@ -168,7 +168,7 @@ func (h *harness) checkInvariants() {
 	}
 	for _, n := range all[Node](s, pNode) {
 		var sum uint64
-		for _, c := range (querier{s}).nodeColumns(n.Address) {
+		for _, c := range (querier{s: s}).nodeColumns(n.Address) {
 			f, _ := load[File](s, fidKey(c.FID))
 			sum += ColumnBytes(&f.Layout)
 		}

@@ -592,3 +592,111 @@ func TestCheckTxCacheHoldsOnlyPassed(t *testing.T) {
 		t.Fatalf("after delivery: %v, %d kept, %d bytes", r, len(h.l.checked), h.l.checkedBytes)
 	}
 }
+
+// TestReassignCannotKeepAnOrderAlive: reassignments give a new node time,
+// but never past the order's fixed end, at most MaxReassigns times, and
+// only while the territory is active; the order then expires and returns
+// the space and the nodes' bytes.
+func TestReassignCannotKeepAnOrderAlive(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup()
+	fid, r := h.declare("gw", "alice", 1000, 7, 0)
+	if r.Code != CodeOK {
+		t.Fatal(r.Log)
+	}
+	f, _ := h.file(fid)
+	ttl := h.params.OrderTTL
+	if f.End != f.Deadline+(OrderEnds-1)*ttl {
+		t.Fatalf("order end %d, deadline %d", f.End, f.Deadline)
+	}
+	// Two nodes swap column 0 back and forth, each time near the deadline.
+	a, b := h.addr(nodeName(0)), h.addr(nodeName(12))
+	end, extended := f.End, 0
+	for {
+		f, err := h.file(fid)
+		if err != nil {
+			break // expired
+		}
+		h.block(max(f.Deadline-h.now-2, 1))
+		to := b
+		if f.Columns[0].Node == b {
+			to = a
+		}
+		if r := h.do("gw", Msg{ReassignColumn: &ReassignColumn{FID: fid, Column: 0, Node: to}}); r.Code != CodeOK {
+			h.block(1)
+			continue
+		}
+		g, _ := h.file(fid)
+		if g.Deadline > f.End {
+			t.Fatalf("deadline %d past the order's end %d", g.Deadline, f.End)
+		}
+		if g.Deadline > f.Deadline {
+			extended++
+		}
+	}
+	if h.now > end+2 {
+		t.Fatalf("the order outlived its end: now %d, end %d", h.now, end)
+	}
+	if tr := h.territory("alice", "home"); tr.Locked != 0 {
+		t.Fatalf("lock kept: %+v", tr)
+	}
+	if extended > OrderEnds {
+		t.Fatalf("%d reassignments moved the deadline", extended)
+	}
+
+	// The cap: a file reassigned MaxReassigns times takes no more.
+	fid2, _ := h.declare("gw", "alice", 1000, 8, 0)
+	for i := range MaxReassigns {
+		to := b
+		if i%2 == 1 {
+			to = a
+		}
+		h.ok("gw", Msg{ReassignColumn: &ReassignColumn{FID: fid2, Column: 0, Node: to}})
+	}
+	h.fail("gw", Msg{ReassignColumn: &ReassignColumn{FID: fid2, Column: 0, Node: b}}, CodeTooMany)
+}
+
+// TestListsPaged: the list queries answer at most MaxPage entries, in key
+// order, from past the given entry; paging through gives each entry once.
+func TestListsPaged(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup() // 2 gateways, 14 nodes
+	all := query[[]Node](h, "nodes")
+	if len(all) != 14 {
+		t.Fatalf("%d nodes", len(all))
+	}
+	var paged []Node
+	after := ""
+	for {
+		p := "nodes?limit=4"
+		if after != "" {
+			p += "&after=" + after
+		}
+		pg := query[[]Node](h, p)
+		if len(pg) > 4 {
+			t.Fatalf("a page of %d, limit 4", len(pg))
+		}
+		paged = append(paged, pg...)
+		if len(pg) < 4 {
+			break
+		}
+		after = pg[len(pg)-1].Address.String()
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("paged %d of %d", len(paged), len(all))
+	}
+	for i := range all {
+		if paged[i].Address != all[i].Address {
+			t.Fatalf("entry %d: %s, want %s", i, paged[i].Address, all[i].Address)
+		}
+	}
+	gw := h.addr("gw")
+	if gs := query[[]Gateway](h, "gateways?limit=1&after="+gw.String()); len(gs) > 1 || (len(gs) == 1 && string(gs[0].Address[:]) <= string(gw[:])) {
+		t.Fatalf("gateways after gw: %+v", gs)
+	}
+	for _, bad := range []string{"nodes?limit=0", "nodes?limit=x", "nodes?after=nothex", "nodes?%zz"} {
+		if _, err := h.l.Query(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/json"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/deoss/deoss/internal/types"
@@ -24,8 +26,17 @@ import (
 //	challenges/<node>          []Challenge: the node's open challenges
 //	repairs                    []Repair: columns marked for repair
 //	pool                       Pool: the rewards pool and the epoch
+//
+// The lists (gateways, nodes, files) come in pages of at most MaxPage
+// entries in key order: a path may end in "?after=<address or fid>" (the
+// last entry of the page before) and "&limit=<n>".
 func (l *Ledger) Query(path string) ([]byte, error) {
-	q := querier{s: state{newOverlay(l.base)}}
+	path, rawq, _ := strings.Cut(path, "?")
+	pg, err := parsePage(rawq)
+	if err != nil {
+		return nil, err
+	}
+	q := querier{s: state{newOverlay(l.base)}, page: pg}
 	v, err := q.answer(strings.Trim(path, "/"))
 	if err != nil {
 		return nil, err
@@ -72,7 +83,74 @@ type Pool struct {
 	EpochSeconds int64  `json:"epoch_seconds"`
 }
 
-type querier struct{ s state }
+type querier struct {
+	s    state
+	page page
+}
+
+// MaxPage is the most entries one list query answers.
+const MaxPage = 1000
+
+// page is a list query's window: entries whose key suffix is after after
+// (raw bytes), at most limit of them.
+type page struct {
+	after string
+	limit int
+}
+
+func parsePage(raw string) (page, error) {
+	p := page{limit: MaxPage}
+	if raw == "" {
+		return p, nil
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return p, errf(ErrInvalid, "query string: %v", err)
+	}
+	if a := v.Get("after"); a != "" {
+		if addr, err := types.ParseAddress(a); err == nil {
+			p.after = string(addr[:])
+		} else if fid, err := types.ParseFID(a); err == nil {
+			p.after = string(fid[:])
+		} else {
+			return p, errf(ErrInvalid, "after=%q is neither an address nor a FID", a)
+		}
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return p, errf(ErrInvalid, "limit=%q", l)
+		}
+		p.limit = min(n, MaxPage)
+	}
+	return p, nil
+}
+
+// iterate walks prefix within the page: keys past after, at most limit.
+// (The KV has no seek, so the entries before the page are skipped one by
+// one, unread: about 100 ns each.)
+func (q querier) iterate(prefix string, fn func(k string, v []byte)) {
+	n := 0
+	start := prefix + q.page.after
+	q.s.o.iterate(prefix, func(k string, v []byte) bool {
+		if q.page.after != "" && k <= start {
+			return true
+		}
+		fn(k, v)
+		n++
+		return n < q.page.limit
+	})
+}
+
+func pageOf[T any](q querier, prefix string) []T {
+	out := []T{}
+	q.iterate(prefix, func(_ string, b []byte) {
+		var v T
+		mustUnmarshal(b, &v)
+		out = append(out, v)
+	})
+	return out
+}
 
 func (q querier) accountView(a types.Address) AccountView {
 	v := AccountView{Account: *q.s.account(a)}
@@ -122,7 +200,7 @@ func (q querier) answer(path string) (any, error) {
 		}
 		return one[Gateway](q.s, addrKey(pGateway, a), "gateway")
 	case "gateways":
-		return all[Gateway](q.s, pGateway), nil
+		return pageOf[Gateway](q, pGateway), nil
 	case "authorized":
 		a, err := parseAddr(arg(1))
 		if err != nil {
@@ -144,7 +222,7 @@ func (q querier) answer(path string) (any, error) {
 		}
 		return one[Node](q.s, addrKey(pNode, a), "node")
 	case "nodes":
-		return all[Node](q.s, pNode), nil
+		return pageOf[Node](q, pNode), nil
 	case "file":
 		f, err := types.ParseFID(arg(1))
 		if err != nil {
@@ -181,7 +259,7 @@ func (q querier) answer(path string) (any, error) {
 func (q querier) userFiles(a types.Address) []UserFile {
 	out := []UserFile{}
 	prefix := pUserFile + string(a[:])
-	q.s.o.iterate(prefix, func(k string, _ []byte) bool {
+	q.iterate(prefix, func(k string, _ []byte) {
 		var fid types.FID
 		copy(fid[:], k[len(prefix):])
 		if f, ok := load[File](q.s, fidKey(fid)); ok {
@@ -189,7 +267,6 @@ func (q querier) userFiles(a types.Address) []UserFile {
 				out = append(out, UserFile{FID: fid, Name: f.Owners[i].Name, Territory: f.Owners[i].Territory, Size: f.Layout.Size, State: f.State})
 			}
 		}
-		return true
 	})
 	return out
 }

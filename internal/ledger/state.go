@@ -182,6 +182,14 @@ type Node struct {
 	Penalties uint64 `json:"penalties,omitempty"`
 }
 
+// An order's bounds: its end is OrderEnds order TTLs after its declaration,
+// and its columns are reassigned at most MaxReassigns times in all (three
+// a column).
+const (
+	OrderEnds    = 3
+	MaxReassigns = 3 * types.TotalShards
+)
+
 // Free is the space the node can still be assigned.
 func (n *Node) Free() uint64 {
 	if n.Assigned > n.Capacity {
@@ -222,8 +230,12 @@ type File struct {
 	Gateway types.Address             `json:"gateway"` // the declaring gateway
 	Columns [types.TotalShards]Column `json:"columns"`
 	State   string                    `json:"state"`
-	// Deadline is the block time an unfinished order expires at.
-	Deadline int64 `json:"deadline,omitempty"`
+	// Deadline is the block time an unfinished order expires at. A
+	// reassignment moves it, never past End (OrderEnds order TTLs from
+	// the declaration), and at most MaxReassigns times.
+	Deadline  int64  `json:"deadline,omitempty"`
+	End       int64  `json:"order_end,omitempty"`
+	Reassigns uint32 `json:"reassigns,omitempty"`
 	// Declared and StoredAt are block heights.
 	Declared int64 `json:"declared_height"`
 	StoredAt int64 `json:"stored_height,omitempty"`
