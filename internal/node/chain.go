@@ -74,6 +74,12 @@ func (cc *ChainClient) SubmitProof(ctx context.Context, m *ledger.SubmitProof) e
 	return err
 }
 
+// ReportLost implements ScrubChain.
+func (cc *ChainClient) ReportLost(ctx context.Context, fid types.FID, column uint8) error {
+	_, err := cc.signer.Submit(ctx, ledger.Msg{ReportLost: &ledger.ReportLost{FID: fid, Column: column}})
+	return err
+}
+
 // Columns implements ReportChain: the columns the chain assigns to the node.
 func (cc *ChainClient) Columns(ctx context.Context, node types.Address) ([]ledger.NodeColumn, error) {
 	return cc.c.Columns(ctx, node)

@@ -42,6 +42,10 @@ type Config struct {
 	// TLSCert and TLSKey (PEM files) make the API's listener speak TLS.
 	TLSCert string `json:"tls_cert,omitempty"`
 	TLSKey  string `json:"tls_key,omitempty"`
+	// ScrubRate bounds the scrubber's reads (bytes a second; 0 turns it
+	// off); ScrubEvery is the time between its passes over every column.
+	ScrubRate  int64    `json:"scrub_rate"`
+	ScrubEvery Duration `json:"scrub_every"`
 }
 
 // Option changes how NewNode builds a node.
@@ -65,7 +69,7 @@ const configFile = "node.json"
 // DefaultConfig is a node's configuration before `node init` sets its
 // chain, addresses and capacity: the one place of the defaults.
 func DefaultConfig() Config {
-	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute)}
+	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute), ScrubRate: 4 << 20, ScrubEvery: Duration(24 * time.Hour)}
 }
 
 // Listening sets the listen address and the endpoint that follows from it
@@ -191,6 +195,10 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	httpapi.Serve(ctx, g, hs, ln)
 	g.Go(func() error { rep.run(ctx); return nil })
 	g.Go(func() error { prv.run(ctx); return nil })
+	if n.cfg.ScrubRate > 0 && n.cfg.ScrubEvery > 0 {
+		scr := newScrubber(cc, fs, n.key.Address(), n.cfg.ScrubRate, time.Duration(n.cfg.ScrubEvery), srv.Registry(), n.log)
+		g.Go(func() error { scr.run(ctx); return nil })
+	}
 	g.Go(func() error { followChain(ctx, cc, gc, kick, prv.onBlock, time.Second, n.log); return nil })
 	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)
 	if ready != nil {
