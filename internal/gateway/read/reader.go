@@ -357,7 +357,7 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 		return err
 	}
 	defer slot.Release()
-	w = &slotWriter{w: w, slot: slot}
+	cw := &countingWriter{w: &slotWriter{w: w, slot: slot}}
 	src := &source{rd: rd, f: f, ends: rd.NodeEndpoints(ctx)}
 	opts := []codec.DecodeOption{codec.WithDecodeWorkers(2), codec.WithHedge(rd.hedgeDelay(n)), codec.WithBadFragment(src.bad),
 		codec.WithVerifiedFragment(src.good)}
@@ -367,7 +367,13 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 	if f.Chain == nil {
 		opts = append(opts, codec.WithSegmentCheck())
 	}
-	err = codec.Decode(ctx, w, f.Layout, src, off, n, opts...)
+	err = codec.Decode(ctx, cw, f.Layout, src, off, n, opts...)
+	if errors.Is(err, codec.ErrNotEnoughFragments) && src.skippedSlow() {
+		// A slow node was skipped before the dead ones were known, and the
+		// segment needed it: the rest is read again, every node asked.
+		rd.log.Info("a segment needed a slow node; reading on asking every node", "fid", f.FID, "at", off+cw.n)
+		err = codec.Decode(ctx, cw, f.Layout, src, off+cw.n, n-cw.n, opts...)
+	}
 	if err == nil && f.Chain != nil {
 		rd.cache.PutLayout(f.FID, f.Layout) // peers may now ask for it
 	}
@@ -380,10 +386,22 @@ type source struct {
 	f    *File
 	ends map[types.Address]string
 
-	mu     sync.Mutex
-	origin map[[2]int]string      // who served (segment, index): "cache", "work", a peer or node endpoint
-	slow   map[types.Address]bool // lost a hedge in this download
-	failed map[types.Address]bool // failed outright (refused, reset, an error answer)
+	mu      sync.Mutex
+	origin  map[[2]int]string      // who served (segment, index): "cache", "work", a peer or node endpoint
+	slow    map[types.Address]bool // lost a hedge in this download
+	failed  map[types.Address]bool // failed outright (refused, reset, an error answer)
+	skipped bool                   // a slow node was skipped; askAll: never again
+	askAll  bool
+}
+
+// skippedSlow reports whether a slow node was skipped, and from now on has
+// every node asked.
+func (s *source) skippedSlow() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	skipped := s.skipped
+	s.askAll = true
+	return skipped
 }
 
 func (s *source) served(seg uint64, idx int, from string) {
@@ -508,7 +526,9 @@ func (s *source) isSlow(a types.Address) bool {
 			s.slow[a] = true
 		}
 	}
-	return s.slow[a] && len(s.slow)+len(s.failed) <= types.ParityShards
+	skip := !s.askAll && s.slow[a] && len(s.slow)+len(s.failed) <= types.ParityShards
+	s.skipped = s.skipped || skip
+	return skip
 }
 
 // markSlow remembers a node that a hedge left behind, for the rest of the
@@ -666,4 +686,17 @@ func (rd *Reader) gateways(ctx context.Context) ([]ledger.Gateway, error) {
 type gatewayList struct {
 	at   time.Time
 	list []ledger.Gateway
+}
+
+// countingWriter counts what reached the client, so that a read can go on
+// from where it stopped.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,5 +322,70 @@ func TestPeerProbesBounded(t *testing.T) {
 	}
 	if n := probes.Load(); n > 3*maxPeerProbes || n == 0 {
 		t.Fatalf("3 reads sent %d probes to 500 registered gateways, want 1 to %d", n, 3*maxPeerProbes)
+	}
+}
+
+// nodesChain is a chain of storage nodes at the given endpoints.
+type nodesChain struct {
+	peerOnlyChain
+	nodes []ledger.Node
+}
+
+func (c nodesChain) Nodes(context.Context) ([]ledger.Node, error) { return c.nodes, nil }
+func (c nodesChain) Gateways(context.Context) ([]ledger.Gateway, error) {
+	return nil, nil
+}
+
+// TestSlowNodeAskedWhenTheDeadAreFound: the one live node left beside three
+// is a laggard (it lost a hedge lately), and the decoder asks it before it
+// learns that eight holders are dead; skipped then, it is asked when the
+// segment turns out to need it, and the read succeeds (CI caught a 503
+// there with four live holders).
+func TestSlowNodeAskedWhenTheDeadAreFound(t *testing.T) {
+	data := bytes.Repeat([]byte("slow but needed "), 20_000)
+	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
+	byHash := map[types.Hash][]byte{}
+	for k, b := range frags {
+		byHash[res.Layout.Segments[k[0]].Fragments[k[1]]] = b
+	}
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, err := types.ParseHash(strings.TrimPrefix(r.URL.Path, "/fragment/"))
+		if b, ok := byHash[h]; err == nil && ok {
+			w.Write(b)
+			return
+		}
+		http.NotFound(w, r)
+	})
+	live := httptest.NewServer(serve)
+	defer live.Close()
+	dead := httptest.NewServer(serve)
+	dead.Close() // connection refused from now on
+	chainFile := &ledger.File{FID: res.FID, Layout: res.Layout, State: ledger.FileStored}
+	var nodes []ledger.Node
+	for j := range types.TotalShards {
+		a := types.Address{byte(100 + j)}
+		ep := live.URL
+		if j >= 1 && j <= 8 {
+			ep = dead.URL
+		}
+		chainFile.Columns[j] = ledger.Column{Node: a, Reported: true}
+		nodes = append(nodes, ledger.Node{Address: a, Endpoint: ep, State: ledger.NodeActive})
+	}
+	root := t.TempDir()
+	w, _ := work.Open(root + "/work")
+	q, err := pipeline.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c, _ := cache.Open(root+"/cache", 1<<30)
+	rd := New(Config{}, nodesChain{nodes: nodes}, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rd.laggards.Put(nodes[0].Address, true)
+	var out bytes.Buffer
+	if err := rd.Read(context.Background(), &out, &File{FID: res.FID, Layout: &res.Layout, Chain: chainFile}, 0, int64(len(data)), nil); err != nil {
+		t.Fatalf("read with 4 live holders, one a laggard: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("wrong bytes")
 	}
 }
