@@ -129,3 +129,8 @@ func (c *Client) Pool(ctx context.Context) (*ledger.Pool, error) {
 func (c *Client) AccountView(ctx context.Context, a types.Address) (*ledger.AccountView, error) {
 	return query[ledger.AccountView](ctx, c, "account/"+a.String())
 }
+
+// Owner returns one owner of a file (ledger.ErrNotFound if a owns none).
+func (c *Client) Owner(ctx context.Context, fid types.FID, a types.Address) (*ledger.Owner, error) {
+	return query[ledger.Owner](ctx, c, "owner/"+fid.String()+"/"+a.String())
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"strconv"
 
 	"github.com/deoss/deoss/internal/codec"
@@ -63,14 +64,14 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 		if f.State != FileStored {
 			return errf(ErrConflict, "file %s has a pending order", m.FID)
 		}
-		if f.owner(m.Owner) >= 0 {
+		if _, ok := l.fileOwner(m.FID, m.Owner); ok {
 			return errf(ErrConflict, "%s already owns file %s", m.Owner, m.FID)
 		}
 		t.Used += charge
 		s.put(territoryKey(m.Owner, m.Territory), t)
-		f.Owners = append(f.Owners, owner)
-		s.put(fidKey(m.FID), f)
-		s.setFlag(userFileKey(m.Owner, m.FID))
+		// An owner is a key of its own: the file's record is not
+		// rewritten, nor does it grow, however many owners come.
+		l.addOwner(m.FID, owner)
 		l.emitFile(ActionOwnerAdded, f, AttrOwner, m.Owner.String())
 		return nil
 	}
@@ -83,7 +84,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 		}
 		f.State, f.StoredAt = FileStored, l.height
 		s.put(fidKey(m.FID), f)
-		s.setFlag(userFileKey(m.Owner, m.FID))
+		l.addOwner(m.FID, owner)
 		l.emitFile(ActionStored, f)
 		return nil
 	}
@@ -103,7 +104,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 	s.put(territoryKey(m.Owner, m.Territory), t)
 	f.State, f.Deadline, f.End = FilePending, l.now+s.params().OrderTTL, l.now+OrderEnds*s.params().OrderTTL
 	s.put(fidKey(m.FID), f)
-	s.setFlag(userFileKey(m.Owner, m.FID))
+	l.addOwner(m.FID, owner)
 	s.setFlag(deadlineKey(f.Deadline, m.FID))
 	l.emitFile(ActionDeclared, f, AttrOwner, m.Owner.String(), AttrGateway, gw.String())
 	return nil
@@ -253,8 +254,8 @@ func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
 	if err != nil {
 		return err
 	}
-	i := f.owner(m.Owner)
-	if i < 0 {
+	o, ok := l.fileOwner(m.FID, m.Owner)
+	if !ok {
 		return errf(ErrNotFound, "%s does not own file %s", m.Owner, m.FID)
 	}
 	s := state{l.o}
@@ -263,9 +264,7 @@ func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
 			return errf(ErrUnauthorized, "only the owner or a gateway it authorized deletes its file")
 		}
 	}
-	l.releaseOwner(f, i)
-	if len(f.Owners) > 0 {
-		s.put(fidKey(m.FID), f)
+	if l.releaseOwner(f, o) > 0 {
 		l.emitFile(ActionOwnerRemoved, f, AttrOwner, m.Owner.String())
 		return nil
 	}
@@ -273,9 +272,9 @@ func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
 	return nil
 }
 
-// releaseOwner returns owner i's space and drops it from the file.
-func (l *Ledger) releaseOwner(f *File, i int) {
-	o := f.Owners[i]
+// releaseOwner returns an owner's space and drops it from the file; it
+// returns how many owners are left.
+func (l *Ledger) releaseOwner(f *File, o *Owner) uint64 {
 	s := state{l.o}
 	if t, err := l.territory(o.Address, o.Territory); err == nil {
 		charge := Charge(&f.Layout)
@@ -286,8 +285,7 @@ func (l *Ledger) releaseOwner(f *File, i int) {
 		}
 		s.put(territoryKey(o.Address, o.Territory), t)
 	}
-	s.o.del(userFileKey(o.Address, f.FID))
-	f.Owners = append(f.Owners[:i], f.Owners[i+1:]...)
+	return l.dropOwner(f.FID, o.Address)
 }
 
 // removeFile drops a file with no owners left: its columns are released (the
@@ -313,8 +311,8 @@ func (l *Ledger) expireOrder(fid types.FID) {
 	if err != nil || f.State != FilePending {
 		return // a stale index entry; EndBlock removed it
 	}
-	for len(f.Owners) > 0 {
-		l.releaseOwner(f, 0)
+	for _, o := range l.owners(fid, 0) {
+		l.releaseOwner(f, &o)
 	}
 	l.removeFile(f, ActionExpired)
 }
@@ -331,4 +329,63 @@ func (l *Ledger) emitFile(action string, f *File, kv ...string) {
 		}
 	}
 	l.emit(EventFile, attrs...)
+}
+
+// A file's owners are keys of their own, fo/<fid><owner> -> Owner, with
+// their count at fn/<fid>; the file's record keeps only its declarer.
+func ownerKey(fid types.FID, a types.Address) string {
+	return pFileOwner + string(fid[:]) + string(a[:])
+}
+
+func (l *Ledger) fileOwner(fid types.FID, a types.Address) (*Owner, bool) {
+	return load[Owner](state{l.o}, ownerKey(fid, a))
+}
+
+func (l *Ledger) ownerCount(fid types.FID) uint64 {
+	return uint64At(state{l.o}.o.get(pOwnerCount + string(fid[:])))
+}
+
+func (l *Ledger) setOwnerCount(fid types.FID, n uint64) {
+	s := state{l.o}
+	if n == 0 {
+		s.o.del(pOwnerCount + string(fid[:]))
+		return
+	}
+	s.o.set(pOwnerCount+string(fid[:]), binary.BigEndian.AppendUint64(nil, n))
+}
+
+func (l *Ledger) addOwner(fid types.FID, o Owner) {
+	s := state{l.o}
+	s.put(ownerKey(fid, o.Address), &o)
+	s.setFlag(userFileKey(o.Address, fid))
+	l.setOwnerCount(fid, l.ownerCount(fid)+1)
+}
+
+// dropOwner removes an owner's keys and returns how many are left.
+func (l *Ledger) dropOwner(fid types.FID, a types.Address) uint64 {
+	s := state{l.o}
+	s.o.del(ownerKey(fid, a))
+	s.o.del(userFileKey(a, fid))
+	n := l.ownerCount(fid)
+	if n > 0 {
+		n--
+	}
+	l.setOwnerCount(fid, n)
+	return n
+}
+
+// owners lists a file's owners in address order, at most max (0: all).
+func (l *Ledger) owners(fid types.FID, max int) []Owner {
+	return ownersOf(state{l.o}, fid, max)
+}
+
+func ownersOf(s state, fid types.FID, max int) []Owner {
+	var out []Owner
+	s.o.iterate(pFileOwner+string(fid[:]), func(_ string, v []byte) bool {
+		var o Owner
+		mustUnmarshal(v, &o)
+		out = append(out, o)
+		return max == 0 || len(out) < max
+	})
+	return out
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/deoss/deoss/internal/codec"
@@ -698,5 +699,57 @@ func TestListsPaged(t *testing.T) {
 		if _, err := h.l.Query(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+}
+
+// TestOwnersAreKeys: every owner of a file is a key of its own; a new owner
+// of the shared empty v1 file does not rewrite the file's record; the file
+// query lists the first MaxOwnersListed and counts them all; any owner is
+// found by owner/<fid>/<addr>; the file goes with its last owner, whichever
+// order they leave in.
+func TestOwnersAreKeys(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup()
+	empty := types.Layout{Version: types.FormatV1}
+	fid := codec.FileID(&empty)
+	n := MaxOwnersListed + 20
+	var record []byte
+	for i := range n {
+		name := fmt.Sprintf("owner%03d", i)
+		h.ok(name, Msg{Faucet: &Faucet{}})
+		h.ok(name, Msg{BuyTerritory: &BuyTerritory{Name: "home", GiB: 1, Days: 1}})
+		h.ok(name, Msg{Authorize: &Authorize{Gateway: h.addr("gw")}})
+		h.ok("gw", Msg{DeclareFile: &DeclareFile{Owner: h.addr(name), FID: fid, Name: "empty", Territory: "home", Layout: empty}})
+		rec := h.kv.Get([]byte(fidKey(fid)))
+		if record == nil {
+			record = rec
+		} else if !bytes.Equal(rec, record) {
+			t.Fatalf("owner %d rewrote the file's record", i)
+		}
+	}
+	f, err := h.file(fid)
+	if err != nil || len(f.Owners) != MaxOwnersListed || f.OwnerCount != uint64(n) {
+		t.Fatalf("file: %d owners listed, count %d, %v", len(f.Owners), f.OwnerCount, err)
+	}
+	last := h.addr(fmt.Sprintf("owner%03d", n-1))
+	if o := query[Owner](h, "owner/"+fid.String()+"/"+last.String()); o.Address != last || o.Name != "empty" {
+		t.Fatalf("owner query: %+v", o)
+	}
+	if fs := query[[]UserFile](h, "files/"+last.String()); len(fs) != 1 || fs[0].FID != fid {
+		t.Fatalf("the last owner's files: %+v", fs)
+	}
+	// Everyone leaves, the declarer first; the file goes with the last.
+	for i := range n {
+		if _, err := h.file(fid); err != nil {
+			t.Fatalf("gone with %d owners left", n-i)
+		}
+		name := fmt.Sprintf("owner%03d", i)
+		h.ok(name, Msg{DeleteFile: &DeleteFile{FID: fid, Owner: h.addr(name)}})
+		if _, err := h.l.Query("owner/" + fid.String() + "/" + h.addr(name).String()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s still an owner: %v", name, err)
+		}
+	}
+	if _, err := h.file(fid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the file outlived its owners: %v", err)
 	}
 }

@@ -20,7 +20,8 @@ import (
 //	authorized/<user>          []address: gateways the user authorized
 //	node/<addr>                Node
 //	nodes                      []Node
-//	file/<fid>                 File
+//	file/<fid>                 File (with its owners: the first 100, and their count)
+//	owner/<fid>/<addr>         Owner: one owner of a file
 //	files/<addr>               []UserFile
 //	columns/<node>             []NodeColumn
 //	challenges/<node>          []Challenge: the node's open challenges
@@ -228,7 +229,23 @@ func (q querier) answer(path string) (any, error) {
 		if err != nil {
 			return nil, errf(ErrInvalid, "%v", err)
 		}
-		return one[File](q.s, fidKey(f), "file")
+		file, err := one[File](q.s, fidKey(f), "file")
+		if err != nil {
+			return nil, err
+		}
+		file.Owners = ownersOf(q.s, f, MaxOwnersListed)
+		file.OwnerCount = uint64At(q.s.o.get(pOwnerCount + string(f[:])))
+		return file, nil
+	case "owner":
+		f, err := types.ParseFID(arg(1))
+		if err != nil {
+			return nil, errf(ErrInvalid, "%v", err)
+		}
+		a, err := parseAddr(arg(2))
+		if err != nil {
+			return nil, err
+		}
+		return one[Owner](q.s, ownerKey(f, a), "owner")
 	case "files":
 		a, err := parseAddr(arg(1))
 		if err != nil {
@@ -262,10 +279,10 @@ func (q querier) userFiles(a types.Address) []UserFile {
 	q.iterate(prefix, func(k string, _ []byte) {
 		var fid types.FID
 		copy(fid[:], k[len(prefix):])
-		if f, ok := load[File](q.s, fidKey(fid)); ok {
-			if i := f.owner(a); i >= 0 {
-				out = append(out, UserFile{FID: fid, Name: f.Owners[i].Name, Territory: f.Owners[i].Territory, Size: f.Layout.Size, State: f.State})
-			}
+		f, ok1 := load[File](q.s, fidKey(fid))
+		o, ok2 := load[Owner](q.s, ownerKey(fid, a))
+		if ok1 && ok2 {
+			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: f.Layout.Size, State: f.State})
 		}
 	})
 	return out

@@ -29,8 +29,13 @@ const (
 	pUserFile  = "uf/"
 	pNodeCol   = "nc/"
 	pDeadline  = "od/"
-	kParams    = "meta/params"
-	kChain     = "meta/chain"
+	// A file's owners (fo/<fid><owner> -> Owner) and their count
+	// (fn/<fid>): keys of their own, so that a file with many owners (the
+	// empty v1 file has everyone) is not one record that grows.
+	pFileOwner  = "fo/"
+	pOwnerCount = "fn/"
+	kParams     = "meta/params"
+	kChain      = "meta/chain"
 )
 
 func addrKey(p string, a types.Address) string { return p + string(a[:]) }
@@ -224,12 +229,16 @@ type Column struct {
 
 // File is a file and, while pending, its storage order.
 type File struct {
-	FID     types.FID                 `json:"fid"`
-	Layout  types.Layout              `json:"layout"`
-	Owners  []Owner                   `json:"owners"`
-	Gateway types.Address             `json:"gateway"` // the declaring gateway
-	Columns [types.TotalShards]Column `json:"columns"`
-	State   string                    `json:"state"`
+	FID    types.FID    `json:"fid"`
+	Layout types.Layout `json:"layout"`
+	// Owners: in the chain's record, the declarer; a query's answer lists
+	// the owners (the first MaxOwnersListed in address order) and counts
+	// them in OwnerCount.
+	Owners     []Owner                   `json:"owners"`
+	OwnerCount uint64                    `json:"owner_count,omitempty"`
+	Gateway    types.Address             `json:"gateway"` // the declaring gateway
+	Columns    [types.TotalShards]Column `json:"columns"`
+	State      string                    `json:"state"`
 	// Deadline is the block time an unfinished order expires at. A
 	// reassignment moves it, never past End (OrderEnds order TTLs from
 	// the declaration), and at most MaxReassigns times.
@@ -249,7 +258,12 @@ func Charge(l *types.Layout) uint64 { return l.PaddedSize() }
 // ColumnBytes is what one column of the file takes on its node.
 func ColumnBytes(l *types.Layout) uint64 { return l.ColumnBytes() }
 
-// HasOwner reports whether a is one of the file's owners.
+// MaxOwnersListed bounds the owners a file query lists.
+const MaxOwnersListed = 100
+
+// HasOwner reports whether a is one of the file's owners listed; a query's
+// answer lists them all unless OwnerCount says there are more (then ask
+// owner/<fid>/<addr>).
 func (f *File) HasOwner(a types.Address) bool { return f.owner(a) >= 0 }
 
 func (f *File) owner(a types.Address) int {

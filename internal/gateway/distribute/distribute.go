@@ -28,6 +28,8 @@ import (
 // Chain is what distribution asks of the chain.
 type Chain interface {
 	File(ctx context.Context, fid types.FID) (*ledger.File, error)
+	// Owner returns one owner of a file, or ledger.ErrNotFound.
+	Owner(ctx context.Context, fid types.FID, a types.Address) (*ledger.Owner, error)
 	Nodes(ctx context.Context) ([]ledger.Node, error)
 	// Territory returns an owner's territory, or ledger.ErrNotFound.
 	Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error)
@@ -375,7 +377,11 @@ func (d *Distributor) advance1(ctx context.Context, r *pipeline.Record) error {
 		if r.State == pipeline.Distributing {
 			d.m.reportWait.Observe(d.cfg.Now().Sub(r.Updated).Seconds())
 		}
-		if !f.HasOwner(r.Owner) {
+		owns, err := d.owns(ctx, f, r.Owner)
+		if err != nil {
+			return err
+		}
+		if !owns {
 			// Stored for someone else (v1 only: a v2 FID has one owner):
 			// this owner is added, no second copy, but only if the stored
 			// fragments are this file's. A v1 FID does not bind the
@@ -431,8 +437,14 @@ func (d *Distributor) freeWork(fid types.FID) error {
 // and, when no other owner's record needs it, the work copy.
 func (d *Distributor) remove(ctx context.Context, r *pipeline.Record) error {
 	f, err := d.chain.File(ctx, r.FID)
+	owns := false
+	if err == nil {
+		if owns, err = d.owns(ctx, f, r.Owner); err != nil {
+			return err
+		}
+	}
 	switch {
-	case err == nil && f.HasOwner(r.Owner):
+	case err == nil && owns:
 		if err := d.chain.Submit(ctx, ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: r.FID, Owner: r.Owner}}); err != nil {
 			return fmt.Errorf("delete on chain: %w", err)
 		}
@@ -718,4 +730,20 @@ func (d *Distributor) pushFragment(ctx context.Context, node types.Address, endp
 		return nodeapi.ReadError(resp)
 	}
 	return nil
+}
+
+// owns reports whether a owns f: from the owners the file's record lists,
+// or, when it lists only the first of many, from the chain.
+func (d *Distributor) owns(ctx context.Context, f *ledger.File, a types.Address) (bool, error) {
+	if f.HasOwner(a) {
+		return true, nil
+	}
+	if f.OwnerCount <= uint64(len(f.Owners)) {
+		return false, nil
+	}
+	_, err := d.chain.Owner(ctx, f.FID, a)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

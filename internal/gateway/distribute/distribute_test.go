@@ -117,6 +117,10 @@ func (c *memChain) File(_ context.Context, fid types.FID) (*ledger.File, error) 
 	return query[ledger.File](c, "file/"+fid.String())
 }
 
+func (c *memChain) Owner(_ context.Context, fid types.FID, a types.Address) (*ledger.Owner, error) {
+	return query[ledger.Owner](c, "owner/"+fid.String()+"/"+a.String())
+}
+
 func (c *memChain) Nodes(context.Context) ([]ledger.Node, error) {
 	ns, err := query[[]ledger.Node](c, "nodes")
 	if err != nil {
