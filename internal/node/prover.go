@@ -36,6 +36,7 @@ type prover struct {
 
 	mu      sync.Mutex
 	tried   map[string]int64 // challenge -> its deadline, once answered or given up
+	rec     ProofRecord
 	proved  prometheus.Counter
 	failed  *prometheus.CounterVec
 	latency prometheus.Histogram
@@ -126,6 +127,7 @@ func (p *prover) answer(ctx context.Context, c ledger.Challenge) bool {
 	start := time.Now()
 	slice, err := p.prove(ctx, c)
 	if err != nil {
+		p.count(func(r *ProofRecord) { r.Unreadable++ })
 		p.failed.WithLabelValues("unreadable").Inc()
 		p.log.Error("cannot prove a challenged fragment", "fid", c.FID, "column", c.Column, "segment", c.Segment, "hash", c.Hash, "err", err)
 		return true // it will not be readable the next round either
@@ -133,11 +135,13 @@ func (p *prover) answer(ctx context.Context, c ledger.Challenge) bool {
 	err = p.chain.SubmitProof(ctx, &ledger.SubmitProof{FID: c.FID, Column: c.Column, Segment: c.Segment, Slice: slice})
 	switch {
 	case err == nil:
+		p.count(func(r *ProofRecord) { r.Proved++; r.Last = time.Now() })
 		p.proved.Inc()
 		p.latency.Observe(time.Since(start).Seconds())
 		p.log.Debug("proved", "fid", c.FID, "column", c.Column, "segment", c.Segment, "chunk", c.Chunk)
 		return true
 	case errors.Is(err, ledger.ErrBadProof), errors.Is(err, ledger.ErrNotFound), errors.Is(err, ledger.ErrInvalid):
+		p.count(func(r *ProofRecord) { r.Refused++ })
 		p.failed.WithLabelValues("refused").Inc()
 		p.log.Error("proof refused", "fid", c.FID, "column", c.Column, "segment", c.Segment, "err", err)
 		return true
@@ -165,4 +169,17 @@ func (p *prover) prove(ctx context.Context, c ledger.Challenge) ([]byte, error) 
 		return nil, err
 	}
 	return codec.SliceChunk(f, ob, c.Chunk)
+}
+
+func (p *prover) count(f func(*ProofRecord)) {
+	p.mu.Lock()
+	f(&p.rec)
+	p.mu.Unlock()
+}
+
+// record is what the prover did since it started (for /info).
+func (p *prover) record() ProofRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rec
 }

@@ -78,6 +78,9 @@ func TestProverAnswers(t *testing.T) {
 	if ch.proofs != 1 || counter(p.proved) != 1 {
 		t.Fatalf("after the chain came back: %d proofs", ch.proofs)
 	}
+	if r := p.record(); r.Proved != 1 || r.Unreadable != 1 || r.Last.IsZero() {
+		t.Fatalf("the record for /info: %+v", r)
+	}
 	// The fragment it lacks is not answered again and again.
 	p.round(ctx)
 	if got := counter(p.failed.WithLabelValues("unreadable")); got != 1 {

@@ -55,6 +55,8 @@ type ServerConfig struct {
 	// a listener of its own).
 	MetricsToken string
 	OpsApart     bool
+	// Proofs, if set, gives the prover's record for /info.
+	Proofs func() ProofRecord
 }
 
 // Server is the storage node's HTTP API (docs/api.yaml, node section).
@@ -464,9 +466,25 @@ type Info struct {
 	Capacity uint64        `json:"capacity_bytes"`
 	Used     uint64        `json:"used_bytes"`
 	Version  version.Info  `json:"version"`
+	// Proofs is what this node's prover did since it started (the
+	// chain's record, with what it counted, is in its node query).
+	Proofs *ProofRecord `json:"proofs,omitempty"`
+}
+
+// ProofRecord counts the prover's answers since the node started.
+type ProofRecord struct {
+	Proved     uint64    `json:"proved"`
+	Unreadable uint64    `json:"unreadable"` // challenged fragments it could not read
+	Refused    uint64    `json:"refused"`    // proofs the chain refused
+	Last       time.Time `json:"last_proof,omitzero"`
 }
 
 func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	used, capacity := s.store.Usage()
-	writeJSON(w, http.StatusOK, Info{Address: s.cfg.Self, Capacity: capacity, Used: used, Version: version.Get()})
+	in := Info{Address: s.cfg.Self, Capacity: capacity, Used: used, Version: version.Get()}
+	if s.cfg.Proofs != nil {
+		r := s.cfg.Proofs()
+		in.Proofs = &r
+	}
+	writeJSON(w, http.StatusOK, in)
 }
