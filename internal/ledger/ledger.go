@@ -217,15 +217,7 @@ func failed(err error) Result { return Result{Code: CodeOf(err), Log: err.Error(
 func (l *Ledger) EndBlock() []Event {
 	mark := len(l.events)
 	s := state{l.o}
-	var due []string
-	s.o.iterate(pDeadline, func(k string, _ []byte) bool {
-		if int64(beUint64(k[len(pDeadline):])) > l.now {
-			return false
-		}
-		due = append(due, k)
-		return true
-	})
-	for _, k := range due {
+	for _, k := range l.due(pDeadline) {
 		s.o.del(k)
 		var fid types.FID
 		copy(fid[:], k[len(pDeadline)+8:])

@@ -87,7 +87,9 @@ func encodeToMap(t *testing.T, data []byte, opts ...codec.EncodeOption) (*codec.
 	return res, frags
 }
 
-func newTestReader(t *testing.T, peer string) *Reader {
+func newTestReader(t *testing.T, peer string) *Reader { return newReaderOver(t, peerOnlyChain{peer}) }
+
+func newReaderOver(t *testing.T, ch Chain) *Reader {
 	root := t.TempDir()
 	w, _ := work.Open(root + "/work")
 	q, err := pipeline.Open(root)
@@ -96,7 +98,7 @@ func newTestReader(t *testing.T, peer string) *Reader {
 	}
 	t.Cleanup(func() { q.Close() })
 	c, _ := cache.Open(root+"/cache", 1<<30)
-	return New(Config{}, peerOnlyChain{peer}, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return New(Config{}, ch, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // TestPeerWrongBytes: a peer gateway that serves a corrupted fragment is
@@ -371,15 +373,7 @@ func TestSlowNodeAskedWhenTheDeadAreFound(t *testing.T) {
 		chainFile.Columns[j] = ledger.Column{Node: a, Reported: true}
 		nodes = append(nodes, ledger.Node{Address: a, Endpoint: ep, State: ledger.NodeActive})
 	}
-	root := t.TempDir()
-	w, _ := work.Open(root + "/work")
-	q, err := pipeline.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	c, _ := cache.Open(root+"/cache", 1<<30)
-	rd := New(Config{}, nodesChain{nodes: nodes}, types.Address{1}, w, q, c, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rd := newReaderOver(t, nodesChain{nodes: nodes})
 	rd.laggards.Put(nodes[0].Address, true)
 	var out bytes.Buffer
 	if err := rd.Read(context.Background(), &out, &File{FID: res.FID, Layout: &res.Layout, Chain: chainFile}, 0, int64(len(data)), nil); err != nil {
