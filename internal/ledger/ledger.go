@@ -135,24 +135,30 @@ func (l *Ledger) BeginBlock(height, unixTime int64, hash []byte) {
 	l.events = nil
 }
 
-// CheckTx validates a transaction for the mempool against committed state:
-// signature, chain id and a nonce not already used. A nonce ahead of the
-// account's is allowed, because a sender may have several transactions
-// waiting; the block enforces the exact order.
+// CheckTx validates a transaction for the mempool against the latest
+// decided state: signature, chain id, a nonce not already used, and a
+// balance that pays the fee. A nonce ahead of the account's is allowed,
+// because a sender may have several transactions waiting; the block
+// enforces the exact order.
 func (l *Ledger) CheckTx(b []byte) (*Tx, error) {
 	tx, err := l.decode(b, true)
 	if err != nil {
 		return nil, err
 	}
-	committed := state{newOverlay(l.base)}
-	if tx.ChainID != committed.chain().ChainID {
+	// The latest decided state: the committed one, plus the writes of a
+	// block decided and applied but not committed yet (CometBFT may check
+	// a transaction between FinalizeBlock and Commit; a client that saw
+	// its faucet transaction in that block must not be told it has no
+	// balance). CheckTx only reads.
+	decided := state{l.o}
+	if tx.ChainID != decided.chain().ChainID {
 		return nil, errf(ErrWrongChain, "%q", tx.ChainID)
 	}
-	acc := committed.account(tx.Sender)
+	acc := decided.account(tx.Sender)
 	if tx.Nonce < acc.Nonce {
 		return nil, errf(ErrBadNonce, "nonce %d already used (next is %d)", tx.Nonce, acc.Nonce)
 	}
-	if fee := committed.fee(tx, len(b)); acc.Balance < fee {
+	if fee := decided.fee(tx, len(b)); acc.Balance < fee {
 		return nil, errf(ErrInsufficientFunds, "the fee is %d, the balance %d", fee, acc.Balance)
 	}
 	l.remember(b, tx)

@@ -402,3 +402,24 @@ func TestFees(t *testing.T) {
 		t.Fatalf("stake %d", n.Stake)
 	}
 }
+
+// TestCheckTxSeesTheDecidedBlock: between a block's end and its commit (when
+// CometBFT may check a transaction), CheckTx sees the block's writes: a key
+// funded by the faucet in it pays its next fee (deoss dev failed without).
+func TestCheckTxSeesTheDecidedBlock(t *testing.T) {
+	h := newHarnessWith(t, true, func(p *Params) {})
+	h.height++
+	h.l.BeginBlock(h.height, h.now+1, nil)
+	if r := h.l.DeliverTx(h.sign("newcomer", Msg{Faucet: &Faucet{}}, 0)); r.Code != CodeOK {
+		t.Fatal(r.Log)
+	}
+	h.l.EndBlock()
+	next := h.sign("newcomer", Msg{Transfer: &Transfer{To: h.addr("bob"), Amount: 1}}, 1)
+	if _, err := h.l.CheckTx(next); err != nil {
+		t.Fatalf("CheckTx before the funding block's commit: %v", err)
+	}
+	h.commit()
+	if _, err := h.l.CheckTx(next); err != nil {
+		t.Fatalf("CheckTx after it: %v", err)
+	}
+}
