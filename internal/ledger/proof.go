@@ -260,7 +260,10 @@ func (l *Ledger) seed(node types.Address, extra ...byte) [32]byte {
 }
 
 // issue challenges node n on one chunk of its challenged bytes, drawn
-// weighted by bytes. A node with nothing to prove is not challenged.
+// weighted by bytes. A node with nothing to prove is not challenged. It
+// scans the node's column index twice (9-byte values, no file loaded but
+// the one drawn): linear in the node's columns once an epoch, fine at
+// today's sizes; millions of columns a node would want a weighted tree.
 func (l *Ledger) issue(n *Node) {
 	s := state{l.o}
 	prefix := pNodeCol + string(n.Address[:])
