@@ -71,3 +71,18 @@ func testKey(b *testing.B) *auth.Key {
 	}
 	return k
 }
+
+// BenchmarkDecodeProofTx is what every validator does to a proof before the
+// check itself: decode the canonical CBOR and verify the ed25519 signature.
+func BenchmarkDecodeProofTx(b *testing.B) {
+	_, _, proof := proofFixture(b)
+	tx := Tx{ChainID: "deoss-network", Nonce: 1 << 20, Msg: Msg{SubmitProof: &SubmitProof{Segment: 9999, Column: 11, Slice: proof}}}
+	tx.Sign(testKey(b))
+	raw := tx.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeTx(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
