@@ -225,7 +225,9 @@ func (l *Ledger) proofsEndBlock() {
 		if err != nil {
 			continue // gone: it is not scheduled again
 		}
-		if n.State == NodeActive || n.State == NodeSuspect {
+		// An exiting node still holds its columns until they move: it is
+		// challenged on them as before.
+		if n.State == NodeActive || n.State == NodeSuspect || n.State == NodeExiting {
 			l.issue(n)
 		}
 		if n.State != NodeFaulty {
@@ -484,6 +486,9 @@ func (l *Ledger) reportLost(node types.Address, m *ReportLost) error {
 	}
 	if m.Column >= types.TotalShards || f.Columns[m.Column].Node != node {
 		return errf(ErrUnauthorized, "column %d of %s is not %s's", m.Column, m.FID, node)
+	}
+	if !f.Columns[m.Column].Reported {
+		return errf(ErrConflict, "column %d of %s is not reported: the order's deadline deals with it", m.Column, m.FID)
 	}
 	n, err := l.node(node)
 	if err != nil {

@@ -329,6 +329,16 @@ func TestReportMissingAndLost(t *testing.T) {
 		t.Fatalf("a targeted proof earns nothing: %+v", n)
 	}
 
+	// A column not reported yet cannot be reported lost.
+	l, pfid := layoutOf(1000, 77)
+	h.ok("gw", Msg{DeclareFile: &DeclareFile{Owner: h.addr("alice"), FID: pfid, Name: "pending", Territory: "home", Layout: l, Columns: h.nodes(2)}})
+	h.fail(nodeName(8), Msg{ReportLost: &ReportLost{FID: pfid, Column: 6}}, CodeConflict)
+	// An exiting node is still challenged on what it holds.
+	h.ok(nodeName(9), Msg{ExitNode: &ExitNode{}})
+	if c := h.nextChallenge(9); c.Node != h.addr(nodeName(9)) {
+		t.Fatalf("exiting node's challenge: %+v", c)
+	}
+
 	// Node 6 says it lost its column before answering.
 	stake := h.node(6).Stake
 	h.ok(nodeName(6), Msg{ReportLost: &ReportLost{FID: h.fid, Column: 6}})
