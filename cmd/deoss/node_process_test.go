@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/node"
 	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -197,5 +199,40 @@ func TestNodeProcess(t *testing.T) {
 	})
 	if st := get(h2); st != http.StatusOK {
 		t.Fatalf("a referenced fragment was collected: %d", st)
+	}
+
+	// Restarted against a chain that knows nothing of it (another, fresh
+	// chain: as a validator restarted empty, or a stub answering "not
+	// found" to everything), the node deletes nothing.
+	np.Kill()
+	dir2 := t.TempDir()
+	base2 := testutil.FreePorts(t, 2)
+	if _, code := cli(t, nil, "chain", "testnet", "--dev", "--validators", "1", "--dir", dir2, "--base-port", fmt.Sprint(base2), "--timeout-commit", "10ms"); code != 0 {
+		t.Fatal("second testnet")
+	}
+	startDaemon(t, dir, "validator2", "chain", "start", "--home", filepath.Join(dir2, "v0"), "--log-level", "error")
+	rpc2 := fmt.Sprintf("http://127.0.0.1:%d", base2+1)
+	c2, err := chain.Dial(rpc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.LoadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Chain = rpc2
+	if err := node.SaveConfig(home, cfg); err != nil {
+		t.Fatal(err)
+	}
+	runNode()
+	waitFor("the node refuses to collect against a chain that does not know it", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "node.log"))
+		return bytes.Contains(b, []byte("does not know this node"))
+	})
+	if st := get(h2); st != http.StatusOK {
+		t.Fatalf("a fragment deleted on the word of a chain that knows nothing: %d", st)
 	}
 }

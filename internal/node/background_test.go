@@ -25,6 +25,8 @@ type reportChain struct {
 	mu          sync.Mutex
 	failReports int
 	reports     []column
+	height      int64 // the chain's height (1 if unset)
+	empty       bool  // knows no node (a stub, a validator restarted empty)
 }
 
 func (c *reportChain) Report(_ context.Context, fid types.FID, col uint8) error {
@@ -45,7 +47,28 @@ func (c *reportChain) Columns(context.Context, types.Address) ([]ledger.NodeColu
 	return nil, nil
 }
 func (c *reportChain) Follow(context.Context, int64, func(chain.BlockEvents) error) error { return nil }
-func (c *reportChain) Height(context.Context) (int64, error)                              { return 1, nil }
+
+func (c *reportChain) Height(context.Context) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.height, 1), nil
+}
+
+// Node knows every node unless the chain is "empty".
+func (c *reportChain) Node(_ context.Context, a types.Address) (*ledger.Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.empty {
+		return nil, ledger.ErrNotFound
+	}
+	return &ledger.Node{Address: a, State: ledger.NodeActive}, nil
+}
+
+// heights is a Declared in memory.
+type heights map[types.FID]int64
+
+func (h heights) Height(fid types.FID) (int64, bool) { v, ok := h[fid]; return v, ok }
+func (h heights) Forget(fid types.FID) error         { delete(h, fid); return nil }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -130,7 +153,7 @@ func TestCollector(t *testing.T) {
 	delete(ch.files, gone)
 	ch.files[moved].Columns[4].Node = other.Address()
 
-	gc := &collector{chain: ch, store: st, self: self.Address(), log: quiet()}
+	gc := &collector{chain: ch, store: st, self: self.Address(), log: quiet(), declared: heights{gone: 1}}
 	var kicked []column
 	if err := gc.reconcile(ctx, func(f types.FID, c uint8) { kicked = append(kicked, column{f, c}) }); err != nil {
 		t.Fatal(err)
@@ -164,6 +187,18 @@ func TestCollector(t *testing.T) {
 		{Type: "deoss.file", Attrs: []ledger.Attr{{Key: "action", Value: "deleted"}, {Key: "fid", Value: keep.String()},
 			{Key: "node", Value: self.Address().String()}}},
 	}
+	// An event alone releases nothing the chain's state still gives this
+	// node (an old event applied late, the FID declared again since).
+	if err := gc.onBlock(ctx, be); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := st.Files(ctx); len(files) != 2 {
+		t.Fatalf("released on an event the state contradicts: %v left", files)
+	}
+	ch.fakeChain.mu.Lock()
+	ch.files[gone].Columns[7].Node = other.Address()
+	delete(ch.files, keep)
+	ch.fakeChain.mu.Unlock()
 	if err := gc.onBlock(ctx, be); err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +208,43 @@ func TestCollector(t *testing.T) {
 	if used, _ := st.Usage(); used != 0 {
 		t.Fatalf("used %d", used)
 	}
+	// At start, a chain that does not know this node (a stub answering
+	// "not found" to everything, a validator restarted empty) removes
+	// nothing; nor does one below the height a file was declared at, nor
+	// a file whose declaration height the node never noted.
+	hold(keep, 4, twoSegmentFile(ch, keep, self.Address(), 4))
+	hold(moved, 4, twoSegmentFile(ch, moved, self.Address(), 4))
+	ch.fakeChain.mu.Lock()
+	delete(ch.files, keep)
+	delete(ch.files, moved)
+	ch.fakeChain.mu.Unlock()
+	gc.declared = heights{keep: 50}
+	ch.empty = true
+	if err := gc.reconcile(ctx, func(types.FID, uint8) {}); !errors.Is(err, errUnknownNode) {
+		t.Fatalf("reconcile against a chain that knows no node: %v", err)
+	}
+	ch.empty, ch.height = false, 49
+	if err := gc.reconcile(ctx, func(types.FID, uint8) {}); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := st.Files(ctx); len(files) != 2 {
+		t.Fatalf("released below the declaration's height, or without it: %v left", files)
+	}
+	ch.height = 50 // reached: "keep" is truly gone; "moved" has no noted height
+	if err := gc.reconcile(ctx, func(types.FID, uint8) {}); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := st.Files(ctx); len(files) != 1 || files[0] != moved {
+		t.Fatalf("at the declaration's height: %v left", files)
+	}
+	gc.declared = heights{}
 	// An unreachable chain removes nothing at start.
 	hold(keep, 4, twoSegmentFile(ch, keep, self.Address(), 4))
 	gc.chain = &downChain{ch}
 	if err := gc.reconcile(ctx, func(types.FID, uint8) {}); !errors.Is(err, chain.ErrUnavailable) {
 		t.Fatalf("reconcile with the chain down: %v", err)
 	}
-	if files, _ := st.Files(ctx); len(files) != 1 {
+	if files, _ := st.Files(ctx); len(files) != 2 {
 		t.Fatal("collected while the chain was down")
 	}
 }

@@ -90,6 +90,11 @@ func (cc *ChainClient) Follow(ctx context.Context, from int64, fn func(chain.Blo
 	return cc.c.Follow(ctx, from, fn)
 }
 
+// Node implements NodeChain.
+func (cc *ChainClient) Node(ctx context.Context, a types.Address) (*ledger.Node, error) {
+	return cc.c.Node(ctx, a)
+}
+
 // Height implements ReportChain.
 func (cc *ChainClient) Height(ctx context.Context) (int64, error) { return cc.c.Height(ctx) }
 

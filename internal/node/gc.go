@@ -14,13 +14,27 @@ import (
 
 // collector removes fragments no file on chain references from this node: on
 // delete, expiry and reassignment events, and by reconciling at start. It
-// never removes a fragment of a column the chain assigns to the node.
+// never removes a fragment of a column the chain assigns to the node, and
+// it removes nothing on the word of an event alone or of a chain that may
+// not have seen the file yet:
+//   - an event's release is confirmed by the chain's current state (a
+//     follower that lags may apply an old "deleted" after the same FID was
+//     declared again and stored here);
+//   - at start, a file the chain says it does not know is released only if
+//     the chain knows this node and has reached the height the file was
+//     declared at (declared), so that a lagging RPC, a restarted empty
+//     validator or a stub that knows nothing deletes nothing.
 type collector struct {
-	chain NodeChain
-	store store.Store
-	self  types.Address
-	log   *slog.Logger
+	chain    NodeChain
+	store    store.Store
+	self     types.Address
+	log      *slog.Logger
+	declared Declared
 }
+
+// errUnknownNode: the chain does not know this node, so it is not the
+// chain the node's fragments were stored for (or not yet): release nothing.
+var errUnknownNode = errors.New("the chain does not know this node: releasing nothing")
 
 // reconcile compares what the store holds with the chain: columns the chain no
 // longer assigns to this node are released; columns it does are handed to
@@ -30,10 +44,27 @@ func (g *collector) reconcile(ctx context.Context, kick func(types.FID, uint8)) 
 	if err != nil {
 		return err
 	}
+	if _, err := g.chain.Node(ctx, g.self); err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return errUnknownNode
+		}
+		return err
+	}
+	height, err := g.chain.Height(ctx)
+	if err != nil {
+		return err
+	}
 	for _, fid := range files {
 		f, err := g.chain.File(ctx, fid)
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 			return err // the chain is unreachable: remove nothing
+		}
+		if f == nil {
+			if d, ok := g.declared.Height(fid); !ok || height < d {
+				g.log.Warn("the chain does not know a file held here; keeping it", "fid", fid, "chain_height", height,
+					"declared_height", d, "declaration_known", ok)
+				continue
+			}
 		}
 		for col := range uint8(types.TotalShards) {
 			if f != nil && f.Columns[col].Node == g.self {
@@ -44,8 +75,26 @@ func (g *collector) reconcile(ctx context.Context, kick func(types.FID, uint8)) 
 				return err
 			}
 		}
+		if f == nil {
+			if err := g.declared.Forget(fid); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// stillMine reports whether the chain's current state assigns column col
+// of fid to this node (an event said otherwise; the state decides).
+func (g *collector) stillMine(ctx context.Context, fid types.FID, col uint8) (bool, error) {
+	f, err := g.chain.File(ctx, fid)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err // unreachable: remove nothing, the block is taken up again
+	}
+	return f.Columns[col].Node == g.self, nil
 }
 
 // releaseColumn drops every fragment ref of a column.
@@ -77,6 +126,12 @@ func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 		switch {
 		case e.Type == ledger.EventFile && e.Has(ledger.AttrNode, me) && (action == ledger.ActionDeleted || action == ledger.ActionExpired):
 			for col := range uint8(types.TotalShards) {
+				if mine, err := g.stillMine(ctx, fid, col); err != nil || mine {
+					if err != nil {
+						return err
+					}
+					continue // declared again since, and stored here
+				}
 				if err := g.releaseColumn(ctx, fid, col); err != nil {
 					return err
 				}
@@ -84,6 +139,13 @@ func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 		case e.Type == ledger.EventColumn && action == ledger.ActionReassigned && e.Attr(ledger.AttrFrom) == me:
 			col, err := strconv.ParseUint(e.Attr(ledger.AttrColumn), 10, 8)
 			if err == nil && col < types.TotalShards {
+				mine, err := g.stillMine(ctx, fid, uint8(col))
+				if err != nil {
+					return err
+				}
+				if mine {
+					continue // moved back to this node since
+				}
 				if err := g.releaseColumn(ctx, fid, uint8(col)); err != nil {
 					return err
 				}

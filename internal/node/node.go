@@ -174,9 +174,16 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	defer replay.Close()
+	declared, err := openDeclared(filepath.Join(n.home, "declared.db"))
+	if err != nil {
+		return err
+	}
+	defer declared.Close()
+	gc.declared = declared
 	var prv *prover // set before the server serves
 	srv := NewServer(ServerConfig{Self: n.key.Address(), FragmentSize: types.FragmentSize, OnStored: kick, Replay: replay,
-		MetricsToken: n.cfg.MetricsToken, OpsApart: n.cfg.MetricsListen != "", Proofs: func() ProofRecord { return prv.record() }}, fs, cc, n.log)
+		MetricsToken: n.cfg.MetricsToken, OpsApart: n.cfg.MetricsListen != "", Proofs: func() ProofRecord { return prv.record() },
+		OnOrder: declared.Note}, fs, cc, n.log)
 	prv = newProver(cc, fs, n.key.Address(), srv.Registry(), n.log)
 	hs := srv.HTTPServer(n.cfg.Listen, time.Duration(n.cfg.ReadTimeout))
 	ln, err := tlsutil.Listen(n.cfg.Listen, n.cfg.TLSCert, n.cfg.TLSKey)

@@ -20,6 +20,8 @@ type NodeChain interface {
 	Columns(ctx context.Context, node types.Address) ([]ledger.NodeColumn, error)
 	Follow(ctx context.Context, from int64, fn func(chain.BlockEvents) error) error
 	Height(ctx context.Context) (int64, error)
+	// Node returns a registered node, or ledger.ErrNotFound.
+	Node(ctx context.Context, a types.Address) (*ledger.Node, error)
 }
 
 type column struct {

@@ -57,6 +57,10 @@ type ServerConfig struct {
 	OpsApart     bool
 	// Proofs, if set, gives the prover's record for /info.
 	Proofs func() ProofRecord
+	// OnOrder, if set, is told of a file's declaration height before the
+	// node stores a fragment of it (the collector's guard against a chain
+	// that has not reached it); its error fails the store.
+	OnOrder func(fid types.FID, declared int64) error
 }
 
 // Server is the storage node's HTTP API (docs/api.yaml, node section).
@@ -236,6 +240,11 @@ func (s *Server) store1(r *http.Request) (*StoreResult, error) {
 	}
 	if f.State != ledger.FilePending {
 		return nil, fail(http.StatusConflict, nodeapi.NotPending, "%s is %s: no fragments are taken for it", fid, f.State)
+	}
+	if s.cfg.OnOrder != nil {
+		if err := s.cfg.OnOrder(fid, f.Declared); err != nil {
+			return nil, err
+		}
 	}
 	size := int64(f.Layout.FragmentLen(int(seg)))
 	if r.ContentLength > s.cfg.FragmentSize {
