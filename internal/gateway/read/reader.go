@@ -368,16 +368,33 @@ func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, 
 		opts = append(opts, codec.WithSegmentCheck())
 	}
 	err = codec.Decode(ctx, cw, f.Layout, src, off, n, opts...)
-	if errors.Is(err, codec.ErrNotEnoughFragments) && src.skippedSlow() {
-		// A slow node was skipped before the dead ones were known, and the
-		// segment needed it: the rest is read again, every node asked.
-		rd.log.Info("a segment needed a slow node; reading on asking every node", "fid", f.FID, "at", off+cw.n)
+	if errors.Is(err, codec.ErrNotEnoughFragments) && rd.readOn(ctx, src) {
 		err = codec.Decode(ctx, cw, f.Layout, src, off+cw.n, n-cw.n, opts...)
 	}
 	if err == nil && f.Chain != nil {
 		rd.cache.PutLayout(f.FID, f.Layout) // peers may now ask for it
 	}
 	return err
+}
+
+// readOn says whether a read that ran out of fragments may go on from
+// where it stopped, and readies src for it: when a slow node was skipped
+// before the dead ones were known (every node is asked now), or when the
+// file was read as pending here and has been stored meanwhile (its work
+// copy may be gone: the nodes are asked now).
+func (rd *Reader) readOn(ctx context.Context, src *source) bool {
+	again := src.skippedSlow()
+	if src.f.Chain == nil {
+		if cf, err := rd.chain.File(ctx, src.f.FID); err == nil && cf.Layout.Equal(src.f.Layout) {
+			stored := *src.f
+			stored.Chain = cf
+			src.f, src.ends, again = &stored, rd.NodeEndpoints(ctx), true
+		}
+	}
+	if again {
+		rd.log.Info("read goes on asking every node", "fid", src.f.FID)
+	}
+	return again
 }
 
 // source is a file's fragments from every place that may hold them.
