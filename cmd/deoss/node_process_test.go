@@ -177,7 +177,7 @@ func TestNodeProcess(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	np.Kill()
 	conn.Close()
-	runNode()
+	np = runNode()
 	h2 := res2.Layout.Segments[0].Fragments[5]
 	if st := get(h2); st != http.StatusNotFound {
 		t.Fatalf("partial fragment after the kill: %d", st)
@@ -228,10 +228,16 @@ func TestNodeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode()
-	waitFor("the node refuses to collect against a chain that does not know it", func() bool {
+	for deadline := time.Now().Add(time.Minute); ; {
 		b, _ := os.ReadFile(filepath.Join(dir, "node.log"))
-		return bytes.Contains(b, []byte("does not know this node"))
-	})
+		if bytes.Contains(b, []byte("does not know this node")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node never said it refuses to collect against a chain that does not know it; its log ends:\n%s", b[max(0, len(b)-3000):])
+		}
+		time.Sleep(50 * time.Millisecond) // a poll of the log
+	}
 	if st := get(h2); st != http.StatusOK {
 		t.Fatalf("a fragment deleted on the word of a chain that knows nothing: %d", st)
 	}

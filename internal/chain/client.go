@@ -138,6 +138,14 @@ func (c *Client) Account(ctx context.Context, a types.Address) (ledger.Account, 
 	return *acc, nil
 }
 
+// Saw tells the client that height h exists (a followed block): its
+// queries wait (bounded, as for its own transactions) until the state
+// answering them has committed it.
+func (c *Client) Saw(h int64) {
+	for cur := c.included.Load(); cur < h && !c.included.CompareAndSwap(cur, h); cur = c.included.Load() {
+	}
+}
+
 // Result is the outcome of an included transaction.
 type Result struct {
 	Hash   string

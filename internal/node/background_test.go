@@ -54,6 +54,10 @@ func (c *reportChain) Height(context.Context) (int64, error) {
 	return max(c.height, 1), nil
 }
 
+func (c *reportChain) FileAt(ctx context.Context, fid types.FID, _ int64) (*ledger.File, error) {
+	return c.File(ctx, fid)
+}
+
 // Node knows every node unless the chain is "empty".
 func (c *reportChain) Node(_ context.Context, a types.Address) (*ledger.Node, error) {
 	c.mu.Lock()

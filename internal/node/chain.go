@@ -90,6 +90,14 @@ func (cc *ChainClient) Follow(ctx context.Context, from int64, fn func(chain.Blo
 	return cc.c.Follow(ctx, from, fn)
 }
 
+// FileAt implements NodeChain: the file's record from a state at least at
+// height h, never from the cache.
+func (cc *ChainClient) FileAt(ctx context.Context, fid types.FID, h int64) (*ledger.File, error) {
+	cc.c.Saw(h)
+	cc.files.Delete(fid)
+	return cc.File(ctx, fid)
+}
+
 // Node implements NodeChain.
 func (cc *ChainClient) Node(ctx context.Context, a types.Address) (*ledger.Node, error) {
 	return cc.c.Node(ctx, a)

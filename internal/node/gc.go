@@ -84,17 +84,15 @@ func (g *collector) reconcile(ctx context.Context, kick func(types.FID, uint8)) 
 	return nil
 }
 
-// stillMine reports whether the chain's current state assigns column col
-// of fid to this node (an event said otherwise; the state decides).
-func (g *collector) stillMine(ctx context.Context, fid types.FID, col uint8) (bool, error) {
-	f, err := g.chain.File(ctx, fid)
+// current is the chain's record of fid at an event's height or later (nil:
+// no such file), so that an event's release is checked against the state:
+// a column the state still gives this node is kept.
+func (g *collector) current(ctx context.Context, fid types.FID, height int64) (*ledger.File, error) {
+	f, err := g.chain.FileAt(ctx, fid, height)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return false, nil
+		return nil, nil
 	}
-	if err != nil {
-		return false, err // unreachable: remove nothing, the block is taken up again
-	}
-	return f.Columns[col].Node == g.self, nil
+	return f, err // unreachable: remove nothing, the block is taken up again
 }
 
 // releaseColumn drops every fragment ref of a column.
@@ -125,11 +123,12 @@ func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 		action := e.Attr(ledger.AttrAction)
 		switch {
 		case e.Type == ledger.EventFile && e.Has(ledger.AttrNode, me) && (action == ledger.ActionDeleted || action == ledger.ActionExpired):
+			now, err := g.current(ctx, fid, be.Height)
+			if err != nil {
+				return err
+			}
 			for col := range uint8(types.TotalShards) {
-				if mine, err := g.stillMine(ctx, fid, col); err != nil || mine {
-					if err != nil {
-						return err
-					}
+				if now != nil && now.Columns[col].Node == g.self {
 					continue // declared again since, and stored here
 				}
 				if err := g.releaseColumn(ctx, fid, col); err != nil {
@@ -139,11 +138,11 @@ func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 		case e.Type == ledger.EventColumn && action == ledger.ActionReassigned && e.Attr(ledger.AttrFrom) == me:
 			col, err := strconv.ParseUint(e.Attr(ledger.AttrColumn), 10, 8)
 			if err == nil && col < types.TotalShards {
-				mine, err := g.stillMine(ctx, fid, uint8(col))
+				now, err := g.current(ctx, fid, be.Height)
 				if err != nil {
 					return err
 				}
-				if mine {
+				if now != nil && now.Columns[col].Node == g.self {
 					continue // moved back to this node since
 				}
 				if err := g.releaseColumn(ctx, fid, uint8(col)); err != nil {

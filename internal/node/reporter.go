@@ -20,6 +20,9 @@ type NodeChain interface {
 	Columns(ctx context.Context, node types.Address) ([]ledger.NodeColumn, error)
 	Follow(ctx context.Context, from int64, fn func(chain.BlockEvents) error) error
 	Height(ctx context.Context) (int64, error)
+	// FileAt returns a file's record from a state that has committed
+	// height h at least (uncached), or ledger.ErrNotFound.
+	FileAt(ctx context.Context, fid types.FID, h int64) (*ledger.File, error)
 	// Node returns a registered node, or ledger.ErrNotFound.
 	Node(ctx context.Context, a types.Address) (*ledger.Node, error)
 }
