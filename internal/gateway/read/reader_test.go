@@ -355,19 +355,7 @@ func (c nodesChain) Gateways(context.Context) ([]ledger.Gateway, error) {
 // there with four live holders).
 func TestSlowNodeAskedWhenTheDeadAreFound(t *testing.T) {
 	data := bytes.Repeat([]byte("slow but needed "), 20_000)
-	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
-	byHash := map[types.Hash][]byte{}
-	for k, b := range frags {
-		byHash[res.Layout.Segments[k[0]].Fragments[k[1]]] = b
-	}
-	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, err := types.ParseHash(strings.TrimPrefix(r.URL.Path, "/fragment/"))
-		if b, ok := byHash[h]; err == nil && ok {
-			w.Write(b)
-			return
-		}
-		http.NotFound(w, r)
-	})
+	res, serve := nodeServing(t, data)
 	live := httptest.NewServer(serve)
 	defer live.Close()
 	dead := httptest.NewServer(serve)
@@ -400,19 +388,8 @@ func TestSlowNodeAskedWhenTheDeadAreFound(t *testing.T) {
 // after its upload, under load).
 func TestStoredWhileReadAsPending(t *testing.T) {
 	data := bytes.Repeat([]byte("pending, then stored "), 200)
-	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
-	byHash := map[types.Hash][]byte{}
-	for k, b := range frags {
-		byHash[res.Layout.Segments[k[0]].Fragments[k[1]]] = b
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, err := types.ParseHash(strings.TrimPrefix(r.URL.Path, "/fragment/"))
-		if b, ok := byHash[h]; err == nil && ok {
-			w.Write(b)
-			return
-		}
-		http.NotFound(w, r)
-	}))
+	res, serve := nodeServing(t, data)
+	srv := httptest.NewServer(serve)
 	defer srv.Close()
 	stored := &ledger.File{FID: res.FID, Layout: res.Layout, State: ledger.FileStored}
 	var nodes []ledger.Node
@@ -431,4 +408,22 @@ func TestStoredWhileReadAsPending(t *testing.T) {
 	if !bytes.Equal(out.Bytes(), data) {
 		t.Fatal("wrong bytes")
 	}
+}
+
+// nodeServing encodes data as a v2 file and returns a handler that serves
+// its fragments whole by hash, as a storage node's GET /fragment/{hash}.
+func nodeServing(t *testing.T, data []byte) (*codec.Result, http.Handler) {
+	res, frags := encodeToMap(t, data, codec.WithOwner(types.Address{7}))
+	byHash := map[types.Hash][]byte{}
+	for k, b := range frags {
+		byHash[res.Layout.Segments[k[0]].Fragments[k[1]]] = b
+	}
+	return res, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, err := types.ParseHash(strings.TrimPrefix(r.URL.Path, "/fragment/"))
+		if b, ok := byHash[h]; err == nil && ok {
+			w.Write(b)
+			return
+		}
+		http.NotFound(w, r)
+	})
 }
