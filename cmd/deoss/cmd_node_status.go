@@ -20,7 +20,7 @@ type NodeStatus struct {
 	Node       *ledger.Node        `json:"node"`
 	Account    *ledger.AccountView `json:"account"`
 	Challenges []ledger.Challenge  `json:"open_challenges"`
-	Epoch      ledger.Pool         `json:"pool"`
+	Pool       ledger.Pool         `json:"pool"`
 }
 
 func newNodeStatusCmd(g *globals) *cobra.Command {
@@ -70,7 +70,7 @@ the node of --home, or the --key's account.`,
 			if err != nil {
 				return err
 			}
-			st.Epoch = *p
+			st.Pool = *p
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
@@ -87,8 +87,8 @@ the node of --home, or the --key's account.`,
 			fmt.Fprintf(tw, "penalties\t%d\n", n.Penalties)
 			fmt.Fprintf(tw, "stake\t%d\n", n.Stake)
 			fmt.Fprintf(tw, "balance\t%d\n", st.Account.Balance)
-			if st.Epoch.EpochSeconds > 0 {
-				fmt.Fprintf(tw, "epoch\t%d (%s each); pool %d\n", st.Epoch.Epoch, time.Duration(st.Epoch.EpochSeconds)*time.Second, st.Epoch.Balance)
+			if st.Pool.EpochSeconds > 0 {
+				fmt.Fprintf(tw, "epoch\t%d (%s each); pool %d\n", st.Pool.Epoch, time.Duration(st.Pool.EpochSeconds)*time.Second, st.Pool.Balance)
 			} else {
 				fmt.Fprintf(tw, "epoch\tproofs are off on this chain\n")
 			}

@@ -228,15 +228,12 @@ func TestNodeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode()
-	for deadline := time.Now().Add(time.Minute); ; {
-		b, _ := os.ReadFile(filepath.Join(dir, "node.log"))
-		if bytes.Contains(b, []byte("does not know this node")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node never said it refuses to collect against a chain that does not know it; its log ends:\n%s", b[max(0, len(b)-3000):])
-		}
-		time.Sleep(50 * time.Millisecond) // a poll of the log
+	var log []byte
+	if !testutil.Eventually(time.Minute, 50*time.Millisecond, func() bool {
+		log, _ = os.ReadFile(filepath.Join(dir, "node.log"))
+		return bytes.Contains(log, []byte("does not know this node"))
+	}) {
+		t.Fatalf("the node never said it refuses to collect against a chain that does not know it; its log ends:\n%s", log[max(0, len(log)-3000):])
 	}
 	if st := get(h2); st != http.StatusOK {
 		t.Fatalf("a fragment deleted on the word of a chain that knows nothing: %d", st)

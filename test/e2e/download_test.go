@@ -17,6 +17,7 @@ import (
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -204,16 +205,18 @@ func TestDownload(t *testing.T) {
 	// finish a segment without it, and a node that lost a hedge is skipped
 	// for 15 s from that loss. So read the range only it holds until it is
 	// read (each read is checked), within a bound.
-	for deadline := time.Now().Add(2 * time.Minute); metric(t, b.URL, "deoss_gateway_bad_fragments_total") <= badBefore; {
-		if time.Now().After(deadline) {
-			t.Fatal("the corrupt fragment was never counted")
+	if !testutil.Eventually(2*time.Minute, 200*time.Millisecond, func() bool {
+		if metric(t, b.URL, "deoss_gateway_bad_fragments_total") > badBefore {
+			return true
 		}
 		st, _, body := get(t, b.URL+"/file/download/"+fid2.String(), map[string]string{"Range": "bytes=0-4095"})
 		if st != 206 {
 			t.Fatalf("range of the corrupt fragment: %d %s", st, body)
 		}
 		mustEqual(t, "range of the corrupt fragment", body, data2[:4096])
-		time.Sleep(200 * time.Millisecond) // a poll interval: the skip lasts 15 s
+		return false
+	}) {
+		t.Fatal("the corrupt fragment was never counted")
 	}
 	frozen.Cont()
 	// The node that served wrong bytes lost score at the gateway that read
