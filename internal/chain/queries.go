@@ -2,6 +2,8 @@ package chain
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
@@ -114,10 +116,32 @@ func (c *Client) Challenges(ctx context.Context, node types.Address) ([]ledger.C
 	return deref(v, err)
 }
 
-// Repairs lists the columns marked for repair.
-func (c *Client) Repairs(ctx context.Context) ([]ledger.Repair, error) {
-	v, err := query[[]ledger.Repair](ctx, c, "repairs")
-	return deref(v, err)
+// RepairStatus is the chain's health histogram, restoral queue and rate.
+func (c *Client) RepairStatus(ctx context.Context) (*ledger.RepairStatus, error) {
+	return query[ledger.RepairStatus](ctx, c, "repair")
+}
+
+// Restorals lists open restoral orders in queue order (at most limit).
+func (c *Client) Restorals(ctx context.Context, limit int) (*ledger.RestoralQueue, error) {
+	return query[ledger.RestoralQueue](ctx, c, "restorals?limit="+strconv.Itoa(limit))
+}
+
+// Claims lists a node's restoral claims in flight.
+func (c *Client) Claims(ctx context.Context, node types.Address) ([]ledger.Restoral, error) {
+	v, err := query[[]ledger.Restoral](ctx, c, "claims/"+node.String())
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// WhatIf is what losing nodes would do to the files' health.
+func (c *Client) WhatIf(ctx context.Context, nodes []types.Address) (*ledger.WhatIf, error) {
+	s := make([]string, len(nodes))
+	for i, n := range nodes {
+		s[i] = n.String()
+	}
+	return query[ledger.WhatIf](ctx, c, "whatif/"+strings.Join(s, ","))
 }
 
 // Pool returns the rewards pool and the current epoch.

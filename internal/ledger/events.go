@@ -15,6 +15,7 @@ const (
 	EventTerritory     = "deoss.territory"
 	EventChallenge     = "deoss.challenge" // a proof of storage: action, node, fid, column, segment, chunk, deadline
 	EventReward        = "deoss.reward"    // an epoch's rewards: node, amount, epoch
+	EventRestoral      = "deoss.restoral"  // a restoral order: action, fid, column, from, how, health (node: the claimant)
 )
 
 // Attribute keys.
@@ -39,6 +40,7 @@ const (
 	AttrHow      = "how"
 	AttrEpoch    = "epoch"
 	AttrFee      = "fee"
+	AttrHealth   = "health"
 )
 
 // Actions of file and column events.
@@ -51,7 +53,18 @@ const (
 	ActionExpired      = "expired"
 	ActionReassigned   = "reassigned"
 	ActionReported     = "reported"
-	ActionRepairNeeded = "repair_needed"
+	ActionRestored     = "restored" // a column moved by repair: node (new), from (old)
+	ActionLost         = "lost"     // a file fell below 4 healthy columns
+	ActionFound        = "found"    // a lost file has 4 healthy columns again
+)
+
+// Actions of restoral events.
+const (
+	ActionOrdered   = "ordered"
+	ActionClaimed   = "claimed"
+	ActionLapsed    = "lapsed"
+	ActionCompleted = "completed"
+	ActionCancelled = "cancelled"
 )
 
 // Actions of challenge events.

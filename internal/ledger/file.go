@@ -62,7 +62,10 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 			return errf(ErrConflict, "file %s is already declared", m.FID)
 		}
 		if f.State != FileStored {
-			return errf(ErrConflict, "file %s has a pending order", m.FID)
+			return errf(ErrConflict, "file %s is %s", m.FID, f.State)
+		}
+		if f.Uncharged {
+			return errf(ErrConflict, "file %s was lost once: upload it again under a new layout", m.FID)
 		}
 		if _, ok := l.fileOwner(m.FID, m.Owner); ok {
 			return errf(ErrConflict, "%s already owns file %s", m.Owner, m.FID)
@@ -244,6 +247,7 @@ func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
 			s.put(territoryKey(o.Address, o.Territory), t)
 		}
 		l.emitFile(ActionStored, f)
+		l.rated(f)
 	}
 	s.put(fidKey(m.FID), f)
 	return nil
@@ -276,7 +280,7 @@ func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
 // returns how many owners are left.
 func (l *Ledger) releaseOwner(f *File, o *Owner) uint64 {
 	s := state{l.o}
-	if t, err := l.territory(o.Address, o.Territory); err == nil {
+	if t, err := l.territory(o.Address, o.Territory); err == nil && !f.Uncharged {
 		charge := Charge(&f.Layout)
 		if f.State == FileStored {
 			t.Used -= min(charge, t.Used)
@@ -292,6 +296,10 @@ func (l *Ledger) releaseOwner(f *File, o *Owner) uint64 {
 // nodes collect the fragments on the "removed" column events).
 func (l *Ledger) removeFile(f *File, action string) {
 	s := state{l.o}
+	if counted(f) {
+		l.bucket(f.Health, -1, -int64(f.Layout.Size))
+	}
+	l.dropOrders(f)
 	if len(f.Layout.Segments) > 0 {
 		bytes := ColumnBytes(&f.Layout)
 		for j, c := range f.Columns {

@@ -172,9 +172,65 @@ func (h *harness) checkInvariants() {
 			f, _ := load[File](s, fidKey(c.FID))
 			sum += ColumnBytes(&f.Layout)
 		}
-		if sum != n.Assigned {
-			h.t.Fatalf("node %s: assigned %d, columns sum to %d", n.Address, n.Assigned, sum)
+		var claims uint32
+		for _, r := range (querier{s: s}).claims(n.Address) {
+			sum += r.Bytes
+			claims++
 		}
+		if sum != n.Assigned || claims != n.Claims {
+			h.t.Fatalf("node %s: assigned %d, columns and claims sum to %d; %d claims, %d counted", n.Address, n.Assigned, sum, claims, n.Claims)
+		}
+	}
+	h.checkHealth(s)
+}
+
+// checkHealth: the histogram is a full recount of the stored files' rated
+// health; every unhealthy column of one has an order and every order such a
+// column; and once no sweep is running, every column's rating is its
+// node's state.
+func (h *harness) checkHealth(s state) {
+	h.t.Helper()
+	var recount Health
+	sweeping := false
+	s.o.iterate(pSweep, func(string, []byte) bool { sweeping = true; return false })
+	orders := 0
+	for _, f := range all[File](s, pFile) {
+		if !counted(&f) {
+			continue
+		}
+		if got := health(&f); got != f.Health {
+			h.t.Fatalf("file %s: health %d recorded, %d counted", f.FID, f.Health, got)
+		}
+		if (f.State == FileLost) != (f.Health < types.DataShards) && !f.Uncharged {
+			h.t.Fatalf("file %s is %s at health %d", f.FID, f.State, f.Health)
+		}
+		recount[f.Health].Files++
+		recount[f.Health].Bytes += f.Layout.Size
+		for j, c := range f.Columns {
+			_, ordered := load[Restoral](s, orderKey(f.FID, uint8(j)))
+			if ordered != (c.Down != "") {
+				h.t.Fatalf("file %s column %d: down %q, ordered %v", f.FID, j, c.Down, ordered)
+			}
+			if ordered {
+				orders++
+			}
+			if sweeping || c.Down == DownLost {
+				continue
+			}
+			want := DownExiting
+			if n, ok := load[Node](s, addrKey(pNode, c.Node)); ok {
+				want = nodeDown(n.State)
+			}
+			if c.Down != want {
+				h.t.Fatalf("file %s column %d: rated %q, its node is %q", f.FID, j, c.Down, want)
+			}
+		}
+	}
+	if got := (querier{s: s}).health(); got != recount {
+		h.t.Fatalf("histogram %+v, recount %+v", got, recount)
+	}
+	if n := len(all[Restoral](s, pOrder)); n != orders {
+		h.t.Fatalf("%d orders, %d unhealthy columns", n, orders)
 	}
 }
 

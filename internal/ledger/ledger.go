@@ -218,8 +218,9 @@ func (l *Ledger) DeliverTx(b []byte) Result {
 
 func failed(err error) Result { return Result{Code: CodeOf(err), Log: err.Error()} }
 
-// EndBlock expires the orders whose deadline has passed and returns the
-// block's events (those of EndBlock itself; DeliverTx returned its own).
+// EndBlock expires the orders whose deadline has passed, runs the proof
+// schedule, re-rates the columns of nodes that changed state (a bounded
+// number), lapses restoral claims, and returns the block's events (those of EndBlock itself; DeliverTx returned its own).
 func (l *Ledger) EndBlock() []Event {
 	mark := len(l.events)
 	s := state{l.o}
@@ -230,6 +231,8 @@ func (l *Ledger) EndBlock() []Event {
 		l.expireOrder(fid)
 	}
 	l.proofsEndBlock()
+	l.sweepEndBlock()
+	l.repairEndBlock()
 	return l.events[mark:]
 }
 
@@ -304,6 +307,10 @@ func (l *Ledger) apply(tx *Tx) error {
 		return l.reportLost(from, m)
 	case *IncreaseStake:
 		return l.increaseStake(from, m)
+	case *ClaimRestoral:
+		return l.claimRestoral(from, m)
+	case *CompleteRestoral:
+		return l.completeRestoral(from, m)
 	}
 	return errf(ErrMalformed, "unknown message %T", m)
 }

@@ -27,7 +27,6 @@ import (
 //	cd/<deadline BE8>/<ch key rest>          an open challenge's deadline
 //	pe/<node>                                bytes proven this epoch (BE8)
 //	rm/<gateway>                             ReportMissing quota (Quota)
-//	rq/<fid>/<column>                        a column marked for repair (Repair)
 //	meta/epoch                               the current epoch (BE8)
 const (
 	pSchedule = "cs/"
@@ -35,7 +34,6 @@ const (
 	pChallDue = "cd/"
 	pProven   = "pe/"
 	pQuota    = "rm/"
-	pRepair   = "rq/"
 	kEpoch    = "meta/epoch"
 )
 
@@ -81,21 +79,6 @@ type Quota struct {
 	Count uint32 `json:"count"`
 }
 
-// Repair is a column marked for repair, and why.
-type Repair struct {
-	FID    types.FID     `json:"fid"`
-	Column uint8         `json:"column"`
-	Node   types.Address `json:"node"`
-	Reason string        `json:"reason"` // RepairFaulty or RepairLost
-	Height int64         `json:"height"`
-}
-
-// Why a column is marked for repair.
-const (
-	RepairFaulty = "faulty"
-	RepairLost   = "lost"
-)
-
 // Proof messages.
 type (
 	// SubmitProof answers the sender's open challenge of one fragment with
@@ -114,7 +97,7 @@ type (
 		Segment uint64    `cbor:"3,keyasint"`
 	}
 	// ReportLost is sent by a node that found a column of its own missing
-	// or corrupt: the column is marked for repair and leaves its
+	// or corrupt: the column is ordered for repair and leaves its
 	// challenges, for a smaller penalty than a failed proof.
 	ReportLost struct {
 		FID    types.FID `cbor:"1,keyasint"`
@@ -370,6 +353,7 @@ func (l *Ledger) submitProof(from types.Address, m *SubmitProof) error {
 	n.Faults = 0
 	if n.State == NodeSuspect {
 		n.State = NodeActive
+		l.nodeChanged(n, NodeSuspect)
 	}
 	if !c.Targeted {
 		n.Proven += c.Bytes
@@ -396,41 +380,16 @@ func (l *Ledger) fault(c *Challenge, how string) {
 	_ = l.credit(PoolAddress, penalty)
 	n.Faults++
 	n.Missed++
+	old := n.State
 	if n.State == NodeActive && n.Faults >= p.SuspectAfter {
 		n.State = NodeSuspect
 	}
 	if n.State == NodeSuspect && n.Faults >= p.FaultyAfter {
-		n.State = NodeFaulty
-		l.markNodeForRepair(n.Address)
+		n.State = NodeFaulty // its columns are ordered for repair by the sweep
 	}
+	l.nodeChanged(n, old)
 	s.put(addrKey(pNode, n.Address), n)
 	l.emitChallenge(ActionFailed, c, AttrState, n.State, AttrHow, how, AttrAmount, strconv.FormatUint(penalty, 10))
-}
-
-// markNodeForRepair marks every column of a faulty node for repair. The
-// columns stay assigned (the node may still serve some) until repair moves
-// them.
-func (l *Ledger) markNodeForRepair(a types.Address) {
-	s := state{l.o}
-	prefix := pNodeCol + string(a[:])
-	var keys []string
-	s.o.iterate(prefix, func(k string, _ []byte) bool { keys = append(keys, k); return true })
-	for _, k := range keys {
-		var fid types.FID
-		copy(fid[:], k[len(prefix):])
-		l.markRepair(fid, k[len(prefix)+types.HashSize], a, RepairFaulty)
-	}
-}
-
-func (l *Ledger) markRepair(fid types.FID, col uint8, node types.Address, reason string) {
-	s := state{l.o}
-	key := pRepair + string(fid[:]) + string([]byte{col})
-	if s.flag(key) {
-		return
-	}
-	s.put(key, &Repair{FID: fid, Column: col, Node: node, Reason: reason, Height: l.height})
-	l.emit(EventColumn, AttrAction, ActionRepairNeeded, AttrFID, fid.String(), AttrColumn, strconv.Itoa(int(col)),
-		AttrNode, node.String(), AttrHow, reason)
 }
 
 func (l *Ledger) reportMissing(gw types.Address, m *ReportMissing) error {
@@ -496,8 +455,8 @@ func (l *Ledger) reportLost(node types.Address, m *ReportLost) error {
 	}
 	s := state{l.o}
 	key := nodeColKey(node, m.FID, m.Column)
-	bytes, challenged := parseNC(s.o.get(key))
-	if !challenged && s.flag(pRepair+string(m.FID[:])+string([]byte{m.Column})) {
+	bytes, _ := parseNC(s.o.get(key))
+	if f.Columns[m.Column].Down == DownLost {
 		return errf(ErrConflict, "column %d of %s is reported lost already", m.Column, m.FID)
 	}
 	s.o.set(key, ncValue(bytes, false))
@@ -513,7 +472,9 @@ func (l *Ledger) reportLost(node types.Address, m *ReportLost) error {
 	n.Lost++
 	_ = l.credit(PoolAddress, penalty)
 	s.put(addrKey(pNode, node), n)
-	l.markRepair(m.FID, m.Column, node, RepairLost)
+	l.setDown(f, m.Column, DownLost)
+	s.put(fidKey(m.FID), f)
+	l.emit(EventColumn, AttrAction, ActionLost, AttrFID, m.FID.String(), AttrColumn, strconv.Itoa(int(m.Column)), AttrNode, node.String())
 	return nil
 }
 

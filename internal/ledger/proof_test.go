@@ -22,6 +22,8 @@ type proofHarness struct {
 	// honest nodes answer their challenges in every block until runs;
 	// the test drives the others.
 	honest map[int]bool
+	// others: the fragments of more files the test stored.
+	others map[types.FID]map[[2]int][]byte
 }
 
 func newProofHarness(t *testing.T, edit func(*Params)) *proofHarness {
@@ -31,7 +33,7 @@ func newProofHarness(t *testing.T, edit func(*Params)) *proofHarness {
 			edit(p)
 		}
 	})
-	ph := &proofHarness{harness: h, honest: map[int]bool{}}
+	ph := &proofHarness{harness: h, honest: map[int]bool{}, others: map[types.FID]map[[2]int][]byte{}}
 	for i := range 14 {
 		ph.honest[i] = true
 	}
@@ -113,7 +115,11 @@ func (h *harness) challenges(node int) []Challenge {
 // proof is the right answer to c.
 func (ph *proofHarness) proof(c Challenge) []byte {
 	ph.t.Helper()
-	frag := ph.frags[[2]int{int(c.Segment), int(c.Column)}]
+	frags := ph.frags
+	if c.FID != ph.fid {
+		frags = ph.others[c.FID]
+	}
+	frag := frags[[2]int{int(c.Segment), int(c.Column)}]
 	ob, _ := codec.Outboard(frag)
 	p, err := codec.SliceChunk(bytes.NewReader(frag), ob, c.Chunk)
 	if err != nil {
@@ -293,9 +299,10 @@ func TestSuspectThenFaulty(t *testing.T) {
 		}
 		miss(3)
 	}
-	rs := query[[]Repair](h.harness, "repairs")
-	if len(rs) != 1 || rs[0].FID != h.fid || rs[0].Column != 3 || rs[0].Reason != RepairFaulty {
-		t.Fatalf("repairs: %+v", rs)
+	h.until(2, func() bool { return false }) // the sweep re-rates its columns
+	rs := query[RestoralQueue](h.harness, "restorals").Orders
+	if len(rs) != 1 || rs[0].FID != h.fid || rs[0].Column != 3 || rs[0].Reason != DownFaulty {
+		t.Fatalf("restoral orders: %+v", rs)
 	}
 	// A faulty node is not challenged any more.
 	h.until(70, func() bool { return false })
@@ -345,8 +352,14 @@ func TestReportMissingAndLost(t *testing.T) {
 	if n := h.node(6); n.Missed != 0 || n.Lost != 1 || n.Stake != stake-h.params.LostPenalty || len(h.challenges(6)) != 0 {
 		t.Fatalf("after ReportLost: %+v, %d open", n, len(h.challenges(6)))
 	}
-	if rs := query[[]Repair](h.harness, "repairs"); len(rs) != 1 || rs[0].Column != 6 || rs[0].Reason != RepairLost {
-		t.Fatalf("repairs: %+v", rs)
+	var lost []Restoral
+	for _, r := range query[RestoralQueue](h.harness, "restorals").Orders {
+		if r.Reason == DownLost {
+			lost = append(lost, r)
+		}
+	}
+	if len(lost) != 1 || lost[0].Column != 6 {
+		t.Fatalf("restoral orders: %+v", lost)
 	}
 	h.fail(nodeName(6), Msg{ReportLost: &ReportLost{FID: h.fid, Column: 6}}, CodeConflict)
 	h.fail(nodeName(7), Msg{ReportLost: &ReportLost{FID: h.fid, Column: 6}}, CodeUnauthorized)

@@ -25,7 +25,10 @@ import (
 //	files/<addr>               []UserFile
 //	columns/<node>             []NodeColumn
 //	challenges/<node>          []Challenge: the node's open challenges
-//	repairs                    []Repair: columns marked for repair
+//	repair                     RepairStatus: health histogram, queue, claims, rate, ETA
+//	restorals                  RestoralQueue: open orders in queue order (?limit=n)
+//	claims/<node>              []Restoral: the node's claims in flight
+//	whatif/<addr>[,<addr>...]  WhatIf: what losing these nodes would do
 //	pool                       Pool: the rewards pool and the epoch
 //
 // The lists (gateways, nodes, files) come in pages of at most MaxPage
@@ -37,7 +40,7 @@ func (l *Ledger) Query(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := querier{s: state{newOverlay(l.base)}, page: pg}
+	q := querier{s: state{newOverlay(l.base)}, page: pg, now: l.now}
 	v, err := q.answer(strings.Trim(path, "/"))
 	if err != nil {
 		return nil, err
@@ -87,6 +90,7 @@ type Pool struct {
 type querier struct {
 	s    state
 	page page
+	now  int64 // the latest block time
 }
 
 // MaxPage is the most entries one list query answers.
@@ -264,8 +268,29 @@ func (q querier) answer(path string) (any, error) {
 			return nil, err
 		}
 		return all[Challenge](q.s, pChall+string(a[:])), nil
-	case "repairs":
-		return all[Repair](q.s, pRepair), nil
+	case "repair":
+		return q.repairStatus(), nil
+	case "restorals":
+		return q.restorals(), nil
+	case "claims":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return q.claims(a), nil
+	case "whatif":
+		var nodes []types.Address
+		for _, s := range strings.Split(arg(1), ",") {
+			a, err := parseAddr(s)
+			if err != nil {
+				return nil, err
+			}
+			nodes = append(nodes, a)
+		}
+		if len(nodes) > MaxWhatIf {
+			return nil, errf(ErrInvalid, "%d nodes; at most %d", len(nodes), MaxWhatIf)
+		}
+		return q.whatIf(nodes), nil
 	case "pool":
 		p := q.s.params()
 		return Pool{Balance: q.s.account(PoolAddress).Balance, Epoch: int64(uint64At(q.s.o.get(kEpoch))), EpochSeconds: p.EpochSeconds}, nil

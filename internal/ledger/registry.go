@@ -162,7 +162,12 @@ func (l *Ledger) exitNode(a types.Address) error {
 	if err != nil {
 		return err
 	}
+	if n.State == NodeExiting {
+		return errf(ErrConflict, "node %s is exiting already", a)
+	}
+	old := n.State
 	n.State = NodeExiting
+	l.nodeChanged(n, old) // its columns become restoral orders
 	state{l.o}.put(addrKey(pNode, a), n)
 	l.emit(EventNode, AttrAction, "exiting", AttrNode, a.String())
 	l.maybeRemoveNode(n)

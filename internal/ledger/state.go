@@ -99,6 +99,21 @@ type Params struct {
 	RewardEpochs uint64 `json:"reward_epochs"`
 	// ReportsPerEpoch bounds each gateway's ReportMissing messages.
 	ReportsPerEpoch uint32 `json:"reports_per_epoch"`
+
+	// RepairDelay11, 9 and 7: how long a restoral order waits before it
+	// may be claimed when its file has 11, 9-10 and 7-8 healthy columns
+	// (6 or fewer: at once).
+	RepairDelay11 int64 `json:"repair_delay_11_seconds"`
+	RepairDelay9  int64 `json:"repair_delay_9_seconds"`
+	RepairDelay7  int64 `json:"repair_delay_7_seconds"`
+	// MaxClaims bounds each node's open claims. A claim lapses after
+	// ClaimSeconds + bytes / ClaimRate; LapseBan lapses in a row bar the
+	// node from claiming for BanSeconds.
+	MaxClaims    uint32 `json:"max_claims"`
+	ClaimSeconds int64  `json:"claim_seconds"`
+	ClaimRate    uint64 `json:"claim_rate_bytes_per_second"`
+	LapseBan     uint32 `json:"lapse_ban"`
+	BanSeconds   int64  `json:"ban_seconds"`
 }
 
 // DefaultParams are the parameters of a dev chain: small fees, an epoch of
@@ -107,7 +122,9 @@ func DefaultParams() Params {
 	return Params{PricePerGiBDay: 10, FaucetAmount: 1_000_000_000, OrderTTL: 3600, MinNodeStake: 1000,
 		FeePerTx: 10, FeePerKiB: 1, GatewayDeposit: 10_000,
 		EpochSeconds: 30, ProofWindow: 20, FaultPenalty: 10, LostPenalty: 2, SuspectAfter: 2, FaultyAfter: 6,
-		RewardEpochs: 100, ReportsPerEpoch: 64}
+		RewardEpochs: 100, ReportsPerEpoch: 64,
+		RepairDelay11: 20, RepairDelay9: 5, RepairDelay7: 1,
+		MaxClaims: 4, ClaimSeconds: 60, ClaimRate: 1 << 20, LapseBan: 3, BanSeconds: 60}
 }
 
 // NetworkParams are the defaults of a chain without the faucet: an hour's
@@ -116,7 +133,9 @@ func NetworkParams() Params {
 	return Params{PricePerGiBDay: 10, OrderTTL: 3600, MinNodeStake: 100_000,
 		FeePerTx: 1000, FeePerKiB: 100, GatewayDeposit: 1_000_000,
 		EpochSeconds: 3600, ProofWindow: 1800, FaultPenalty: 1000, LostPenalty: 200, SuspectAfter: 2, FaultyAfter: 6,
-		RewardEpochs: 720, ReportsPerEpoch: 64}
+		RewardEpochs: 720, ReportsPerEpoch: 64,
+		RepairDelay11: 6 * 3600, RepairDelay9: 3600, RepairDelay7: 600,
+		MaxClaims: 8, ClaimSeconds: 600, ClaimRate: 1 << 20, LapseBan: 3, BanSeconds: 86400}
 }
 
 type chainInfo struct {
@@ -185,6 +204,14 @@ type Node struct {
 	Lost      uint64 `json:"columns_lost,omitempty"`
 	Rewards   uint64 `json:"rewards,omitempty"`
 	Penalties uint64 `json:"penalties,omitempty"`
+
+	// Repair record: claims open now, lapses in a row and in all, the
+	// block time it may claim again from, and columns it restored.
+	Claims      uint32 `json:"claims_open,omitempty"`
+	Lapses      uint32 `json:"lapses_in_a_row,omitempty"`
+	LapsesTotal uint64 `json:"lapses,omitempty"`
+	BannedUntil int64  `json:"barred_until,omitempty"`
+	Restored    uint64 `json:"columns_restored,omitempty"`
 }
 
 // An order's bounds: its end is OrderEnds order TTLs after its declaration,
@@ -225,6 +252,9 @@ type Owner struct {
 type Column struct {
 	Node     types.Address `json:"node"`
 	Reported bool          `json:"reported"`
+	// Down says why the column is not healthy ("" when it is): its
+	// node's state, or "lost". Only a stored file's columns are rated.
+	Down string `json:"down,omitempty"`
 }
 
 // File is a file and, while pending, its storage order.
@@ -248,6 +278,10 @@ type File struct {
 	// Declared and StoredAt are block heights.
 	Declared int64 `json:"declared_height"`
 	StoredAt int64 `json:"stored_height,omitempty"`
+	// Health is a stored file's healthy columns (repair.go). Uncharged:
+	// it fell below 4 once and its owners' space was released for good.
+	Health    uint8 `json:"health,omitempty"`
+	Uncharged bool  `json:"uncharged,omitempty"`
 }
 
 // Charge is the territory space a file takes: its padded segments, since

@@ -59,6 +59,8 @@ type Msg struct {
 	ReportMissing     *ReportMissing     `cbor:"19,keyasint,omitempty"`
 	ReportLost        *ReportLost        `cbor:"20,keyasint,omitempty"`
 	IncreaseStake     *IncreaseStake     `cbor:"21,keyasint,omitempty"`
+	ClaimRestoral     *ClaimRestoral     `cbor:"22,keyasint,omitempty"`
+	CompleteRestoral  *CompleteRestoral  `cbor:"23,keyasint,omitempty"`
 }
 
 // one returns the single message set, or an error.

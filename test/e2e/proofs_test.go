@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -98,16 +99,25 @@ func TestProofsCatchALosingNode(t *testing.T) {
 	if !suspect || ln.Missed < 4 || ln.Stake >= stake || ln.Penalties == 0 {
 		t.Fatalf("the losing node: suspect seen %v, %+v (stake was %d)", suspect, ln, stake)
 	}
-	repairs, err := n.Chain.Repairs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	marked := false
-	for _, r := range repairs {
-		marked = marked || (r.FID == fid && r.Column == 2 && r.Reason == ledger.RepairFaulty)
-	}
-	if !marked {
-		t.Fatalf("the faulty node's column is not marked for repair: %+v", repairs)
+	// Its column is ordered for repair (or repaired already, if a node
+	// was free to take it).
+	var seen string
+	ordered := testutil.Eventually(30*time.Second, 200*time.Millisecond, func() bool {
+		q, err := n.Chain.Restorals(ctx, 100)
+		if err != nil {
+			return false
+		}
+		for _, r := range q.Orders {
+			if r.FID == fid && r.Column == 2 && r.Reason == ledger.DownFaulty {
+				return true
+			}
+		}
+		cur, err := n.Chain.File(ctx, fid)
+		seen = fmt.Sprintf("%+v", q.Orders)
+		return err == nil && cur.Columns[2].Node != loser.Address
+	})
+	if !ordered {
+		t.Fatalf("the faulty node's column is not ordered for repair: %s", seen)
 	}
 
 	// The frozen node missed while it was frozen, then recovers.
