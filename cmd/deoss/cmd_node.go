@@ -16,7 +16,7 @@ import (
 
 func newNodeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Run a storage node; show its proofs and stake"}
-	cmd.AddCommand(newNodeInitCmd(g), newNodeRunCmd(g), newNodeStatusCmd(g), newNodeStakeCmd(g))
+	cmd.AddCommand(newNodeInitCmd(g), newNodeRunCmd(g), newNodeStatusCmd(g), newNodeStakeCmd(g), newNodeExitCmd(g))
 	return cmd
 }
 

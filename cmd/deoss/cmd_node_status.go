@@ -131,3 +131,18 @@ func newNodeStakeCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+func newNodeExitCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exit",
+		Short: "Leave the network: the --key's node takes no new columns, its columns are repaired onto others, then its stake is returned",
+		Long: `Sends ExitNode for the --key's node. Its columns become restoral orders;
+keep the node running until they have moved (it serves reads meanwhile):
+then the chain removes it and returns its stake. "deoss node status" shows
+what it still holds.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return submit(cmd, g, ledger.Msg{ExitNode: &ledger.ExitNode{}})
+		},
+	}
+}

@@ -111,3 +111,26 @@ func (cc *ChainClient) Height(ctx context.Context) (int64, error) { return cc.c.
 func final(err error) bool {
 	return errors.Is(err, ledger.ErrNotFound) || errors.Is(err, ledger.ErrUnauthorized) || errors.Is(err, ledger.ErrConflict)
 }
+
+// Restorals implements RepairChain.
+func (cc *ChainClient) Restorals(ctx context.Context, limit int) (*ledger.RestoralQueue, error) {
+	return cc.c.Restorals(ctx, limit)
+}
+
+// Claims implements RepairChain.
+func (cc *ChainClient) Claims(ctx context.Context, node types.Address) ([]ledger.Restoral, error) {
+	return cc.c.Claims(ctx, node)
+}
+
+// ClaimRestoral implements RepairChain: it waits for the claim's block.
+func (cc *ChainClient) ClaimRestoral(ctx context.Context, fid types.FID, col uint8) error {
+	_, err := cc.signer.Submit(ctx, ledger.Msg{ClaimRestoral: &ledger.ClaimRestoral{FID: fid, Column: col}})
+	return err
+}
+
+// CompleteRestoral implements RepairChain.
+func (cc *ChainClient) CompleteRestoral(ctx context.Context, m *ledger.CompleteRestoral) error {
+	_, err := cc.signer.Submit(ctx, ledger.Msg{CompleteRestoral: m})
+	cc.files.Delete(m.FID)
+	return err
+}

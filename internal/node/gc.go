@@ -13,7 +13,7 @@ import (
 )
 
 // collector removes fragments no file on chain references from this node: on
-// delete, expiry and reassignment events, and by reconciling at start. It
+// delete, expiry, reassignment and restoral events, and by reconciling at start. It
 // never removes a fragment of a column the chain assigns to the node, and
 // it removes nothing on the word of an event alone or of a chain that may
 // not have seen the file yet:
@@ -135,7 +135,9 @@ func (g *collector) onBlock(ctx context.Context, be chain.BlockEvents) error {
 					return err
 				}
 			}
-		case e.Type == ledger.EventColumn && action == ledger.ActionReassigned && e.Attr(ledger.AttrFrom) == me:
+		case e.Type == ledger.EventColumn && (action == ledger.ActionReassigned || action == ledger.ActionRestored) && e.Attr(ledger.AttrFrom) == me:
+			// A column moved off this node (a pending order's reassignment,
+			// or a completed restoral: final once its block is committed).
 			col, err := strconv.ParseUint(e.Attr(ledger.AttrColumn), 10, 8)
 			if err == nil && col < types.TotalShards {
 				now, err := g.current(ctx, fid, be.Height)

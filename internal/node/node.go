@@ -46,6 +46,10 @@ type Config struct {
 	// off); ScrubEvery is the time between its passes over every column.
 	ScrubRate  int64    `json:"scrub_rate"`
 	ScrubEvery Duration `json:"scrub_every"`
+	// RepairRate bounds the repairer's reads of other nodes (bytes a
+	// second) when it rebuilds columns for restoral orders; 0 turns
+	// repair off for this node.
+	RepairRate int64 `json:"repair_rate"`
 }
 
 // Option changes how NewNode builds a node.
@@ -69,7 +73,8 @@ const configFile = "node.json"
 // DefaultConfig is a node's configuration before `node init` sets its
 // chain, addresses and capacity: the one place of the defaults.
 func DefaultConfig() Config {
-	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute), ScrubRate: 4 << 20, ScrubEvery: Duration(24 * time.Hour)}
+	return Config{Capacity: 64 << 30, ReadTimeout: Duration(time.Minute), ScrubRate: 4 << 20, ScrubEvery: Duration(24 * time.Hour),
+		RepairRate: 32 << 20}
 }
 
 // Listening sets the listen address and the endpoint that follows from it
@@ -206,6 +211,10 @@ func (n *Node) Run(ctx context.Context, ready chan<- string) error {
 	if n.cfg.ScrubRate > 0 && n.cfg.ScrubEvery > 0 {
 		scr := newScrubber(cc, fs, n.key.Address(), n.cfg.ScrubRate, time.Duration(n.cfg.ScrubEvery), srv.Registry(), n.log)
 		g.Go(func() error { scr.run(ctx); return nil })
+	}
+	if n.cfg.RepairRate > 0 && n.fault == "" {
+		rp := newRepairer(cc, fs, n.key.Address(), n.cfg.RepairRate, srv.Registry(), n.log)
+		g.Go(func() error { rp.run(ctx); return nil })
 	}
 	g.Go(func() error { followChain(ctx, cc, gc, kick, prv.onBlock, time.Second, n.log); return nil })
 	n.log.Info("storage node serving", "listen", ln.Addr().String(), "endpoint", n.cfg.Endpoint)

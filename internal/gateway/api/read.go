@@ -35,6 +35,8 @@ func (a *API) readRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /file/location/{fid}", a.unsigned(a.location))
 	mux.HandleFunc("GET /files/{owner}", a.signed(a.list))
 	mux.HandleFunc("GET /nodes", a.unsigned(a.nodes))
+	mux.HandleFunc("GET /repair/status", a.unsigned(a.repairStatus))
+	mux.HandleFunc("GET /repair/whatif", a.unsigned(a.repairWhatIf))
 	mux.HandleFunc("GET /peer/file/{fid}", a.unsigned(a.peerFile))
 	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", a.unsigned(a.peerFragment))
 	if !a.CacheOnly {

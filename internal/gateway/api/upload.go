@@ -129,6 +129,9 @@ func New(d Deps) *API {
 	if a.IOIdle == 0 {
 		a.IOIdle = ioIdle
 	}
+	if rc, ok := d.Chain.(RepairChain); ok && reg != nil {
+		reg.MustRegister(newRepairCollector(rc))
+	}
 	if a.Log == nil {
 		a.Log = slog.New(slog.DiscardHandler)
 	}
