@@ -267,3 +267,36 @@ func (h *proofHarness) smallV2(i uint64) (types.Layout, types.FID) {
 	h.others[res.FID] = frags
 	return res.Layout, res.FID
 }
+
+// BenchmarkSweepBlock: one block's bounded re-rating, SweepPerBlock
+// columns of a node that changed state, beside the bare primitive of the
+// same number of file records loaded and stored.
+func BenchmarkSweepBlock(b *testing.B) {
+	t := &testing.T{}
+	h := newProofHarness(t, nil)
+	h.t = t
+	h.storeMany(SweepPerBlock)
+	node := h.addr(nodeName(0))
+	var fids []types.FID
+	for _, c := range (querier{s: state{newOverlay(h.kv)}}).nodeColumns(node) {
+		fids = append(fids, c.FID)
+	}
+	b.Run("primitive", func(b *testing.B) {
+		for range b.N {
+			h.l.o = newOverlay(h.kv)
+			s := state{h.l.o}
+			for _, fid := range fids {
+				f, _ := load[File](s, fidKey(fid))
+				s.put(fidKey(fid), f)
+			}
+		}
+	})
+	b.Run("sweep", func(b *testing.B) {
+		for range b.N {
+			h.l.o = newOverlay(h.kv)
+			state{h.l.o}.put(addrKey(pSweep, node), &Sweep{Down: DownExiting})
+			h.l.sweepEndBlock()
+		}
+	})
+	h.l.o = newOverlay(h.kv)
+}
