@@ -16,4 +16,7 @@
 //   - order: a declared file not yet stored; it locks space and expires at its
 //     deadline unless all 12 columns are reported.
 //   - column j: fragment j of every segment of a file, kept by one node.
+//   - health: a stored file's healthy columns (node active, not lost); an
+//     unhealthy column is a restoral order that another node claims,
+//     rebuilds and completes (repair.go).
 package ledger

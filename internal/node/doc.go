@@ -1,8 +1,9 @@
 // Package node is the storage node: it keeps fragments of the columns the
 // chain assigned to it, serves them, reports complete columns to the chain,
 // answers the chain's challenges with proofs (prover), re-reads what it
-// holds slowly and reports what it lost (scrubber), and collects fragments
-// nobody references any more.
+// holds slowly and reports what it lost (scrubber), takes restoral orders
+// and rebuilds lost columns from 4 verified fragments of other holders
+// (repairer), and collects fragments nobody references any more.
 //
 // Nouns:
 //   - fragment: up to 8 MiB of erasure-coded data named by its hash (v1

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
@@ -153,18 +155,17 @@ func BenchmarkRestoreFragment(b *testing.B) {
 	b.Run("bound", func(b *testing.B) {
 		b.SetBytes(types.FragmentSize)
 		for range b.N {
-			var last []byte
 			for j := 1; j <= types.DataShards; j++ {
-				resp, err := http.Get(fx.srvs[j].URL + "/fragment/" + fx.file.Layout.Segments[0].Fragments[j].String())
+				resp, err := r.client.Get(fx.srvs[j].URL + "/fragment/" + fx.file.Layout.Segments[0].Fragments[j].String())
 				if err != nil {
 					b.Fatal(err)
 				}
-				buf := bytes.NewBuffer(make([]byte, 0, types.FragmentSize))
-				buf.ReadFrom(resp.Body)
+				buf := make([]byte, types.FragmentSize)
+				if _, err := io.ReadFull(resp.Body, buf); err != nil {
+					b.Fatal(err)
+				}
 				resp.Body.Close()
-				last = buf.Bytes()
 			}
-			_ = last
 			if err := st.Put(ctx, ref, want, bytes.NewReader(fx.frags[col])); err != nil {
 				b.Fatal(err)
 			}
@@ -184,4 +185,57 @@ func BenchmarkRestoreFragment(b *testing.B) {
 			st.Release(ctx, ref)
 		}
 	})
+}
+
+// repairLoad runs a repairer at the default repair_rate beside a benchmark:
+// rebuilding fragment 0 again and again into a disk store of its own
+// (the same disk as the benchmark's). stop ends it and reports the rate it
+// restored at.
+func repairLoad(b *testing.B) (stop func()) {
+	fx := newRepairFixture(b)
+	st, err := store.OpenDisk(b.TempDir(), 1<<40, types.FragmentSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := newRepairer(fx.chain, st, types.Address{0xee}, DefaultConfig().RepairRate, nil, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	ref := store.Ref{FID: fx.file.FID}
+	want := store.Want{Hash: fx.file.Layout.Segments[0].Fragments[0], Format: types.FormatV2, Size: types.FragmentSize}
+	var restored int64
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			frag, err := r.rebuild(ctx, fx.file, 0, 0)
+			if err != nil {
+				continue
+			}
+			if st.Put(ctx, ref, want, bytes.NewReader(frag)) == nil {
+				restored += int64(len(frag))
+				st.Release(ctx, ref)
+			}
+		}
+	}()
+	return func() {
+		b.StopTimer()
+		cancel()
+		<-done
+		st.Close()
+		b.ReportMetric(float64(restored)/time.Since(start).Seconds()/1e6, "repair-MB/s")
+	}
+}
+
+// BenchmarkStoreV2DuringRepair_8MiB and BenchmarkReadDuringRepair_8MiB are
+// BenchmarkStoreV2_8MiB and BenchmarkRead_8MiB with a repair running on the
+// same node at the default rate: how much repair takes from uploads and
+// downloads (the 4 source nodes are loopback servers on this machine too).
+func BenchmarkStoreV2DuringRepair_8MiB(b *testing.B) {
+	defer repairLoad(b)()
+	benchStore(b, types.FormatV2)
+}
+
+func BenchmarkReadDuringRepair_8MiB(b *testing.B) {
+	defer repairLoad(b)()
+	BenchmarkRead_8MiB(b)
 }
