@@ -3,7 +3,10 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/deoss/deoss/internal/types"
 )
@@ -492,6 +495,16 @@ func (l *Ledger) claimRestoral(from types.Address, m *ClaimRestoral) error {
 	case n.Free() < r.Bytes:
 		return errf(ErrInsufficientSpace, "node %s has %d bytes free, the column needs %d", from, n.Free(), r.Bytes)
 	}
+	if !s.chain().Dev {
+		for j, c := range f.Columns {
+			if j == int(m.Column) {
+				continue
+			}
+			if other, err := l.node(c.Node); err == nil && sameNetwork(n.Endpoint, other.Endpoint) {
+				return errf(ErrInvalid, "node %s is on the network of %s, which holds column %d", from, c.Node, j)
+			}
+		}
+	}
 	n.Assigned += r.Bytes
 	n.Claims++
 	s.put(addrKey(pNode, from), n)
@@ -563,6 +576,37 @@ func (l *Ledger) completeRestoral(from types.Address, m *CompleteRestoral) error
 		l.open(n, f, m.Column, seg, chunk, 0, true)
 	}
 	return nil
+}
+
+// sameNetwork reports whether two endpoints are, as far as the chain can
+// tell, one operator or network: the same host name, or IP addresses in
+// one /24 (IPv4) or /48 (IPv6). Two columns of a file there could fail
+// together. (Dev chains skip it: every node is on 127.0.0.1.)
+func sameNetwork(a, b string) bool {
+	ha, hb := endpointHost(a), endpointHost(b)
+	if ha == "" || hb == "" {
+		return false
+	}
+	ia, errA := netip.ParseAddr(ha)
+	ib, errB := netip.ParseAddr(hb)
+	if errA != nil || errB != nil {
+		return strings.EqualFold(ha, hb)
+	}
+	bits := 24
+	if !ia.Unmap().Is4() {
+		bits = 48
+	}
+	pa, _ := ia.Unmap().Prefix(bits)
+	pb, _ := ib.Unmap().Prefix(bits)
+	return pa == pb
+}
+
+func endpointHost(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(u.Hostname(), "[]")
 }
 
 func (l *Ledger) emitRestoral(action string, r *Restoral, kv ...string) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/deoss/deoss/internal/codec"
@@ -299,4 +300,44 @@ func BenchmarkSweepBlock(b *testing.B) {
 		}
 	})
 	h.l.o = newOverlay(h.kv)
+}
+
+// TestClaimsKeepNetworksApart: off dev chains a node on the network of
+// another holder of the file (same /24, same host name) cannot claim.
+func TestClaimsKeepNetworksApart(t *testing.T) {
+	h := newHarnessWith(t, false, func(p *Params) {
+		p.FeePerTx, p.FeePerKiB, p.GatewayDeposit, p.EpochSeconds = 0, 0, 0, 0
+	})
+	h.ok("gw", Msg{RegisterGateway: &RegisterGateway{Endpoint: "https://gw.example.org"}})
+	for i := range 12 {
+		h.ok(nodeName(i), Msg{RegisterNode: &RegisterNode{Endpoint: fmt.Sprintf("https://8.8.%d.1", i), Capacity: 1 << 30, Stake: 1000}})
+	}
+	h.ok(nodeName(12), Msg{RegisterNode: &RegisterNode{Endpoint: "https://8.8.3.200:9000", Capacity: 1 << 30, Stake: 1000}})
+	h.ok(nodeName(13), Msg{RegisterNode: &RegisterNode{Endpoint: "https://9.9.9.9", Capacity: 1 << 30, Stake: 1000}})
+	h.ok("alice", Msg{BuyTerritory: &BuyTerritory{Name: "home", GiB: 1, Days: 30}})
+	h.ok("alice", Msg{Authorize: &Authorize{Gateway: h.addr("gw")}})
+	fid, r := h.declare("gw", "alice", 10, 1, 0)
+	if r.Code != CodeOK {
+		t.Fatal(r.Log)
+	}
+	h.reportAll(fid, 0)
+	h.ok(nodeName(4), Msg{ReportLost: &ReportLost{FID: fid, Column: 4}})
+	h.until(int(h.params.RepairDelay11)+1, func() bool { r, _ := h.order(fid, 4); return r.Eligible <= h.now })
+	h.fail(nodeName(12), claim(fid, 4), CodeInvalid) // 8.8.3.0/24 holds column 3
+	h.ok(nodeName(13), claim(fid, 4))
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://8.8.3.1", "https://8.8.3.200:9000", true},
+		{"https://8.8.3.1", "https://8.8.4.1", false},
+		{"https://[2001:db8:1::1]", "https://[2001:db8:1:2::1]", true},
+		{"https://[2001:db8:1::1]", "https://[2001:db8:2::1]", false},
+		{"https://Node.Example.org", "https://node.example.org:444", true},
+		{"https://a.example.org", "https://b.example.org", false},
+	} {
+		if got := sameNetwork(c.a, c.b); got != c.same {
+			t.Errorf("sameNetwork(%s, %s) = %v", c.a, c.b, got)
+		}
+	}
 }

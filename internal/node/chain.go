@@ -134,3 +134,9 @@ func (cc *ChainClient) CompleteRestoral(ctx context.Context, m *ledger.CompleteR
 	cc.files.Delete(m.FID)
 	return err
 }
+
+// Gateways implements RepairChain: the registered gateways (repair's
+// last sources).
+func (cc *ChainClient) Gateways(ctx context.Context) ([]ledger.Gateway, error) {
+	return cc.c.Gateways(ctx)
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"github.com/klauspost/reedsolomon"
@@ -30,7 +31,12 @@ type RepairChain interface {
 	CompleteRestoral(ctx context.Context, m *ledger.CompleteRestoral) error
 	FileAt(ctx context.Context, fid types.FID, h int64) (*ledger.File, error)
 	Node(ctx context.Context, a types.Address) (*ledger.Node, error)
+	Gateways(ctx context.Context) ([]ledger.Gateway, error)
 }
+
+// maxGatewaySources bounds the gateways asked for a fragment that the
+// holders could not give.
+const maxGatewaySources = 8
 
 // repairer takes restoral orders: it finishes its own claims first (a
 // restart resumes them), then claims the first eligible order of the queue
@@ -168,8 +174,9 @@ func (r *repairer) restore(ctx context.Context, o *ledger.Restoral) {
 }
 
 // rebuild fetches 4 verified fragments of segment seg from the other
-// holders (in a random order, healthy ones first) and computes fragment
-// col from them, checked against the chain's hash.
+// holders (in a random order, healthy ones first), then if need be from
+// the gateways' caches, and computes fragment col from them, checked
+// against the chain's hash.
 func (r *repairer) rebuild(ctx context.Context, f *ledger.File, seg int, col uint8) ([]byte, error) {
 	size := f.Layout.FragmentLen(seg)
 	shards := make([][]byte, types.TotalShards)
@@ -192,13 +199,22 @@ func (r *repairer) rebuild(ctx context.Context, f *ledger.File, seg int, col uin
 		if got == types.DataShards {
 			break
 		}
-		b, err := r.fetch(ctx, f, seg, j, size)
+		n, err := r.chain.Node(ctx, f.Columns[j].Node)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("column %d: %w", j, err))
+			continue
+		}
+		h := f.Layout.Segments[seg].Fragments[j]
+		b, err := r.fetch(ctx, n.Endpoint+"/fragment/"+h.String(), f.Layout.Version, h, size)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("column %d: %w", j, err))
 			continue
 		}
 		shards[j] = b
 		got++
+	}
+	if got < types.DataShards {
+		got += r.fromGateways(ctx, f, seg, col, shards, types.DataShards-got, &errs)
 	}
 	if got < types.DataShards {
 		return nil, errors.Join(append(errs, fmt.Errorf("%d good fragments of %d needed", got, types.DataShards))...)
@@ -220,18 +236,52 @@ func (r *repairer) rebuild(ctx context.Context, f *ledger.File, seg int, col uin
 	return shards[col], nil
 }
 
-// fetch reads fragment j of segment seg whole from its node and checks it
-// against the chain's hash before it is used.
-func (r *repairer) fetch(ctx context.Context, f *ledger.File, seg, j, size int) ([]byte, error) {
-	n, err := r.chain.Node(ctx, f.Columns[j].Node)
+// fromGateways fills up to need missing shards from the registered
+// gateways that still hold the file (their peer route serves the cache and
+// the work area); it returns how many it found.
+func (r *repairer) fromGateways(ctx context.Context, f *ledger.File, seg int, col uint8, shards [][]byte, need int, errs *[]error) int {
+	gws, err := r.chain.Gateways(ctx)
 	if err != nil {
-		return nil, err
+		*errs = append(*errs, fmt.Errorf("gateways: %w", err))
+		return 0
 	}
+	found := 0
+	size := f.Layout.FragmentLen(seg)
+	for _, g := range gws[:min(len(gws), maxGatewaySources)] {
+		for j := range types.TotalShards {
+			if found == need {
+				return found
+			}
+			if j == int(col) || shards[j] != nil {
+				continue
+			}
+			h := f.Layout.Segments[seg].Fragments[j]
+			url := fmt.Sprintf("%s/peer/fragment/%s/%d/%d?hash=%s", g.Endpoint, f.FID, seg, j, h)
+			b, err := r.fetch(ctx, url, f.Layout.Version, h, size)
+			var ue *neturl.Error
+			if errors.As(err, &ue) {
+				*errs = append(*errs, fmt.Errorf("gateway %s: %w", g.Endpoint, err))
+				break // away: the next gateway
+			}
+			if err != nil {
+				// A cache holds some fragments, not always all.
+				*errs = append(*errs, fmt.Errorf("gateway %s column %d: %w", g.Endpoint, j, err))
+				continue
+			}
+			shards[j] = b
+			found++
+		}
+	}
+	return found
+}
+
+// fetch reads a whole fragment from url and checks it against its hash
+// (the chain's) before it is used.
+func (r *repairer) fetch(ctx context.Context, url string, version uint8, want types.Hash, size int) ([]byte, error) {
 	if err := r.rate.WaitN(ctx, min(size, r.rate.Burst())); err != nil {
 		return nil, err
 	}
-	want := f.Layout.Segments[seg].Fragments[j]
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.Endpoint+"/fragment/"+want.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -241,16 +291,16 @@ func (r *repairer) fetch(ctx context.Context, f *ledger.File, seg, j, size int) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", n.Endpoint, resp.Status)
+		return nil, errors.New(resp.Status)
 	}
 	b := make([]byte, size+1)
 	k, err := io.ReadFull(resp.Body, b)
 	if err != io.ErrUnexpectedEOF || k != size {
-		return nil, fmt.Errorf("%s: %d bytes, want %d", n.Endpoint, k, size)
+		return nil, fmt.Errorf("%d bytes, want %d", k, size)
 	}
 	b = b[:size]
-	if codec.Sum(f.Layout.Version, b) != want {
-		return nil, fmt.Errorf("%s: %w", n.Endpoint, codec.ErrFragmentCorrupt)
+	if codec.Sum(version, b) != want {
+		return nil, codec.ErrFragmentCorrupt
 	}
 	return b, nil
 }

@@ -31,10 +31,13 @@ type repairFixture struct {
 }
 
 type fakeRepairChain struct {
-	file  *ledger.File
-	nodes map[types.Address]*ledger.Node
-	done  []*ledger.CompleteRestoral
+	file     *ledger.File
+	nodes    map[types.Address]*ledger.Node
+	gateways []ledger.Gateway
+	done     []*ledger.CompleteRestoral
 }
+
+func (c *fakeRepairChain) Gateways(context.Context) ([]ledger.Gateway, error) { return c.gateways, nil }
 
 func (c *fakeRepairChain) Restorals(context.Context, int) (*ledger.RestoralQueue, error) {
 	return &ledger.RestoralQueue{}, nil
@@ -133,6 +136,40 @@ func TestRepairerRebuilds(t *testing.T) {
 	}
 	if _, err := st2.Lookup(context.Background(), store.Ref{FID: fx.file.FID, Column: 7}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("stored a fragment it could not rebuild: %v", err)
+	}
+
+	// A gateway that still caches the file fills in: one that is away and
+	// one that does not hold it are passed over, one that serves a wrong
+	// fragment is not believed, and the one that holds fragment 9
+	// completes the four.
+	peer := func(serve func(w http.ResponseWriter, idx string)) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			parts := strings.Split(r.URL.Path, "/") // /peer/fragment/fid/seg/idx
+			if len(parts) != 6 || parts[3] != fx.file.FID.String() || r.URL.Query().Get("hash") == "" {
+				http.NotFound(w, r)
+				return
+			}
+			serve(w, parts[5])
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	empty := peer(func(w http.ResponseWriter, _ string) { http.Error(w, "not held", http.StatusNotFound) })
+	liar := peer(func(w http.ResponseWriter, _ string) { w.Write(make([]byte, types.FragmentSize)) })
+	holder := peer(func(w http.ResponseWriter, idx string) {
+		if idx == "9" {
+			w.Write(fx.frags[9])
+			return
+		}
+		http.Error(w, "not held", http.StatusNotFound)
+	})
+	fx.chain.gateways = []ledger.Gateway{{Endpoint: "http://127.0.0.1:1"}, {Endpoint: empty}, {Endpoint: liar}, {Endpoint: holder}}
+	r2.restore(context.Background(), &ledger.Restoral{FID: fx.file.FID, Column: 7})
+	if len(fx.chain.done) != 2 || fx.chain.done[1].Column != 7 {
+		t.Fatalf("not completed with a gateway's fragment: %+v", fx.chain.done)
+	}
+	if h, err := st2.Lookup(context.Background(), store.Ref{FID: fx.file.FID, Column: 7}); err != nil || h != fx.file.Layout.Segments[0].Fragments[7] {
+		t.Fatalf("stored %s, %v", h, err)
 	}
 }
 
