@@ -44,10 +44,11 @@ func verifier() *Verifier {
 func serverSide(t *testing.T, req *http.Request) *http.Request {
 	t.Helper()
 	var got *http.Request
-	var body []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ = io.ReadAll(r.Body)
-		got = r
+		body, _ := io.ReadAll(r.Body)
+		// A copy with its own body: the server goes on using r.
+		got = r.Clone(context.Background())
+		got.Body = io.NopCloser(bytes.NewReader(body))
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
@@ -59,7 +60,6 @@ func serverSide(t *testing.T, req *http.Request) *http.Request {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	got.Body = io.NopCloser(bytes.NewReader(body))
 	return got
 }
 
