@@ -139,7 +139,8 @@ func newNodeExitCmd(g *globals) *cobra.Command {
 		Long: `Sends ExitNode for the --key's node. Its columns become restoral orders;
 keep the node running until they have moved (it serves reads meanwhile):
 then the chain removes it and returns its stake. "deoss node status" shows
-what it still holds.`,
+what it still holds. The running node signs its proofs with the same key: if
+this times out, run it again (a node that is exiting already answers so).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return submit(cmd, g, ledger.Msg{ExitNode: &ledger.ExitNode{}})
