@@ -16,6 +16,8 @@ const (
 	EventChallenge     = "deoss.challenge" // a proof of storage: action, node, fid, column, segment, chunk, deadline
 	EventReward        = "deoss.reward"    // an epoch's rewards: node, amount, epoch
 	EventRestoral      = "deoss.restoral"  // a restoral order: action, fid, column, from, how, health (node: the claimant)
+	EventBucket        = "deoss.bucket"    // a bucket created or deleted: action, owner, bucket
+	EventObject        = "deoss.object"    // a key put or deleted: action, owner, bucket, fid
 )
 
 // Attribute keys.
@@ -41,6 +43,7 @@ const (
 	AttrEpoch    = "epoch"
 	AttrFee      = "fee"
 	AttrHealth   = "health"
+	AttrBucket   = "bucket"
 )
 
 // Actions of file and column events.
@@ -65,6 +68,12 @@ const (
 	ActionLapsed    = "lapsed"
 	ActionCompleted = "completed"
 	ActionCancelled = "cancelled"
+)
+
+// Actions of bucket and object events (and ActionDeleted).
+const (
+	ActionCreated = "created"
+	ActionPut     = "put"
 )
 
 // Actions of challenge events.

@@ -372,6 +372,7 @@ func (l *Ledger) addOwner(fid types.FID, o Owner) {
 // dropOwner removes an owner's keys and returns how many are left.
 func (l *Ledger) dropOwner(fid types.FID, a types.Address) uint64 {
 	s := state{l.o}
+	l.dropKeys(fid, a)
 	s.o.del(ownerKey(fid, a))
 	s.o.del(userFileKey(a, fid))
 	n := l.ownerCount(fid)

@@ -182,6 +182,39 @@ func (h *harness) checkInvariants() {
 		}
 	}
 	h.checkHealth(s)
+	h.checkKeys(s)
+}
+
+// checkKeys: every key has its file-key entry and names a file its owner
+// owns; every file-key entry has its key.
+func (h *harness) checkKeys(s state) {
+	h.t.Helper()
+	n := 0
+	s.o.iterate(pObject, func(k string, v []byte) bool {
+		var o Object
+		mustUnmarshal(v, &o)
+		var owner types.Address
+		copy(owner[:], k[len(pObject):])
+		if !s.flag(pFileKey + string(o.FID[:]) + k[len(pObject):]) {
+			h.t.Fatalf("key %q has no file-key entry", o.Key)
+		}
+		if !s.flag(ownerKey(o.FID, owner)) {
+			h.t.Fatalf("key %q names file %s its owner does not own", o.Key, o.FID)
+		}
+		n++
+		return true
+	})
+	m := 0
+	s.o.iterate(pFileKey, func(k string, _ []byte) bool {
+		if s.o.get(pObject+k[len(pFileKey)+len(types.FID{}):]) == nil {
+			h.t.Fatalf("file-key entry %x has no key", k)
+		}
+		m++
+		return true
+	})
+	if n != m {
+		h.t.Fatalf("%d keys, %d file-key entries", n, m)
+	}
 }
 
 // checkHealth: the histogram is a full recount of the stored files' rated

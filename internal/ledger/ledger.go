@@ -311,6 +311,14 @@ func (l *Ledger) apply(tx *Tx) error {
 		return l.claimRestoral(from, m)
 	case *CompleteRestoral:
 		return l.completeRestoral(from, m)
+	case *CreateBucket:
+		return l.createBucket(from, m)
+	case *DeleteBucket:
+		return l.deleteBucket(from, m)
+	case *PutObject:
+		return l.putObject(from, m)
+	case *DeleteObjects:
+		return l.deleteObjects(from, m)
 	}
 	return errf(ErrMalformed, "unknown message %T", m)
 }

@@ -30,6 +30,10 @@ import (
 //	claims/<node>              []Restoral: the node's claims in flight
 //	whatif/<addr>[,<addr>...]  WhatIf: what losing these nodes would do
 //	pool                       Pool: the rewards pool and the epoch
+//	buckets/<owner>            []Bucket
+//	bucket/<owner>/<name>      Bucket
+//	object/<owner>/<bucket>    Object (?key=<key, URL-escaped>)
+//	objects/<owner>/<bucket>   ObjectList (?prefix=&delim=&start=&max=, URL-escaped)
 //
 // The lists (gateways, nodes, files) come in pages of at most MaxPage
 // entries in key order: a path may end in "?after=<address or fid>" (the
@@ -40,7 +44,8 @@ func (l *Ledger) Query(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := querier{s: state{newOverlay(l.base)}, page: pg, now: l.now}
+	vals, _ := url.ParseQuery(rawq) // parsePage refused a bad one
+	q := querier{s: state{newOverlay(l.base)}, page: pg, now: l.now, vals: vals}
 	v, err := q.answer(strings.Trim(path, "/"))
 	if err != nil {
 		return nil, err
@@ -90,7 +95,8 @@ type Pool struct {
 type querier struct {
 	s    state
 	page page
-	now  int64 // the latest block time
+	now  int64      // the latest block time
+	vals url.Values // the query string (object queries)
 }
 
 // MaxPage is the most entries one list query answers.
@@ -291,6 +297,12 @@ func (q querier) answer(path string) (any, error) {
 			return nil, errf(ErrInvalid, "%d nodes; at most %d", len(nodes), MaxWhatIf)
 		}
 		return q.whatIf(nodes), nil
+	case "buckets", "bucket", "object", "objects":
+		a, err := parseAddr(arg(1))
+		if err != nil {
+			return nil, err
+		}
+		return q.objectQuery(parts[0], a, arg(2), q.vals)
 	case "pool":
 		p := q.s.params()
 		return Pool{Balance: q.s.account(PoolAddress).Balance, Epoch: int64(uint64At(q.s.o.get(kEpoch))), EpochSeconds: p.EpochSeconds}, nil

@@ -61,6 +61,10 @@ type Msg struct {
 	IncreaseStake     *IncreaseStake     `cbor:"21,keyasint,omitempty"`
 	ClaimRestoral     *ClaimRestoral     `cbor:"22,keyasint,omitempty"`
 	CompleteRestoral  *CompleteRestoral  `cbor:"23,keyasint,omitempty"`
+	CreateBucket      *CreateBucket      `cbor:"24,keyasint,omitempty"`
+	DeleteBucket      *DeleteBucket      `cbor:"25,keyasint,omitempty"`
+	PutObject         *PutObject         `cbor:"26,keyasint,omitempty"`
+	DeleteObjects     *DeleteObjects     `cbor:"27,keyasint,omitempty"`
 }
 
 // one returns the single message set, or an error.

@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/deoss/deoss/internal/types"
+)
+
+func objectsQuery(h *harness, owner, bucket, prefix, delim, start string, max int) ObjectList {
+	v := url.Values{"prefix": {prefix}, "delim": {delim}, "start": {start}, "max": {fmt.Sprint(max)}}
+	return query[ObjectList](h, "objects/"+h.addr(owner).String()+"/"+bucket+"?"+v.Encode())
+}
+
+func keysOf(l ObjectList) []string {
+	var out []string
+	for _, o := range l.Objects {
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+func TestObjectIndex(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup()
+	alice := h.addr("alice")
+	// Buckets: valid names, an existing territory, by the owner or its gateway.
+	h.fail("alice", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "Bad_Name", Territory: "home"}}, CodeInvalid)
+	h.fail("alice", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "192.168.1.1", Territory: "home"}}, CodeInvalid)
+	h.fail("alice", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "photos", Territory: "nowhere"}}, CodeNotFound)
+	h.fail("gw2", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "photos", Territory: "home"}}, CodeUnauthorized)
+	h.fail("bob", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "photos", Territory: "home"}}, CodeUnauthorized)
+	h.ok("gw", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "photos", Territory: "home"}})
+	h.fail("alice", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "photos", Territory: "home"}}, CodeConflict)
+	if b := query[Bucket](h, "bucket/"+alice.String()+"/photos"); b.Territory != "home" || b.Owner != alice {
+		t.Fatalf("bucket: %+v", b)
+	}
+
+	fid, r := h.declare("gw", "alice", 1000, 1, 0)
+	if r.Code != CodeOK {
+		t.Fatal(r)
+	}
+	other, _ := h.declare("gw", "alice", 2000, 2, 0)
+	// Keys name files their owner owns; any UTF-8 key up to 1,024 bytes.
+	put := func(key string, f types.FID) Msg {
+		return Msg{PutObject: &PutObject{Owner: alice, Bucket: "photos", Key: key, FID: f, ETag: "abc",
+			Headers: []Header{{Name: "content-type", Value: "image/png"}, {Name: "x-amz-meta-a", Value: "1"}}}}
+	}
+	h.fail("bob", Msg{PutObject: &PutObject{Owner: h.addr("bob"), Bucket: "photos", Key: "x", FID: fid}}, CodeNotFound)
+	h.fail("gw", Msg{PutObject: &PutObject{Owner: alice, Bucket: "photos", Key: "x", FID: fid,
+		Headers: []Header{{Name: "b", Value: "1"}, {Name: "a", Value: "2"}}}}, CodeInvalid)
+	h.fail("gw", put(strings.Repeat("k", MaxKeyLen+1), fid), CodeInvalid)
+	h.fail("gw", put("\xff", fid), CodeMalformed)                                                     // CBOR text is UTF-8
+	keys := []string{"a/", "a//b", "a/b/c", "a/b/d", "a/c", "b", strings.Repeat("k", MaxKeyLen), "é"} // byte order
+	for _, k := range keys {
+		h.ok("gw", put(k, fid))
+	}
+	o := query[Object](h, "object/"+alice.String()+"/photos?key="+url.QueryEscape("a//b"))
+	if o.FID != fid || o.Size != 1000 || o.ETag != "abc" || len(o.Headers) != 2 {
+		t.Fatalf("object: %+v", o)
+	}
+	// Listing: byte order, prefixes rolled up at the delimiter, pages.
+	l := objectsQuery(h, "alice", "photos", "", "", "", 1000)
+	if got := strings.Join(keysOf(l), ","); got != strings.Join(keys, ",") || l.Truncated {
+		t.Fatalf("list: %s", got)
+	}
+	l = objectsQuery(h, "alice", "photos", "a/", "/", "", 1000)
+	if got := fmt.Sprint(keysOf(l), l.Prefixes); got != "[a/ a/c] [a// a/b/]" {
+		t.Fatalf("delimited: %s", got)
+	}
+	l = objectsQuery(h, "alice", "photos", "a/", "/", "", 2)
+	if fmt.Sprint(keysOf(l), l.Prefixes) != "[a/] [a//]" || !l.Truncated || l.Next != "a//" {
+		t.Fatalf("page 1: %+v", l)
+	}
+	l = objectsQuery(h, "alice", "photos", "a/", "/", l.Next, 2)
+	if fmt.Sprint(keysOf(l), l.Prefixes) != "[a/c] [a/b/]" || l.Truncated {
+		t.Fatalf("page 2: %+v", l)
+	}
+
+	// A bucket with keys stays; deleting keys (missing ones too) empties it.
+	h.fail("alice", Msg{DeleteBucket: &DeleteBucket{Owner: alice, Name: "photos"}}, CodeConflict)
+	h.ok("gw", put("b", other)) // b moves to another file
+	h.ok("alice", Msg{DeleteObjects: &DeleteObjects{Owner: alice, Bucket: "photos", Keys: keys[:4]}})
+	if _, err := h.file(fid); err != nil {
+		t.Fatalf("file went with keys left: %v", err)
+	}
+	h.ok("alice", Msg{DeleteObjects: &DeleteObjects{Owner: alice, Bucket: "photos", Keys: []string{"a/c", keys[6], "é", "never-was"}}})
+	// With its last key, the file's only ownership ended: it is gone, its
+	// space returned; the other file keeps its key.
+	if _, err := h.file(fid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("file %s outlived its last key: %v", fid, err)
+	}
+	if l := objectsQuery(h, "alice", "photos", "", "", "", 10); fmt.Sprint(keysOf(l)) != "[b]" {
+		t.Fatalf("left: %+v", l)
+	}
+	// A native delete of the file takes its keys with it.
+	h.ok("alice", Msg{DeleteFile: &DeleteFile{FID: other, Owner: alice}})
+	if l := objectsQuery(h, "alice", "photos", "", "", "", 10); len(l.Objects) != 0 {
+		t.Fatalf("keys outlived their file: %+v", l)
+	}
+	if tr := h.territory("alice", "home"); tr.Used != 0 || tr.Locked != 0 {
+		t.Fatalf("space not returned: %+v", tr)
+	}
+	h.ok("alice", Msg{DeleteBucket: &DeleteBucket{Owner: alice, Name: "photos"}})
+	if _, err := h.l.Query("bucket/" + alice.String() + "/photos"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bucket remains: %v", err)
+	}
+}
+
+// An order that expires takes the keys that named it.
+func TestObjectKeysGoWithExpiredOrder(t *testing.T) {
+	h := newHarness(t, true)
+	h.setup()
+	alice := h.addr("alice")
+	h.ok("gw", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "b01", Territory: "home"}})
+	fid, _ := h.declare("gw", "alice", 1000, 1, 0)
+	h.ok("gw", Msg{PutObject: &PutObject{Owner: alice, Bucket: "b01", Key: "k", FID: fid}})
+	h.block(DefaultParams().OrderTTL + 10)
+	if _, err := h.file(fid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("order did not expire: %v", err)
+	}
+	if l := objectsQuery(h, "alice", "b01", "", "", "", 10); len(l.Objects) != 0 {
+		t.Fatalf("keys outlived their order: %+v", l)
+	}
+}
