@@ -2,6 +2,7 @@ package chain
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -157,4 +158,27 @@ func (c *Client) AccountView(ctx context.Context, a types.Address) (*ledger.Acco
 // Owner returns one owner of a file (ledger.ErrNotFound if a owns none).
 func (c *Client) Owner(ctx context.Context, fid types.FID, a types.Address) (*ledger.Owner, error) {
 	return query[ledger.Owner](ctx, c, "owner/"+fid.String()+"/"+a.String())
+}
+
+// Buckets lists an account's buckets.
+func (c *Client) Buckets(ctx context.Context, owner types.Address) ([]ledger.Bucket, error) {
+	v, err := query[[]ledger.Bucket](ctx, c, "buckets/"+owner.String())
+	return deref(v, err)
+}
+
+// Bucket returns one of an account's buckets.
+func (c *Client) Bucket(ctx context.Context, owner types.Address, name string) (*ledger.Bucket, error) {
+	return query[ledger.Bucket](ctx, c, "bucket/"+owner.String()+"/"+name)
+}
+
+// Object returns a key's record.
+func (c *Client) Object(ctx context.Context, owner types.Address, bucket, key string) (*ledger.Object, error) {
+	return query[ledger.Object](ctx, c, "object/"+owner.String()+"/"+bucket+"?"+url.Values{"key": {key}}.Encode())
+}
+
+// Objects lists a page of a bucket's keys: those with prefix, after start,
+// rolled up at delim (if not empty), at most max entries.
+func (c *Client) Objects(ctx context.Context, owner types.Address, bucket, prefix, delim, start string, max int) (*ledger.ObjectList, error) {
+	v := url.Values{"prefix": {prefix}, "delim": {delim}, "start": {start}, "max": {strconv.Itoa(max)}}
+	return query[ledger.ObjectList](ctx, c, "objects/"+owner.String()+"/"+bucket+"?"+v.Encode())
 }

@@ -52,6 +52,7 @@ const (
 	CodeTimeSkewed        = "RequestTimeTooSkewed"
 	CodeContentSHA256     = "XAmzContentSHA256Mismatch"
 	CodeMissingAuth       = "MissingSecurityHeader"
+	CodeIncomplete        = "IncompleteBody"
 )
 
 func fail(code, format string, a ...any) *Error {
