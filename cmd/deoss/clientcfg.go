@@ -22,6 +22,16 @@ type clientConfig struct {
 	Territory string `yaml:"territory,omitempty"`
 	// CAFile is a CA certificate (PEM) to trust beside the system's.
 	CAFile string `yaml:"ca_file,omitempty"`
+	// S3 is an S3 credential for tools (deoss dev writes the dev one).
+	S3 *s3Settings `yaml:"s3,omitempty"`
+}
+
+// s3Settings is where and how S3 tools reach a gateway.
+type s3Settings struct {
+	Endpoint  string `json:"endpoint" yaml:"endpoint"`
+	Region    string `json:"region" yaml:"region"`
+	AccessKey string `json:"access_key" yaml:"access_key"`
+	SecretKey string `json:"secret_key" yaml:"secret_key"`
 }
 
 // setting is one resolved value and where it came from ("flag --chain",

@@ -15,9 +15,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/s3"
 	"github.com/deoss/deoss/internal/tlsutil"
+	"github.com/deoss/deoss/sdk"
 )
 
 // devNetwork is DIR/network.json: what `deoss dev` runs and where.
@@ -32,6 +35,8 @@ type devNetwork struct {
 	// TLS: every gateway and node speaks https with a certificate of the
 	// network's own CA (DIR/tls/ca.pem).
 	TLS bool `json:"tls,omitempty"`
+	// S3 is the dev account's credential at the gateway's S3 endpoint.
+	S3 *s3Settings `json:"s3,omitempty"`
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -106,7 +111,7 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	if nw.BasePort == 0 {
 		// Ports: chain P2P and RPC, the gateway, then room for 64 nodes, so
 		// that a later run with more nodes keeps the same ports.
-		base, err := freeBase(3 + 64)
+		base, err := freeBase(3 + 64 + 1)
 		if err != nil {
 			return err
 		}
@@ -119,7 +124,8 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	defer logf.Close()
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	spec := devnet.Spec{Layout: devnet.Layout{Dir: dir, Base: nw.BasePort, Validators: 1, Gateways: 1, Nodes: nodes}}
+	// The S3 port comes after room for 64 nodes (as the base was chosen).
+	spec := devnet.Spec{Layout: devnet.Layout{Dir: dir, Base: nw.BasePort, Validators: 1, Gateways: 1, Nodes: nodes, S3Base: nw.BasePort + 3 + 64}}
 	var caFile string
 	if nw.TLS {
 		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))
@@ -166,8 +172,14 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	}
 	nw.User = ukey.Address().String()
 	nw.Faucet = "dev chain: any account may send the Faucet message (deoss account faucet)"
+	s3set, err := devS3Credential(setup, nw.Gateway, ukey, caFile, nw.S3)
+	if err != nil {
+		return fail(err)
+	}
+	s3set.Endpoint = spec.Scheme() + spec.S3Listen(0)
+	nw.S3 = s3set
 	if err := saveClientConfig(filepath.Join(dir, "client.yaml"), &clientConfig{Gateway: nw.Gateway, Chain: nw.ChainRPC,
-		Key: filepath.Join(dir, "user.json"), Territory: "home", CAFile: caFile}); err != nil {
+		Key: filepath.Join(dir, "user.json"), Territory: "home", CAFile: caFile, S3: s3set}); err != nil {
 		return fail(err)
 	}
 	if err := fsutil.WriteJSON(netPath, &nw); err != nil {
@@ -175,8 +187,38 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	}
 	fmt.Fprintf(out, "chain:   %s\ngateway: %s\nnodes:   %d (%s ...)\naccount: %s (territory \"home\")\nconfig:  %s\nlogs:    %s\n",
 		nw.ChainRPC, nw.Gateway, nodes, firstOr(nw.NodeURLs, "none"), nw.User, filepath.Join(dir, "client.yaml"), filepath.Join(dir, "dev.log"))
+	fmt.Fprintf(out, "s3:      %s (region %s)\n", s3set.Endpoint, s3set.Region)
+	fmt.Fprintf(out, "         export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n", s3set.AccessKey, s3set.SecretKey, s3set.Region)
+	fmt.Fprintf(out, "         aws --endpoint-url %s s3 ls\n", s3set.Endpoint)
 	fmt.Fprintln(out, "deoss dev: ready (Ctrl-C stops)")
 	return devWait(eg)
+}
+
+// devS3Credential returns the dev account's S3 credential: the one of an
+// earlier run while the gateway still knows it, else a new one.
+func devS3Credential(ctx context.Context, gw string, k *auth.Key, caFile string, had *s3Settings) (*s3Settings, error) {
+	c := sdk.NewWithKey(gw, k)
+	if caFile != "" {
+		if err := c.UseCA(caFile); err != nil {
+			return nil, err
+		}
+	}
+	if had != nil && had.SecretKey != "" {
+		keys, err := c.S3Keys(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("s3 credentials: %w", err)
+		}
+		for _, key := range keys {
+			if key.AccessKey == had.AccessKey {
+				return had, nil
+			}
+		}
+	}
+	key, err := c.CreateS3Key(ctx, "home")
+	if err != nil {
+		return nil, fmt.Errorf("s3 credential: %w", err)
+	}
+	return &s3Settings{Region: s3.DefaultRegion, AccessKey: key.AccessKey, SecretKey: key.SecretKey}, nil
 }
 
 // devWait joins the network's parts; an interrupt is a clean stop.

@@ -29,6 +29,9 @@ type Layout struct {
 	Validators int
 	Gateways   int
 	Nodes      int
+	// S3Base is the first gateway's S3 port (the others follow); 0 puts
+	// them after the nodes.
+	S3Base int
 }
 
 func (l Layout) ValidatorHome(i int) string {
@@ -46,8 +49,21 @@ func (l Layout) NodeListen(i int) string {
 	return fmt.Sprintf("127.0.0.1:%d", l.Base+2*l.Validators+l.Gateways+i)
 }
 
+// S3Listen is gateway i's S3 endpoint.
+func (l Layout) S3Listen(i int) string {
+	if l.S3Base != 0 {
+		return fmt.Sprintf("127.0.0.1:%d", l.S3Base+i)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", l.Base+2*l.Validators+l.Gateways+l.Nodes+i)
+}
+
 // Ports is how many ports a layout takes from its base.
-func (l Layout) Ports() int { return 2*l.Validators + l.Gateways + l.Nodes }
+func (l Layout) Ports() int {
+	if l.S3Base != 0 {
+		return 2*l.Validators + l.Gateways + l.Nodes
+	}
+	return 2*l.Validators + 2*l.Gateways + l.Nodes
+}
 
 func gatewayName(i int) string {
 	if i == 0 {
@@ -155,6 +171,7 @@ func Assemble(ctx context.Context, spec Spec, r Runner, before func(*Network) er
 		eg.Go(func() error {
 			cfg := gateway.DefaultConfig()
 			cfg.Chain, cfg.Listen, cfg.Endpoint = spec.ValidatorRPC(0), spec.GatewayListen(i), spec.Scheme()+spec.GatewayListen(i)
+			cfg.S3Listen = spec.S3Listen(i)
 			if spec.TLS != nil {
 				cfg.TLSCert, cfg.TLSKey, cfg.CAFile = spec.TLS.Cert, spec.TLS.Key, spec.TLS.CA
 			} else {

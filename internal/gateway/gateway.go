@@ -27,6 +27,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/work"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/s3"
 	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
@@ -84,6 +85,11 @@ type Config struct {
 	TLSCert string `json:"tls_cert,omitempty"`
 	TLSKey  string `json:"tls_key,omitempty"`
 	CAFile  string `json:"ca_file,omitempty"`
+	// S3Listen, when set, serves the S3 endpoint on this address (TLS
+	// with the same certificate); S3Region is the region its clients sign
+	// for (default us-east-1).
+	S3Listen string `json:"s3_listen,omitempty"`
+	S3Region string `json:"s3_region,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -216,8 +222,19 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		return err
 	}
 	defer replay.Close()
-	a := api.New(api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log,
-		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure})
+	deps := api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log,
+		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure}
+	var s3srv *s3.Server
+	if g.cfg.S3Listen != "" && !g.cfg.CacheOnly {
+		keys, err := s3.OpenKeys(filepath.Join(g.home, "s3keys.db"), g.key.Seed())
+		if err != nil {
+			return err
+		}
+		defer keys.Close()
+		deps.S3Keys = keys
+		s3srv = s3.New(s3.Deps{Chain: view, Ingest: in, Reader: rd, Queue: queue, Keys: keys, Region: g.cfg.S3Region, Log: g.log.With("part", "s3")})
+	}
+	a := api.New(deps)
 	a.CacheOnly = g.cfg.CacheOnly
 
 	ln, err := tlsutil.Listen(g.cfg.Listen, g.cfg.TLSCert, g.cfg.TLSKey)
@@ -245,6 +262,19 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	httpapi.Serve(ctx, eg, hs, ln)
 	eg.Go(func() error { missing.Run(ctx); return nil })
+	var s3Addr string
+	if s3srv != nil {
+		sln, err := tlsutil.Listen(g.cfg.S3Listen, g.cfg.TLSCert, g.cfg.TLSKey)
+		if err != nil {
+			return err
+		}
+		s3Addr = sln.Addr().String()
+		// No ReadTimeout: a part streams for as long as it takes; idle
+		// clients are cut by the idle timeout.
+		httpapi.Serve(ctx, eg, &http.Server{Handler: s3srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, sln)
+		pub := &s3.Publisher{Chain: view, Queue: queue, Log: g.log.With("part", "s3-publisher")}
+		eg.Go(func() error { pub.Run(ctx); return nil })
+	}
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })
 		// Blocks with events (a report, a stored file, a reassignment) wake
@@ -268,7 +298,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 			}
 		}
 	})
-	g.log.Info("gateway serving", "listen", ln.Addr().String(), "endpoint", g.cfg.Endpoint, "scheduler", fmt.Sprintf("%+v", g.cfg.Scheduler))
+	g.log.Info("gateway serving", "listen", ln.Addr().String(), "endpoint", g.cfg.Endpoint, "s3", s3Addr, "scheduler", fmt.Sprintf("%+v", g.cfg.Scheduler))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -81,6 +81,8 @@ type Deps struct {
 	// IOIdle is how long a client may leave a download unread or an upload
 	// unsent before its connection is cut (default 30 s); progress resets it.
 	IOIdle time.Duration
+	// S3Keys, when set, serves /s3/keys (the gateway has an S3 endpoint).
+	S3Keys S3Keys
 }
 
 // API is the gateway's HTTP API for users and peers (docs/api.yaml). Build
@@ -162,6 +164,9 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("DELETE /upload/{id}", a.signed(a.abort))
 		mux.HandleFunc("PUT /object/{name}", a.signedAs(bodyStream, a.putObject))
 		mux.HandleFunc("PUT /file", a.signedAs(bodyStream, a.putFile))
+		if a.S3Keys != nil {
+			a.s3Routes(mux)
+		}
 	}
 	if a.Reader != nil {
 		a.readRoutes(mux)

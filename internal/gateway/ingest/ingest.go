@@ -306,7 +306,11 @@ func (in *Ingest) Accept(ctx context.Context, body io.Reader, f File) (*pipeline
 		return nil, err
 	}
 	in.bytesIn.Add(float64(res.Layout.Size))
-	return in.queue.Add(pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: in.now(), Private: f.Private})
+	rec := pipeline.Record{FID: res.FID, Owner: user, Name: name, Territory: territory, Size: res.Layout.Size, Updated: in.now(), Private: f.Private}
+	if f.KeyOp != nil {
+		return in.queue.AddWithKey(rec, f.KeyOp)
+	}
+	return in.queue.Add(rec)
 }
 
 // File is what Accept takes besides the body.
@@ -318,6 +322,10 @@ type File struct {
 	Key       *codec.Key // nil: not encrypted at the gateway
 	Private   bool
 	Held      Held // what its session or stream holds of the pending count
+	// KeyOp, when set, is journalled with the file's record (an S3 key
+	// naming it); its FID and size are filled in. Its other fields may be
+	// completed while the body is read (an ETag): it is read only after.
+	KeyOp *pipeline.KeyOp
 }
 
 var errCapped = errors.New("past the cap")

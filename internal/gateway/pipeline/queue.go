@@ -86,7 +86,7 @@ var (
 // Open opens (or creates) root/pipeline.db. Cleaned records that an older
 // version kept among the active ones move to the history.
 func Open(root string) (*Queue, error) {
-	db, err := fsutil.OpenDB(filepath.Join(root, "pipeline.db"), bucketFiles, bucketHistory, bucketOrder)
+	db, err := fsutil.OpenDB(filepath.Join(root, "pipeline.db"), bucketFiles, bucketHistory, bucketOrder, bucketKeyOps, bucketKeyIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -184,24 +184,30 @@ func key(fid types.FID, owner types.Address) []byte {
 // Add records a processed file; adding one already recorded keeps the record
 // (a client that retries complete gets the same answer).
 func (q *Queue) Add(r Record) (*Record, error) {
-	var out Record
+	var out *Record
 	err := q.write(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFiles)
-		k := key(r.FID, r.Owner)
-		if v := b.Get(k); v != nil {
-			return json.Unmarshal(v, &out)
-		}
-		// New, or uploaded again after its columns were freed (its history
-		// entry stays until it ages out): the new copy must be freed too.
-		r.State = Processed
-		out = r
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, v)
+		var err error
+		out, err = add(tx, r)
+		return err
 	})
-	return &out, err
+	return out, err
+}
+
+func add(tx *bolt.Tx, r Record) (*Record, error) {
+	b := tx.Bucket(bucketFiles)
+	k := key(r.FID, r.Owner)
+	if v := b.Get(k); v != nil {
+		var out Record
+		return &out, json.Unmarshal(v, &out)
+	}
+	// New, or uploaded again after its columns were freed (its history
+	// entry stays until it ages out): the new copy must be freed too.
+	r.State = Processed
+	v, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return &r, b.Put(k, v)
 }
 
 // Get returns the record of a file of an owner, active or in the history.
