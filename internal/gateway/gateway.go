@@ -232,7 +232,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		}
 		defer keys.Close()
 		deps.S3Keys = keys
-		s3srv = s3.New(s3.Deps{Chain: view, Ingest: in, Reader: rd, Queue: queue, Keys: keys, Region: g.cfg.S3Region, Log: g.log.With("part", "s3")})
+		s3srv = s3.New(s3.Deps{Chain: view, Ingest: in, Reader: rd, Queue: queue, Sessions: sessions, Keys: keys, Region: g.cfg.S3Region, Log: g.log.With("part", "s3")})
 	}
 	a := api.New(deps)
 	a.CacheOnly = g.cfg.CacheOnly

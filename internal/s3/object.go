@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"path"
 	"sort"
 	"strconv"
@@ -452,18 +451,9 @@ func hasChecksumHeader(h http.Header) bool {
 // copyObject writes a key naming the source's file: a metadata operation,
 // whatever the size. The content stays charged where it first was.
 func (s *Server) copyObject(req *request) error {
-	src := req.r.Header.Get("x-amz-copy-source")
-	src, version, _ := strings.Cut(src, "?")
-	if version != "" && version != "versionId=null" {
-		return s3err("NotImplemented", "deoss keeps no versions")
-	}
-	src, err := url.PathUnescape(src)
+	srcBucket, srcKey, err := copySource(req.r.Header.Get("x-amz-copy-source"))
 	if err != nil {
-		return s3err("InvalidArgument", "x-amz-copy-source: %v", err)
-	}
-	srcBucket, srcKey, ok := strings.Cut(strings.TrimPrefix(src, "/"), "/")
-	if !ok || srcKey == "" {
-		return s3err("InvalidArgument", "x-amz-copy-source must be bucket/key")
+		return err
 	}
 	if _, err := s.bucket(req); err != nil {
 		return err

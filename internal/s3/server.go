@@ -15,6 +15,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
+	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/s3/sigv4"
@@ -46,7 +47,9 @@ type Deps struct {
 	Ingest *ingest.Ingest
 	Reader Reader
 	Queue  *pipeline.Queue
-	Keys   *Keys
+	// Sessions is the ingest session store multipart uploads live in.
+	Sessions *upload.Sessions
+	Keys     *Keys
 	// Region is the region clients sign for ("us-east-1" when empty).
 	Region string
 	Log    *slog.Logger
@@ -108,14 +111,17 @@ func rawPath(r *http.Request) string {
 func route(r *http.Request) (bucket, key string, err error) {
 	p := strings.TrimPrefix(rawPath(r), "/")
 	rawBucket, rawKey, _ := strings.Cut(p, "/")
-	if bucket, err = url.PathUnescape(rawBucket); err != nil {
+	if bucket, err = unescapePath(rawBucket); err != nil {
 		return "", "", s3err("InvalidURI", "bucket: %v", err)
 	}
-	if key, err = url.PathUnescape(rawKey); err != nil {
+	if key, err = unescapePath(rawKey); err != nil {
 		return "", "", s3err("InvalidURI", "key: %v", err)
 	}
 	return bucket, key, nil
 }
+
+// unescapePath decodes %XX escapes only ('+' is a plus in a path).
+func unescapePath(s string) (string, error) { return url.PathUnescape(s) }
 
 // ServeHTTP answers S3 requests (path-style: /bucket/key).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +234,7 @@ func (s *Server) bucketOp(req *request) error {
 			}
 			return s3err("NoSuchBucketPolicy", "the bucket has no policy")
 		case req.has("uploads"):
-			return s3err("NotImplemented", "multipart uploads are not supported yet (docs/s3.md)")
+			return s.listUploads(req)
 		case req.query.Get("list-type") == "2":
 			return s.listObjects(req, true)
 		}
@@ -241,14 +247,23 @@ func (s *Server) objectOp(req *request) error {
 	if err := req.unsupported(); err != nil {
 		return err
 	}
-	if req.has("uploads") || req.has("uploadId") {
-		return s3err("NotImplemented", "multipart uploads are not supported yet (docs/s3.md)")
-	}
 	if err := ledger.ValidKey(req.key); err != nil {
 		if len(req.key) > ledger.MaxKeyLen {
 			return s3err("KeyTooLongError", "keys are at most %d bytes", ledger.MaxKeyLen)
 		}
 		return s3err("InvalidArgument", "key: %v", err)
+	}
+	switch m := req.r.Method; {
+	case m == http.MethodPost && req.has("uploads"):
+		return s.createUpload(req)
+	case m == http.MethodPost && req.has("uploadId"):
+		return s.completeUpload(req)
+	case m == http.MethodPut && req.has("uploadId"):
+		return s.uploadPart(req)
+	case m == http.MethodGet && req.has("uploadId"):
+		return s.listParts(req)
+	case m == http.MethodDelete && req.has("uploadId"):
+		return s.abortUpload(req)
 	}
 	switch req.r.Method {
 	case http.MethodPut:

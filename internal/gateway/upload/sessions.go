@@ -48,6 +48,10 @@ type Spec struct {
 	Size      int64         `json:"size"`
 	ChunkSize int64         `json:"chunk_size"`
 	Private   bool          `json:"private,omitempty"`
+	// Parts: the session takes numbered parts of any size, each replaced
+	// when sent again, instead of fixed chunks (S3 multipart); Size and
+	// ChunkSize are unused, the size is known at completion.
+	Parts bool `json:"parts,omitempty"`
 }
 
 // Chunks is the number of chunks of the spec.
@@ -75,6 +79,10 @@ type Session struct {
 	// WrappedKey is the file's encryption key sealed with the gateway's
 	// key-encryption key (codec.Key.Wrap); empty for a plain file.
 	WrappedKey []byte `json:"wrapped_key,omitempty"`
+	// PartBytes is what a parts session's parts hold; Extra is its
+	// caller's (the S3 bucket, key and headers).
+	PartBytes int64  `json:"part_bytes,omitempty"`
+	Extra     []byte `json:"extra,omitempty"`
 }
 
 // State is a session with what it holds and lacks, for a client that
@@ -155,7 +163,7 @@ func Open(root string, opts Options) (*Sessions, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := fsutil.OpenDB(filepath.Join(root, "sessions.db"), bucketSessions, bucketChunks)
+	db, err := fsutil.OpenDB(filepath.Join(root, "sessions.db"), bucketSessions, bucketChunks, bucketParts)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +176,11 @@ func (s *Sessions) Close() error { return s.db.Close() }
 // Create starts a session. A zero chunk size takes the default. wrappedKey,
 // when not empty, is kept with the session for the encoder.
 func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
+	return s.CreateWith(spec, wrappedKey, nil)
+}
+
+// CreateWith is Create keeping extra with the session.
+func (s *Sessions) CreateWith(spec Spec, wrappedKey, extra []byte) (*Session, error) {
 	spec, err := s.Check(spec)
 	if err != nil {
 		return nil, err
@@ -180,7 +193,7 @@ func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 		return nil, err
 	}
 	now := s.opts.Now()
-	sess := &Session{ID: hex.EncodeToString(id), Spec: spec, Created: now, Expires: now.Add(s.opts.TTL), WrappedKey: wrappedKey}
+	sess := &Session{ID: hex.EncodeToString(id), Spec: spec, Created: now, Expires: now.Add(s.opts.TTL), WrappedKey: wrappedKey, Extra: extra}
 	if err := os.MkdirAll(s.dir(sess.ID), 0o700); err != nil {
 		return nil, err
 	}
@@ -192,6 +205,10 @@ func (s *Sessions) Create(spec Spec, wrappedKey []byte) (*Session, error) {
 // Check validates a spec against the store's limits (ErrBadSpec) and fills
 // in the chunk size when it is zero: what Create would make of it.
 func (s *Sessions) Check(spec Spec) (Spec, error) {
+	if spec.Parts {
+		spec.Size, spec.ChunkSize = 0, 0
+		return spec, nil
+	}
 	if spec.ChunkSize == 0 {
 		// The default, or larger when the file would need too many chunks.
 		spec.ChunkSize = max(s.opts.DefaultChunk, (spec.Size+int64(s.opts.MaxChunks)-1)/int64(s.opts.MaxChunks))
@@ -537,15 +554,17 @@ func (s *Sessions) remove(id string) error {
 		if err := tx.Bucket(bucketSessions).Delete([]byte(id)); err != nil {
 			return err
 		}
-		c := tx.Bucket(bucketChunks).Cursor()
 		prefix := []byte(id + "/")
-		var keys [][]byte
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := tx.Bucket(bucketChunks).Delete(k); err != nil {
-				return err
+		for _, name := range [][]byte{bucketChunks, bucketParts} {
+			c := tx.Bucket(name).Cursor()
+			var keys [][]byte
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for _, k := range keys {
+				if err := tx.Bucket(name).Delete(k); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -620,6 +639,9 @@ func (sess *Session) Bytes() uint64 {
 	enc := types.EncryptionNone
 	if len(sess.WrappedKey) > 0 {
 		enc = types.EncryptionAES256GCM
+	}
+	if sess.Spec.Parts {
+		return types.ProfileV2.PaddedSize(uint64(sess.PartBytes), enc)
 	}
 	return types.ProfileV2.PaddedSize(uint64(sess.Spec.Size), enc)
 }
