@@ -26,11 +26,14 @@ type listing struct {
 // them (a rolled-up prefix whose every key is deleted here still shows
 // until the chain takes the deletes).
 func (s *Server) list(req *request, prefix, delim, start string, max int) (*listing, error) {
-	page, err := s.Chain.Objects(req.r.Context(), req.owner, req.bucket, prefix, delim, start, max)
+	// The journal first: a change published between the two reads is then
+	// in the chain's answer (its client reads at least the height it
+	// wrote), never in neither.
+	ops, err := s.Queue.LatestKeys(req.owner, req.bucket, prefix)
 	if err != nil {
 		return nil, err
 	}
-	ops, err := s.Queue.LatestKeys(req.owner, req.bucket, prefix)
+	page, err := s.Chain.Objects(req.r.Context(), req.owner, req.bucket, prefix, delim, start, max)
 	if err != nil {
 		return nil, err
 	}

@@ -227,10 +227,12 @@ func (s *Server) completeUpload(req *request) error {
 	var parts []upload.Part
 	var numbers []int
 	var total int64
-	for i, lp := range in.Parts {
-		if i > 0 && lp.Number <= in.Parts[i-1].Number {
+	for i := 1; i < len(in.Parts); i++ {
+		if in.Parts[i].Number <= in.Parts[i-1].Number {
 			return s3err("InvalidPartOrder", "parts must be listed in ascending order, each once")
 		}
+	}
+	for i, lp := range in.Parts {
 		p, ok := byNumber[lp.Number]
 		if !ok || strings.Trim(lp.ETag, `"`) != p.MD5 {
 			return s3err("InvalidPart", "part %d was not uploaded, or its ETag is not %s", lp.Number, lp.ETag)

@@ -70,6 +70,7 @@ type Gateway struct {
 	*Proc
 	Home    string
 	URL     string
+	S3URL   string // its S3 endpoint
 	Address types.Address
 }
 
@@ -199,7 +200,7 @@ func Start(t testing.TB, o Options) *Network {
 		}
 		n.Gateways = make([]*Gateway, o.Gateways)
 		for i, k := range net.GatewayKeys {
-			n.Gateways[i] = &Gateway{Home: layout.GatewayHome(i), URL: spec.Scheme() + layout.GatewayListen(i), Address: k.Address()}
+			n.Gateways[i] = &Gateway{Home: layout.GatewayHome(i), URL: spec.Scheme() + layout.GatewayListen(i), S3URL: spec.Scheme() + layout.S3Listen(i), Address: k.Address()}
 			if o.Gateway != nil {
 				editJSON(t, filepath.Join(layout.GatewayHome(i), "gateway.json"), func(cfg map[string]any) { o.Gateway(i, cfg) })
 			}
