@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/upload"
-	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/s3/sigv4"
 	"github.com/deoss/deoss/internal/types"
