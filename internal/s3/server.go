@@ -125,6 +125,13 @@ func unescapePath(s string) (string, error) { return url.PathUnescape(s) }
 
 // ServeHTTP answers S3 requests (path-style: /bucket/key).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// An empty body is never read, so Go sends no 100 Continue; S3
+		// does, and botocore, answered without one, keeps a stale status
+		// on the connection and misreads its next response (a minute's
+		// read timeout in aws s3 sync).
+		w.WriteHeader(http.StatusContinue)
+	}
 	var rid [8]byte
 	_, _ = rand.Read(rid[:])
 	req := &request{w: w, r: r, id: strings.ToUpper(hex.EncodeToString(rid[:])), query: r.URL.Query()}
