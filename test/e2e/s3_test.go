@@ -618,3 +618,82 @@ func devAccount(t *testing.T, n *Network, name string) *auth.Key {
 	}
 	return k
 }
+
+// TestS3OverTLS: over https the AWS SDK sends bodies aws-chunked with an
+// unsigned trailing checksum; the endpoint checks it, and one altered in
+// flight stores nothing.
+func TestS3OverTLS(t *testing.T) {
+	n := Start(t, Options{Nodes: 12, TLS: true})
+	ctx := context.Background()
+	sc := sdk.NewWithKey(n.Gateways[0].URL, n.User)
+	if err := sc.UseCA(n.CA); err != nil {
+		t.Fatal(err)
+	}
+	key, err := sc.CreateS3Key(ctx, "home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(n.Gateways[0].S3URL, "https://") {
+		t.Fatalf("S3 endpoint %s is not https", n.Gateways[0].S3URL)
+	}
+	var seen []string
+	hc := &recordingClient{c: n.HTTP, seen: &seen}
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(n.Gateways[0].S3URL), UsePathStyle: true, HTTPClient: hc,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported, Credentials: credentials.NewStaticCredentialsProvider(key.AccessKey, key.SecretKey, "")})
+	must(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("tls")}))(t)
+	body := bytes.Repeat([]byte("over tls "), 300_000)
+	// A body the SDK cannot seek: it streams it with a trailing checksum.
+	stream := func() io.Reader { return struct{ io.Reader }{bytes.NewReader(body)} }
+	must(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls"), Key: aws.String("k"), Body: stream(), ContentLength: aws.Int64(int64(len(body))),
+		ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c}))(t)
+	if !contains(seen, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") {
+		t.Fatalf("the SDK sent payload modes %v, not a trailer (the test would prove nothing)", seen)
+	}
+	if got, _ := getBytes(t, c, &s3.GetObjectInput{Bucket: aws.String("tls"), Key: aws.String("k")}); !bytes.Equal(got, body) {
+		t.Fatal("read back different bytes")
+	}
+	// A trailer that does not match the body: nothing is stored.
+	hc.corrupt = true
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls"), Key: aws.String("bad"), Body: stream(), ContentLength: aws.Int64(int64(len(body))),
+		ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32c},
+		func(o *s3.Options) { o.RetryMaxAttempts = 1 }); s3Code(err) != "BadDigest" {
+		t.Fatalf("altered trailer: %v", err)
+	}
+	hc.corrupt = false
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("tls"), Key: aws.String("bad")}); s3Code(err) != "NotFound" {
+		t.Fatalf("a body whose trailer failed was stored: %v", err)
+	}
+}
+
+// recordingClient notes each request's payload mode and, when corrupt is
+// set, flips a byte of the body after it was checksummed.
+type recordingClient struct {
+	c       *http.Client
+	seen    *[]string
+	corrupt bool
+}
+
+func (r *recordingClient) Do(req *http.Request) (*http.Response, error) {
+	*r.seen = append(*r.seen, req.Header.Get("X-Amz-Content-Sha256"))
+	if r.corrupt && req.Body != nil && req.Method == http.MethodPut {
+		req.Body = &flipOne{r: req.Body, at: 1000}
+	}
+	return r.c.Do(req)
+}
+
+type flipOne struct {
+	r  io.ReadCloser
+	at int
+	n  int
+}
+
+func (f *flipOne) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.at >= f.n && f.at < f.n+n {
+		p[f.at-f.n] ^= 1
+	}
+	f.n += n
+	return n, err
+}
+
+func (f *flipOne) Close() error { return f.r.Close() }
