@@ -104,6 +104,7 @@ func (s *Server) deleteBucket(req *request) error {
 	if len(ops) > 0 {
 		return s3err("BucketNotEmpty", "bucket %q has deletes not yet on chain; try again in a few seconds", req.bucket)
 	}
+	s.buckets.Delete(bucketRef{req.owner, req.bucket})
 	err = s.Chain.Submit(req.r.Context(), ledger.Msg{DeleteBucket: &ledger.DeleteBucket{Owner: req.owner, Name: req.bucket}})
 	switch {
 	case errors.Is(err, ledger.ErrConflict):

@@ -19,6 +19,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/s3/sigv4"
+	"github.com/deoss/deoss/internal/ttlcache"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -62,7 +63,19 @@ type Deps struct {
 type Server struct {
 	Deps
 	verifier *sigv4.Verifier
+	// buckets keeps found buckets a few seconds: every request names one,
+	// and a chain query each would double a small object's cost. This
+	// gateway's own creates and deletes update it; another gateway's
+	// delete is seen within bucketTTL.
+	buckets *ttlcache.Cache[bucketRef, *ledger.Bucket]
 }
+
+type bucketRef struct {
+	owner types.Address
+	name  string
+}
+
+const bucketTTL = 5 * time.Second
 
 // DefaultRegion is what clients sign for unless the gateway says else.
 const DefaultRegion = "us-east-1"
@@ -78,7 +91,8 @@ func New(d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Server{Deps: d, verifier: &sigv4.Verifier{Region: d.Region, Secrets: d.Keys, Now: d.Now}}
+	return &Server{Deps: d, verifier: &sigv4.Verifier{Region: d.Region, Secrets: d.Keys, Now: d.Now},
+		buckets: ttlcache.New[bucketRef, *ledger.Bucket](bucketTTL, 100_000).WithClock(d.Now)}
 }
 
 // request is one authenticated S3 request, routed.
@@ -291,9 +305,17 @@ func (s *Server) bucket(req *request) (*ledger.Bucket, error) {
 	if err := ledger.ValidBucket(req.bucket); err != nil {
 		return nil, s3err("NoSuchBucket", "no bucket %q", req.bucket) // no name that cannot exist does
 	}
+	ref := bucketRef{req.owner, req.bucket}
+	if b, ok := s.buckets.Get(ref); ok {
+		return b, nil
+	}
 	b, err := s.Chain.Bucket(req.r.Context(), req.owner, req.bucket)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, s3err("NoSuchBucket", "no bucket %q", req.bucket)
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	s.buckets.Put(ref, b)
+	return b, nil
 }

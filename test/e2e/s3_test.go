@@ -28,7 +28,6 @@ import (
 	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/ledger"
-	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 	"github.com/deoss/deoss/sdk"
 )
@@ -594,13 +593,7 @@ func (z *countingZeros) Read(p []byte) (int, error) {
 }
 
 // eventually waits for cond to return nil, failing with its last error.
-func eventually(t *testing.T, within time.Duration, cond func() error) {
-	t.Helper()
-	var last error
-	if !testutil.Eventually(within, 200*time.Millisecond, func() bool { last = cond(); return last == nil }) {
-		t.Fatalf("after %s: %v", within, last)
-	}
-}
+func eventually(t *testing.T, within time.Duration, cond func() error) { t.Helper(); eventuallyTB(t, within, cond) }
 
 // devAccount is another funded user with a territory "home" who authorized
 // every gateway of the network.
