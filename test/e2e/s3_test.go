@@ -593,7 +593,10 @@ func (z *countingZeros) Read(p []byte) (int, error) {
 }
 
 // eventually waits for cond to return nil, failing with its last error.
-func eventually(t *testing.T, within time.Duration, cond func() error) { t.Helper(); eventuallyTB(t, within, cond) }
+func eventually(t *testing.T, within time.Duration, cond func() error) {
+	t.Helper()
+	eventuallyTB(t, within, cond)
+}
 
 // devAccount is another funded user with a territory "home" who authorized
 // every gateway of the network.

@@ -113,7 +113,9 @@ func TestS3Tools(t *testing.T) {
 
 	t.Run("aws", func(t *testing.T) {
 		st.t = t
-		aws := func(args ...string) string { return st.run(nil, "aws", append([]string{"--endpoint-url", st.endpoint}, args...)...) }
+		aws := func(args ...string) string {
+			return st.run(nil, "aws", append([]string{"--endpoint-url", st.endpoint}, args...)...)
+		}
 		aws("s3", "mb", "s3://awscli")
 		big := filepath.Join(st.home, "big.bin")
 		b := make([]byte, 100<<20) // multipart: aws cuts it in 8 MiB parts
