@@ -127,16 +127,7 @@ func (s *Server) uploadPart(req *request) error {
 
 // uploadPartCopy takes a part from (a range of) an existing object.
 func (s *Server) uploadPartCopy(req *request, sess *upload.Session, number int) error {
-	srcBucket, srcKey, err := copySource(req.r.Header.Get("x-amz-copy-source"))
-	if err != nil {
-		return err
-	}
-	srcReq := *req
-	srcReq.bucket = srcBucket
-	if _, err := s.bucket(&srcReq); err != nil {
-		return err
-	}
-	o, err := s.lookup(req, srcBucket, srcKey)
+	_, _, o, err := s.copySourceObject(req)
 	if err != nil {
 		return err
 	}

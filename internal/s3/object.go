@@ -439,6 +439,21 @@ func (s *Server) deleteObjects(req *request) error {
 	return nil
 }
 
+// copySourceObject finds the object x-amz-copy-source names, among the
+// account's own buckets.
+func (s *Server) copySourceObject(req *request) (bucket, key string, o *ledger.Object, err error) {
+	if bucket, key, err = copySource(req.r.Header.Get("x-amz-copy-source")); err != nil {
+		return "", "", nil, err
+	}
+	src := *req
+	src.bucket = bucket
+	if _, err := s.bucket(&src); err != nil {
+		return "", "", nil, err
+	}
+	o, err = s.lookup(req, bucket, key)
+	return bucket, key, o, err
+}
+
 func hasChecksumHeader(h http.Header) bool {
 	for name := range checksums {
 		if h.Get("x-amz-checksum-"+name) != "" {
@@ -451,19 +466,10 @@ func hasChecksumHeader(h http.Header) bool {
 // copyObject writes a key naming the source's file: a metadata operation,
 // whatever the size. The content stays charged where it first was.
 func (s *Server) copyObject(req *request) error {
-	srcBucket, srcKey, err := copySource(req.r.Header.Get("x-amz-copy-source"))
-	if err != nil {
-		return err
-	}
 	if _, err := s.bucket(req); err != nil {
 		return err
 	}
-	srcReq := *req
-	srcReq.bucket = srcBucket
-	if _, err := s.bucket(&srcReq); err != nil {
-		return err
-	}
-	o, err := s.lookup(req, srcBucket, srcKey)
+	srcBucket, srcKey, o, err := s.copySourceObject(req)
 	if err != nil {
 		return err
 	}

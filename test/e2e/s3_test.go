@@ -264,6 +264,18 @@ func TestS3WithTheAWSSDK(t *testing.T) {
 	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("multi"), UploadId: mp.UploadId, PartNumber: aws.Int32(3), Body: bytes.NewReader(p2)}); s3Code(err) != "NoSuchUpload" {
 		t.Fatalf("a part after complete: %v", err)
 	}
+	// A part copied from an object (a range of it, then the rest).
+	pcu := must(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("pcopy")}))(t)
+	pc1 := must(c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("pcopy"), UploadId: pcu.UploadId, PartNumber: aws.Int32(1),
+		CopySource: aws.String("photos/multi"), CopySourceRange: aws.String("bytes=0-5242879")}))(t)
+	pc2 := must(c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("pcopy"), UploadId: pcu.UploadId, PartNumber: aws.Int32(2),
+		CopySource: aws.String("photos/multi"), CopySourceRange: aws.String(fmt.Sprintf("bytes=5242880-%d", len(whole)-1))}))(t)
+	must(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("pcopy"), UploadId: pcu.UploadId,
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: pc1.CopyPartResult.ETag}, {PartNumber: aws.Int32(2), ETag: pc2.CopyPartResult.ETag}}}}))(t)
+	if got, _ := getBytes(t, c, &s3.GetObjectInput{Bucket: b, Key: aws.String("pcopy")}); !bytes.Equal(got, whole) {
+		t.Fatalf("part copies: %d bytes", len(got))
+	}
 	// Parts under 5 MiB but the last are refused; an aborted upload is gone.
 	small := must(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("small")}))(t)
 	s1 := must(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("small"), UploadId: small.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("tiny")}))(t)
