@@ -44,10 +44,16 @@ func (s *store) Get(key []byte) []byte {
 }
 
 // Iterate implements ledger.KV.
-func (s *store) Iterate(prefix []byte, fn func(key, value []byte) bool) {
+func (s *store) Iterate(prefix []byte, fn func(key, value []byte) bool) { s.IterateFrom(prefix, prefix, fn) }
+
+// IterateFrom implements ledger.SeekKV: the cursor starts at from.
+func (s *store) IterateFrom(prefix, from []byte, fn func(key, value []byte) bool) {
+	if bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketState).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if !fn(bytes.Clone(k), bytes.Clone(v)) {
 				break
 			}

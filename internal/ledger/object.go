@@ -350,47 +350,72 @@ func (l *Ledger) dropKeys(fid types.FID, owner types.Address) {
 // listObjects answers the "objects" query: keys of a bucket with a prefix,
 // after start, at most max entries (keys and rolled-up prefixes), in byte
 // order. With a delimiter, a key whose rest past the prefix holds it rolls
-// up into one common prefix, which counts once.
+// up into one common prefix, which counts once; the walk then seeks past
+// every key under that prefix (on a SeekKV), so a page costs its entries
+// and a seek each, not the keys before it or under its prefixes.
 func listObjects(s state, owner types.Address, bucket, prefix, delim, start string, max int) ObjectList {
 	out := ObjectList{Objects: []Object{}}
 	base := objectKey(owner, bucket, "")
+	from := base + prefix
+	if start != "" && base+start+"\x00" > from {
+		from = base + start + "\x00" // the first key past start
+	}
 	n := 0
-	s.o.iterate(base+prefix, func(k string, v []byte) bool {
-		key := k[len(base):]
-		if key <= start {
-			return true
-		}
-		if delim != "" {
-			if i := strings.Index(key[len(prefix):], delim); i >= 0 {
-				cp := key[:len(prefix)+i+len(delim)]
-				if cp == out.Next || cp <= start {
-					return true // within a prefix already rolled up
-				}
-				if n == max {
-					out.Truncated = true
-					return false
-				}
-				out.Prefixes = append(out.Prefixes, cp)
-				out.Next = cp
-				n++
+	for from != "" {
+		next := ""
+		s.o.iterateFrom(base+prefix, from, func(k string, v []byte) bool {
+			key := k[len(base):]
+			if key <= start {
 				return true
 			}
-		}
-		if n == max {
-			out.Truncated = true
-			return false
-		}
-		var o Object
-		mustUnmarshal(v, &o)
-		out.Objects = append(out.Objects, o)
-		out.Next = key
-		n++
-		return true
-	})
+			if delim != "" {
+				if i := strings.Index(key[len(prefix):], delim); i >= 0 {
+					cp := key[:len(prefix)+i+len(delim)]
+					if cp <= start {
+						next = prefixEnd(base + cp) // start lies inside this prefix
+						return false
+					}
+					if n == max {
+						out.Truncated = true
+						return false
+					}
+					out.Prefixes = append(out.Prefixes, cp)
+					out.Next = cp
+					n++
+					next = prefixEnd(base + cp)
+					return false
+				}
+			}
+			if n == max {
+				out.Truncated = true
+				return false
+			}
+			var o Object
+			mustUnmarshal(v, &o)
+			out.Objects = append(out.Objects, o)
+			out.Next = key
+			n++
+			return true
+		})
+		from = next
+	}
 	if !out.Truncated {
 		out.Next = ""
 	}
 	return out
+}
+
+// prefixEnd is the least key greater than every key with prefix p ("" if
+// there is none: p is all 0xff).
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
 }
 
 // objectQuery answers bucket, buckets, object and objects (query.go).

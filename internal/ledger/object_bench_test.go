@@ -9,8 +9,8 @@ import (
 	"github.com/deoss/deoss/internal/types"
 )
 
-// sortedKV is a KV over sorted keys, iterated from a binary search: what
-// the chain's bbolt store does with its cursor (MemKV sorts per call).
+// sortedKV is a SeekKV over sorted keys, iterated from a binary search:
+// what the chain's bbolt store does with its cursor (MemKV sorts per call).
 type sortedKV struct {
 	keys [][]byte
 	vals [][]byte
@@ -24,8 +24,13 @@ func (s *sortedKV) Get(key []byte) []byte {
 	return nil
 }
 
-func (s *sortedKV) Iterate(prefix []byte, fn func(key, value []byte) bool) {
-	i := sort.Search(len(s.keys), func(i int) bool { return bytes.Compare(s.keys[i], prefix) >= 0 })
+func (s *sortedKV) Iterate(prefix []byte, fn func(key, value []byte) bool) { s.IterateFrom(prefix, prefix, fn) }
+
+func (s *sortedKV) IterateFrom(prefix, from []byte, fn func(key, value []byte) bool) {
+	if bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
+	i := sort.Search(len(s.keys), func(i int) bool { return bytes.Compare(s.keys[i], from) >= 0 })
 	for ; i < len(s.keys) && bytes.HasPrefix(s.keys[i], prefix); i++ {
 		if !fn(s.keys[i], s.vals[i]) {
 			return

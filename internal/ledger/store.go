@@ -19,6 +19,15 @@ type KV interface {
 	Iterate(prefix []byte, fn func(key, value []byte) bool)
 }
 
+// SeekKV is a KV that starts an iteration at a key (the chain's bbolt
+// cursor does): a page of a long list then costs its own entries, not all
+// those before it. A KV without it is walked from the prefix.
+type SeekKV interface {
+	KV
+	// IterateFrom is Iterate over the keys with the prefix that are >= from.
+	IterateFrom(prefix, from []byte, fn func(key, value []byte) bool)
+}
+
 // Change is one write of a block: Value nil deletes Key.
 type Change struct {
 	Key   []byte
@@ -49,9 +58,17 @@ func (o *overlay) del(key string) { o.writes[key] = nil }
 // more is read, so a scan that stops early (expiring due orders) costs what it
 // visits, not the whole prefix.
 func (o *overlay) iterate(prefix string, fn func(key string, value []byte) bool) {
-	var mine []string // this block's writes under the prefix, sorted
+	o.iterateFrom(prefix, prefix, fn)
+}
+
+// iterateFrom is iterate over the keys >= from.
+func (o *overlay) iterateFrom(prefix, from string, fn func(key string, value []byte) bool) {
+	if from < prefix {
+		from = prefix
+	}
+	var mine []string // this block's writes under the prefix from from, sorted
 	for k := range o.writes {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && k >= from {
 			mine = append(mine, k)
 		}
 	}
@@ -67,8 +84,15 @@ func (o *overlay) iterate(prefix string, fn func(key string, value []byte) bool)
 			}
 		}
 	}
-	o.base.Iterate([]byte(prefix), func(bk, bv []byte) bool {
+	base := func(fn func(k, v []byte) bool) { o.base.Iterate([]byte(prefix), fn) }
+	if sk, ok := o.base.(SeekKV); ok {
+		base = func(fn func(k, v []byte) bool) { sk.IterateFrom([]byte(prefix), []byte(from), fn) }
+	}
+	base(func(bk, bv []byte) bool {
 		k := string(bk)
+		if k < from {
+			return true // a KV without a seek walks up to from
+		}
 		emit(k, false)
 		if stopped {
 			return false
