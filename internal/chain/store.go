@@ -44,7 +44,9 @@ func (s *store) Get(key []byte) []byte {
 }
 
 // Iterate implements ledger.KV.
-func (s *store) Iterate(prefix []byte, fn func(key, value []byte) bool) { s.IterateFrom(prefix, prefix, fn) }
+func (s *store) Iterate(prefix []byte, fn func(key, value []byte) bool) {
+	s.IterateFrom(prefix, prefix, fn)
+}
 
 // IterateFrom implements ledger.SeekKV: the cursor starts at from.
 func (s *store) IterateFrom(prefix, from []byte, fn func(key, value []byte) bool) {

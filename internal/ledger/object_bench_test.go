@@ -24,7 +24,9 @@ func (s *sortedKV) Get(key []byte) []byte {
 	return nil
 }
 
-func (s *sortedKV) Iterate(prefix []byte, fn func(key, value []byte) bool) { s.IterateFrom(prefix, prefix, fn) }
+func (s *sortedKV) Iterate(prefix []byte, fn func(key, value []byte) bool) {
+	s.IterateFrom(prefix, prefix, fn)
+}
 
 func (s *sortedKV) IterateFrom(prefix, from []byte, fn func(key, value []byte) bool) {
 	if bytes.Compare(from, prefix) < 0 {
