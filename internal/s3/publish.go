@@ -130,26 +130,32 @@ func (p *Publisher) publish(ctx context.Context, op *pipeline.KeyOp) {
 }
 
 // ready reports whether a put's file is on chain with its owner; drop when
-// it never will be (the gateway gave up on it, or it was deleted).
+// it never will be (the gateway gave up on it, or it was deleted). The
+// gateway's own record answers first: a file it has not declared yet is
+// not asked of the chain (every write to the queue wakes the publisher, and
+// a query per waiting put on each wake would swamp the chain client).
 func (p *Publisher) ready(ctx context.Context, op *pipeline.KeyOp) (ready, drop bool) {
+	rec, err := p.Queue.Get(op.FID, op.Owner)
+	switch {
+	case errors.Is(err, pipeline.ErrNotFound):
+		rec = nil // a copy of a file this gateway never held: the chain says
+	case err != nil:
+		return false, false
+	case rec.State == pipeline.Processed:
+		return false, false
+	}
 	if _, err := p.Chain.Owner(ctx, op.FID, op.Owner); err == nil {
 		return true, false
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return false, false
 	}
-	rec, err := p.Queue.Get(op.FID, op.Owner)
-	switch {
-	case errors.Is(err, pipeline.ErrNotFound):
+	if rec == nil {
 		return false, true
-	case err != nil:
-		return false, false
 	}
 	switch rec.State {
-	case pipeline.Failed, pipeline.Deleting:
-		return false, true
-	case pipeline.Cleaned:
-		// Stored and its ownership gone since (deleted elsewhere): the
-		// chain would refuse the key.
+	case pipeline.Failed, pipeline.Deleting, pipeline.Cleaned:
+		// Given up, being deleted, or stored and its ownership gone since
+		// (deleted elsewhere): the chain would refuse the key.
 		return false, true
 	}
 	return false, false

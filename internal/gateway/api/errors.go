@@ -12,6 +12,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/upload"
 	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/s3"
 )
 
 // errorTable is where the domain errors of the gateway's parts become HTTP
@@ -49,6 +50,9 @@ var errorTable = []struct {
 	{upload.ErrNoChunkKey, http.StatusInternalServerError, "no_chunk_key"},
 	// reads
 	{read.ErrNoFile, http.StatusNotFound, "no_file"},
+	// S3 credentials
+	{s3.ErrNoCredential, http.StatusNotFound, "no_key"},
+	{s3.ErrTooManyKeys, http.StatusConflict, "too_many_keys"},
 }
 
 // retryAfter is what a client shed for load is told to wait.

@@ -41,11 +41,8 @@ func (a *API) createS3Key(w http.ResponseWriter, r *http.Request, user types.Add
 		return err
 	}
 	c, err := a.S3Keys.Create(user, req.Territory)
-	if err == s3.ErrTooManyKeys {
-		return httpapi.Errorf(http.StatusConflict, "too_many_keys", "%v", err)
-	}
 	if err != nil {
-		return err
+		return err // errors.go: too_many_keys
 	}
 	w.Header().Set("Cache-Control", "no-store") // it holds a secret
 	httpapi.WriteJSON(w, http.StatusCreated, c)
@@ -62,10 +59,8 @@ func (a *API) listS3Keys(w http.ResponseWriter, r *http.Request, user types.Addr
 }
 
 func (a *API) revokeS3Key(w http.ResponseWriter, r *http.Request, user types.Address) error {
-	if err := a.S3Keys.Revoke(user, r.PathValue("id")); err == s3.ErrNoCredential {
-		return httpapi.Errorf(http.StatusNotFound, "no_key", "%s holds no access key %s here", user, r.PathValue("id"))
-	} else if err != nil {
-		return err
+	if err := a.S3Keys.Revoke(user, r.PathValue("id")); err != nil {
+		return err // errors.go: no_key
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
