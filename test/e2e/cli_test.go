@@ -33,7 +33,7 @@ func startDev(t *testing.T, args ...string) *devNet {
 	os.MkdirAll(d.home, 0o700)
 	// The ports are reserved for the test, so that no other test process
 	// takes them while deoss dev starts.
-	base := testutil.FreePorts(t, 67)
+	base := testutil.FreePorts(t, 68) // chain, gateway, 64 nodes, the S3 port
 	d.proc = startProcEnv(t, root, "dev", d.env(), append([]string{"dev", "--base-port", fmt.Sprint(base)}, args...)...)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
