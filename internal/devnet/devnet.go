@@ -340,5 +340,16 @@ func SetupUser(ctx context.Context, c *chain.Client, user *auth.Key, territory s
 			}
 		}
 	}
+	// A block's results are out a moment before the application commits
+	// it; this query waits for the commit, so that a gateway asked next
+	// (with its own client) sees the authorizations.
+	if have, err = c.Authorized(ctx, user.Address()); err != nil {
+		return err
+	}
+	for _, gw := range gateways {
+		if !slices.Contains(have, gw) {
+			return fmt.Errorf("authorize: %s not among the account's gateways after its block", gw)
+		}
+	}
 	return nil
 }
