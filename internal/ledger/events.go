@@ -18,6 +18,7 @@ const (
 	EventRestoral      = "deoss.restoral"  // a restoral order: action, fid, column, from, how, health (node: the claimant)
 	EventBucket        = "deoss.bucket"    // a bucket created or deleted: action, owner, bucket
 	EventObject        = "deoss.object"    // a key put or deleted: action, owner, bucket, fid
+	EventPack          = "deoss.pack"      // a pack declared or deleted (pack), an object in one refused, moved or removed (fid)
 )
 
 // Attribute keys.
@@ -44,6 +45,9 @@ const (
 	AttrFee      = "fee"
 	AttrHealth   = "health"
 	AttrBucket   = "bucket"
+	AttrPack     = "pack"
+	AttrEntries  = "entries"
+	AttrReason   = "reason"
 )
 
 // Actions of file and column events.
@@ -74,6 +78,13 @@ const (
 const (
 	ActionCreated = "created"
 	ActionPut     = "put"
+)
+
+// Actions of pack events (and ActionDeclared, ActionDeleted).
+const (
+	ActionRefused = "refused" // an entry skipped: its owner's state refused it
+	ActionMoved   = "moved"   // an entry moved to a new pack (compaction)
+	ActionRemoved = "removed" // a packed object's owner let go of it
 )
 
 // Actions of challenge events.

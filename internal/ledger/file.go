@@ -25,7 +25,7 @@ func (l *Ledger) declareFile(gw types.Address, m *DeclareFile) error {
 		return errf(ErrUnauthorized, "a cache-only gateway declares no files")
 	}
 	s := state{l.o}
-	if !s.flag(authzKey(m.Owner, gw)) {
+	if m.Owner != gw && !s.flag(authzKey(m.Owner, gw)) { // a gateway's own files: its packs
 		return errf(ErrUnauthorized, "%s has not authorized gateway %s", m.Owner, gw)
 	}
 	if err := ValidName(m.Name); err != nil {
@@ -254,9 +254,22 @@ func (l *Ledger) reportColumn(node types.Address, m *ReportColumn) error {
 }
 
 func (l *Ledger) deleteFile(sender types.Address, m *DeleteFile) error {
+	if o, ok := l.packed(m.FID); ok {
+		if o.Owner != m.Owner {
+			return errf(ErrNotFound, "%s does not own object %s", m.Owner, m.FID)
+		}
+		if err := l.actsFor(sender, m.Owner); err != nil {
+			return err
+		}
+		l.unpack(o)
+		return nil
+	}
 	f, err := l.file(m.FID)
 	if err != nil {
 		return err
+	}
+	if f.Pack != nil && f.Pack.Entries > 0 {
+		return errf(ErrConflict, "pack %s holds %d live objects: it goes with its last", m.FID, f.Pack.Entries)
 	}
 	o, ok := l.fileOwner(m.FID, m.Owner)
 	if !ok {
@@ -282,6 +295,9 @@ func (l *Ledger) releaseOwner(f *File, o *Owner) uint64 {
 	s := state{l.o}
 	if t, err := l.territory(o.Address, o.Territory); err == nil && !f.Uncharged {
 		charge := Charge(&f.Layout)
+		if f.Pack != nil {
+			charge -= min(f.Pack.Credit, charge) // the live objects pay that part
+		}
 		if f.State == FileStored {
 			t.Used -= min(charge, t.Used)
 		} else {

@@ -319,6 +319,8 @@ func (l *Ledger) apply(tx *Tx) error {
 		return l.putObject(from, m)
 	case *DeleteObjects:
 		return l.deleteObjects(from, m)
+	case *DeclarePack:
+		return l.declarePack(from, m)
 	}
 	return errf(ErrMalformed, "unknown message %T", m)
 }

@@ -257,7 +257,7 @@ func (l *Ledger) putObject(sender types.Address, m *PutObject) error {
 	if err := validHeaders(m.Headers); err != nil {
 		return err
 	}
-	f, err := l.file(m.FID)
+	size, err := l.contentSize(m.FID)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func (l *Ledger) putObject(sender types.Address, m *PutObject) error {
 	s := state{l.o}
 	okey := objectKey(m.Owner, m.Bucket, m.Key)
 	old, had := load[Object](s, okey)
-	o := &Object{Key: m.Key, FID: m.FID, Size: f.Layout.Size, ETag: m.ETag, Modified: l.now, Headers: m.Headers}
+	o := &Object{Key: m.Key, FID: m.FID, Size: size, ETag: m.ETag, Modified: l.now, Headers: m.Headers}
 	s.put(okey, o)
 	s.setFlag(fileKeyKey(m.FID, m.Owner, m.Bucket, m.Key))
 	if had && old.FID != m.FID {
@@ -313,19 +313,7 @@ func (l *Ledger) unkey(fid types.FID, owner types.Address, bucket, key string) {
 	if l.hasKeys(fid, owner) {
 		return
 	}
-	f, err := l.file(fid)
-	if err != nil {
-		return
-	}
-	o, ok := l.fileOwner(fid, owner)
-	if !ok {
-		return
-	}
-	if l.releaseOwner(f, o) > 0 {
-		l.emitFile(ActionOwnerRemoved, f, AttrOwner, owner.String())
-		return
-	}
-	l.removeFile(f, ActionDeleted)
+	l.release(fid, owner)
 }
 
 func (l *Ledger) hasKeys(fid types.FID, owner types.Address) bool {

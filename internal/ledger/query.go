@@ -34,6 +34,8 @@ import (
 //	bucket/<owner>/<name>      Bucket
 //	object/<owner>/<bucket>    Object (?key=<key, URL-escaped>)
 //	objects/<owner>/<bucket>   ObjectList (?prefix=&delim=&start=&max=, URL-escaped)
+//	packed/<oid>               PackedView: a packed object, where it lies
+//	pack/<fid>                 []PackEntryView: a pack's live entries (paged by OID)
 //
 // The lists (gateways, nodes, files) come in pages of at most MaxPage
 // entries in key order: a path may end in "?after=<address or fid>" (the
@@ -67,6 +69,7 @@ type UserFile struct {
 	Territory string    `json:"territory"`
 	Size      uint64    `json:"size"`
 	State     string    `json:"state"`
+	Packed    bool      `json:"packed,omitempty"` // FID is an OID: the object lies in a pack
 }
 
 // NodeColumn is one column a node is assigned.
@@ -305,6 +308,15 @@ func (q querier) answer(path string) (any, error) {
 			return nil, err
 		}
 		return q.objectQuery(parts[0], a, arg(2), q.vals)
+	case "packed", "pack":
+		id, err := types.ParseFID(arg(1))
+		if err != nil {
+			return nil, errf(ErrInvalid, "%v", err)
+		}
+		if parts[0] == "pack" {
+			return q.packEntries(id), nil
+		}
+		return q.packedObject(id)
 	case "pool":
 		p := q.s.params()
 		return Pool{Balance: q.s.account(PoolAddress).Balance, Epoch: int64(uint64At(q.s.o.get(kEpoch))), EpochSeconds: p.EpochSeconds}, nil
@@ -318,10 +330,14 @@ func (q querier) userFiles(a types.Address) []UserFile {
 	q.iterate(prefix, func(k string, _ []byte) {
 		var fid types.FID
 		copy(fid[:], k[len(prefix):])
-		f, ok1 := load[File](q.s, fidKey(fid))
-		o, ok2 := load[Owner](q.s, ownerKey(fid, a))
-		if ok1 && ok2 {
+		o, ok := load[Owner](q.s, ownerKey(fid, a))
+		if !ok {
+			return
+		}
+		if f, ok := load[File](q.s, fidKey(fid)); ok {
 			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: f.Layout.Size, State: f.State})
+		} else if p, ok := load[PackedObject](q.s, packedKey(fid)); ok {
+			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: p.Length, State: FileStored, Packed: true})
 		}
 	})
 	return out

@@ -163,7 +163,12 @@ type Territory struct {
 }
 
 // Free is the space a new file may take.
-func (t *Territory) Free() uint64 { return t.Total - t.Used - t.Locked }
+func (t *Territory) Free() uint64 {
+	if t.Used+t.Locked >= t.Total { // a pack's dead bytes may overdraw it
+		return 0
+	}
+	return t.Total - t.Used - t.Locked
+}
 
 // Active reports whether the territory takes new files at block time now.
 func (t *Territory) Active(now int64) bool { return now < t.Expires }
@@ -282,6 +287,8 @@ type File struct {
 	// it fell below 4 once and its owners' space was released for good.
 	Health    uint8 `json:"health,omitempty"`
 	Uncharged bool  `json:"uncharged,omitempty"`
+	// Pack is set once the file is declared a pack (DeclarePack).
+	Pack *PackStats `json:"pack,omitempty"`
 }
 
 // Charge is the territory space a file takes: its padded segments, since

@@ -65,6 +65,7 @@ type Msg struct {
 	DeleteBucket      *DeleteBucket      `cbor:"25,keyasint,omitempty"`
 	PutObject         *PutObject         `cbor:"26,keyasint,omitempty"`
 	DeleteObjects     *DeleteObjects     `cbor:"27,keyasint,omitempty"`
+	DeclarePack       *DeclarePack       `cbor:"28,keyasint,omitempty"`
 }
 
 // one returns the single message set, or an error.
@@ -200,6 +201,26 @@ type (
 	DeleteFile struct {
 		FID   types.FID     `cbor:"1,keyasint"`
 		Owner types.Address `cbor:"2,keyasint"`
+	}
+	// DeclarePack lists the small objects inside a stored pack: a v2 file
+	// the sending gateway declared as its own (pack.go). Entries are in
+	// offset order and do not overlap.
+	DeclarePack struct {
+		Pack    types.FID   `cbor:"1,keyasint"`
+		Entries []PackEntry `cbor:"2,keyasint"`
+	}
+	// PackEntry is one object of a pack: bytes [Offset, Offset+Length) of
+	// the pack, whose BLAKE3 its OID binds. From, when set, moves the
+	// object here from an older pack of the same gateway (compaction).
+	PackEntry struct {
+		OID       types.FID     `cbor:"1,keyasint"`
+		Owner     types.Address `cbor:"2,keyasint"`
+		Name      string        `cbor:"3,keyasint"`
+		Territory string        `cbor:"4,keyasint"`
+		Offset    uint64        `cbor:"5,keyasint"`
+		Length    uint64        `cbor:"6,keyasint"`
+		Private   bool          `cbor:"7,keyasint,omitempty"`
+		From      *types.FID    `cbor:"8,keyasint,omitempty"`
 	}
 )
 
