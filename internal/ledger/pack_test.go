@@ -57,7 +57,9 @@ func TestPacks(t *testing.T) {
 	entry := func(n int, owner types.Address, off, length uint64) PackEntry {
 		return PackEntry{OID: testOID(n), Owner: owner, Name: fmt.Sprintf("obj-%d", n), Territory: "home", Offset: off, Length: length}
 	}
-	decl := func(pack types.FID, es ...PackEntry) Msg { return Msg{DeclarePack: &DeclarePack{Pack: pack, Entries: es}} }
+	decl := func(pack types.FID, es ...PackEntry) Msg {
+		return Msg{DeclarePack: &DeclarePack{Pack: pack, Entries: es}}
+	}
 	h.fail("gw", decl(p1, entry(1, alice, 0, 1000)), CodeConflict)
 	h.reportAll(p1, 0)
 	packCharge := Charge(&pl)
