@@ -182,3 +182,13 @@ func (c *Client) Objects(ctx context.Context, owner types.Address, bucket, prefi
 	v := url.Values{"prefix": {prefix}, "delim": {delim}, "start": {start}, "max": {strconv.Itoa(max)}}
 	return query[ledger.ObjectList](ctx, c, "objects/"+owner.String()+"/"+bucket+"?"+v.Encode())
 }
+
+// Packed returns a packed object: its owner, length and the packs it lies in.
+func (c *Client) Packed(ctx context.Context, oid types.FID) (*ledger.PackedView, error) {
+	return query[ledger.PackedView](ctx, c, "packed/"+oid.String())
+}
+
+// PackEntries lists a pack's live entries.
+func (c *Client) PackEntries(ctx context.Context, pack types.FID) ([]ledger.PackEntryView, error) {
+	return pages(ctx, c, "pack/"+pack.String(), func(e ledger.PackEntryView) string { return e.OID.String() })
+}
