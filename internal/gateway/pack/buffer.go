@@ -105,6 +105,10 @@ func Open(dir string, now func() time.Time, log *slog.Logger) (*Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
+	spools, _ := filepath.Glob(filepath.Join(dir, "spool-*")) // a crash's leftovers: never acknowledged
+	for _, s := range spools {
+		os.Remove(s)
+	}
 	var seqs []uint64
 	for _, n := range names {
 		seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), ".log"), 10, 64)

@@ -1,0 +1,221 @@
+package pack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// Ingester takes a pack's bytes as a file of the gateway's (ingest.Ingest).
+type Ingester interface {
+	Accept(ctx context.Context, body io.Reader, f ingest.File) (*pipeline.Record, error)
+}
+
+// Chain is what the packer asks of the chain.
+type Chain interface {
+	File(ctx context.Context, fid types.FID) (*ledger.File, error)
+	// Submit sends a message signed by the gateway and waits for its block.
+	Submit(ctx context.Context, m ledger.Msg) error
+}
+
+// Records is the gateway's queue: what it did with a pack's file.
+type Records interface {
+	Records(fid types.FID) ([]pipeline.Record, error)
+}
+
+// Config tunes a Packer. Zero values take the defaults.
+type Config struct {
+	// Territory is the gateway's own territory that packs are stored in.
+	Territory string
+	// SealBytes seals the open log once it holds this much (default a
+	// segment less 64 KiB, so that most packs are one segment).
+	SealBytes uint64
+	// MaxAge seals the open log once its oldest object waited this long
+	// (default 5 minutes).
+	MaxAge time.Duration
+	// Tick is how often the packer looks (default MaxAge/10, at most 10 s).
+	Tick time.Duration
+	Now  func() time.Time
+}
+
+// Packer seals the buffer's logs into packs, has each stored as a file of
+// the gateway's, declares its objects, and then drops the log. Build it
+// with NewPacker, then Run.
+type Packer struct {
+	cfg   Config
+	buf   *Buffer
+	gw    types.Address
+	in    Ingester
+	chain Chain
+	queue Records
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	packs map[uint64]types.FID // sealed logs accepted as files in this process
+	wake  chan struct{}
+}
+
+// NewPacker assembles a packer; it does nothing until Run.
+func NewPacker(cfg Config, buf *Buffer, gw types.Address, in Ingester, ch Chain, q Records, log *slog.Logger) *Packer {
+	if cfg.SealBytes == 0 {
+		cfg.SealBytes = types.SegmentSize - 64<<10
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 5 * time.Minute
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = min(cfg.MaxAge/10, 10*time.Second)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Packer{cfg: cfg, buf: buf, gw: gw, in: in, chain: ch, queue: q, log: log, packs: map[uint64]types.FID{}, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the packer look now (an append filled the open log, say).
+func (p *Packer) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run seals and declares until ctx ends.
+func (p *Packer) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Tick)
+	defer t.Stop()
+	for {
+		p.Step(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.wake:
+		}
+	}
+}
+
+// Step seals the open log if it is due and moves every sealed log on.
+func (p *Packer) Step(ctx context.Context) {
+	st := p.buf.OpenLog()
+	due := st.Objects >= ledger.MaxPackEntries || st.Bytes >= p.cfg.SealBytes ||
+		(st.Objects > 0 && p.cfg.Now().Sub(st.Oldest) >= p.cfg.MaxAge)
+	if due {
+		if seq, ok, err := p.buf.Seal(); err != nil {
+			p.log.Error("pack: seal", "err", err)
+		} else if ok {
+			p.log.Info("pack: sealed", "log", seq, "objects", st.Objects, "bytes", st.Bytes)
+		}
+	}
+	for _, seq := range p.buf.Sealed() {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.advance(ctx, seq); err != nil {
+			p.log.Warn("pack: not declared yet", "log", seq, "err", err)
+		}
+	}
+}
+
+// advance takes one sealed log a step: accepted as a file (again, after a
+// restart: its bytes and so its FID are the same, and the queue takes a
+// file it holds once), declared once stored, dropped once declared.
+func (p *Packer) advance(ctx context.Context, seq uint64) error {
+	pk, err := p.buf.Pack(seq)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	fid, ok := p.packs[seq]
+	p.mu.Unlock()
+	if !ok {
+		if pk.Size == 0 { // only deleted members: nothing to store
+			return p.drop(seq)
+		}
+		rec, err := p.in.Accept(ctx, pk.Reader(), ingest.File{Owner: p.gw, Name: fmt.Sprintf("pack-%d", seq), Territory: p.cfg.Territory, Size: int64(pk.Size)})
+		if err != nil {
+			return fmt.Errorf("accept: %w", err)
+		}
+		fid = rec.FID
+		p.mu.Lock()
+		p.packs[seq] = fid
+		p.mu.Unlock()
+	}
+	f, err := p.chain.File(ctx, fid)
+	if errors.Is(err, ledger.ErrNotFound) {
+		// Not declared yet, or declared and gone (every entry refused or
+		// deleted since): the queue knows which.
+		if recs, qerr := p.queue.Records(fid); qerr == nil && len(recs) > 0 {
+			if s := recs[0].State; s == pipeline.Stored || s == pipeline.Cleaned {
+				return p.drop(seq)
+			}
+		}
+		return err
+	}
+	switch {
+	case err != nil:
+		return err
+	case f.Pack != nil: // declared (before a restart, say)
+		return p.drop(seq)
+	case f.State != ledger.FileStored:
+		return fmt.Errorf("pack %s is %s", fid, f.State)
+	}
+	var entries []ledger.PackEntry
+	for _, m := range pk.Members {
+		if m.Live {
+			entries = append(entries, ledger.PackEntry{OID: m.OID, Owner: m.Owner, Name: m.Name, Territory: m.Territory,
+				Offset: m.Offset, Length: m.Length, Private: m.Private})
+		}
+	}
+	if len(entries) == 0 { // all deleted while it was stored
+		if err := p.chain.Submit(ctx, ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: fid, Owner: p.gw}}); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return err
+		}
+		return p.drop(seq)
+	}
+	err = p.chain.Submit(ctx, ledger.Msg{DeclarePack: &ledger.DeclarePack{Pack: fid, Entries: entries}})
+	if err != nil && !errors.Is(err, ledger.ErrConflict) { // conflict: declared already
+		return fmt.Errorf("declare: %w", err)
+	}
+	p.log.Info("pack: declared", "log", seq, "pack", fid, "objects", len(entries))
+	return p.drop(seq)
+}
+
+func (p *Packer) drop(seq uint64) error {
+	p.mu.Lock()
+	delete(p.packs, seq)
+	p.mu.Unlock()
+	return p.buf.Drop(seq)
+}
+
+// AppendReader buffers an object read from r (o.Length bytes), spooled to
+// a file beside the logs first so that a slow client holds no lock.
+func (b *Buffer) AppendReader(o Object, r io.Reader) (Object, error) {
+	if o.Length > MaxObject {
+		return o, ErrTooLarge
+	}
+	f, err := os.CreateTemp(b.dir, "spool-*")
+	if err != nil {
+		return o, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, io.LimitReader(r, int64(o.Length)+1))
+	switch {
+	case err != nil:
+		return o, err
+	case uint64(n) != o.Length:
+		return o, fmt.Errorf("%w: %d bytes, declared %d", ingest.ErrSizeMismatch, n, o.Length)
+	}
+	return b.Append(o, f)
+}

@@ -1,0 +1,122 @@
+package pack
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pipeline"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// fakeNet stands for ingest, the queue and the chain: a pack accepted is
+// a file named by the hash of its bytes, stored when the test says so.
+type fakeNet struct {
+	accepted map[types.FID][]byte
+	files    map[types.FID]*ledger.File
+	declared []ledger.DeclarePack
+}
+
+func (n *fakeNet) Accept(_ context.Context, body io.Reader, f ingest.File) (*pipeline.Record, error) {
+	b, _ := io.ReadAll(body)
+	if int64(len(b)) != f.Size || f.Owner != owner || f.Territory != "packs" {
+		panic("a pack accepted wrong")
+	}
+	fid := types.FID(blake3.Sum256(b))
+	n.accepted[fid] = b
+	return &pipeline.Record{FID: fid, Owner: f.Owner}, nil
+}
+
+func (n *fakeNet) File(_ context.Context, fid types.FID) (*ledger.File, error) {
+	if f, ok := n.files[fid]; ok {
+		return f, nil
+	}
+	return nil, ledger.ErrNotFound
+}
+
+func (n *fakeNet) Submit(_ context.Context, m ledger.Msg) error {
+	n.declared = append(n.declared, *m.DeclarePack)
+	n.files[m.DeclarePack.Pack].Pack = &ledger.PackStats{Entries: uint64(len(m.DeclarePack.Entries))}
+	return nil
+}
+
+func (n *fakeNet) Records(types.FID) ([]pipeline.Record, error) { return nil, nil }
+
+func TestPackerSealsDeclaresDrops(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	b, err := Open(dir, c.now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := &fakeNet{accepted: map[types.FID][]byte{}, files: map[types.FID]*ledger.File{}}
+	newPacker := func(b *Buffer) *Packer {
+		return NewPacker(Config{Territory: "packs", MaxAge: time.Minute, Now: func() time.Time { return c.t }}, b, owner, net, net, net, slog.New(slog.DiscardHandler))
+	}
+	p := newPacker(b)
+	var objs []Object
+	for i := range 3 {
+		o, err := b.AppendReader(Object{Owner: owner, Name: "n", Territory: "home", Length: uint64(len(content(i)))}, bytes.NewReader(content(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o)
+	}
+	if _, err := b.AppendReader(Object{Owner: owner, Length: 10}, bytes.NewReader([]byte("short"))); err == nil {
+		t.Fatal("a short body was buffered")
+	}
+	ctx := context.Background()
+	p.Step(ctx)
+	if len(b.Sealed()) != 0 {
+		t.Fatal("sealed before the oldest object's time")
+	}
+	c.t = c.t.Add(2 * time.Minute)
+	p.Step(ctx) // sealed and accepted; not on chain yet
+	if len(b.Sealed()) != 1 || len(net.accepted) != 1 {
+		t.Fatalf("sealed %v, accepted %d", b.Sealed(), len(net.accepted))
+	}
+	if err := b.Delete(objs[1].OID); err != nil {
+		t.Fatal(err)
+	}
+	// A restart before the pack is stored: the seal is redone with the
+	// same bytes (the same pack).
+	b.Close()
+	if b, err = Open(dir, c.now, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p = newPacker(b)
+	p.Step(ctx)
+	if len(net.accepted) != 1 {
+		t.Fatalf("the pack changed across the restart: %d packs", len(net.accepted))
+	}
+	var fid types.FID
+	for f := range net.accepted {
+		fid = f
+	}
+	net.files[fid] = &ledger.File{FID: fid, State: ledger.FileStored}
+	p.Step(ctx)
+	if len(net.declared) != 1 || len(b.Sealed()) != 0 {
+		t.Fatalf("declared %d, sealed %v", len(net.declared), b.Sealed())
+	}
+	d := net.declared[0]
+	if len(d.Entries) != 2 || d.Entries[0].OID != objs[0].OID || d.Entries[1].OID != objs[2].OID {
+		t.Fatalf("entries: %+v", d.Entries)
+	}
+	data := net.accepted[fid]
+	for i, e := range d.Entries {
+		if want := content([]int{0, 2}[i]); !bytes.Equal(data[e.Offset:e.Offset+e.Length], want) {
+			t.Fatalf("entry %d does not point at its bytes", i)
+		}
+	}
+	if _, ok := b.Get(objs[0].OID); ok {
+		t.Fatal("a declared object is still buffered")
+	}
+}
