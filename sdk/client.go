@@ -249,6 +249,16 @@ type Metadata struct {
 	} `json:"owners"`
 	Pipeline string `json:"pipeline,omitempty"`
 	Note     string `json:"note,omitempty"`
+	// Packed is set for a small object packed with others (FID is its
+	// object id): buffered at the gateway, then in which packs and where.
+	Packed *struct {
+		Buffered  bool `json:"buffered,omitempty"`
+		Locations []struct {
+			Pack    FID    `json:"pack"`
+			Offset  uint64 `json:"offset"`
+			Gateway string `json:"gateway"`
+		} `json:"locations,omitempty"`
+	} `json:"packed,omitempty"`
 }
 
 // Stat returns a file's metadata.

@@ -16,8 +16,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/fsutil"
+	"github.com/deoss/deoss/internal/gateway"
 	"github.com/deoss/deoss/internal/s3"
 	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/sdk"
@@ -126,6 +128,10 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 
 	// The S3 port comes after room for 64 nodes (as the base was chosen).
 	spec := devnet.Spec{Layout: devnet.Layout{Dir: dir, Base: nw.BasePort, Validators: 1, Gateways: 1, Nodes: nodes, S3Base: nw.BasePort + 3 + 64}}
+	// Small files are packed within seconds (a network waits minutes).
+	spec.Gateway = func(_ int, cfg *gateway.Config) {
+		cfg.PackTerritory, cfg.PackMaxAge = "packs", chain.Duration(3*time.Second)
+	}
 	var caFile string
 	if nw.TLS {
 		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))

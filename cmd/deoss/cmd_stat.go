@@ -45,6 +45,15 @@ func newStatCmd(g *globals) *cobra.Command {
 			if m.Note != "" {
 				fmt.Fprintf(w, "waiting:    %s\n", m.Note)
 			}
+			if p := m.Packed; p != nil {
+				if p.Buffered && len(p.Locations) == 0 {
+					fmt.Fprintf(w, "packed:     buffered at the gateway, not in a pack yet\n")
+				}
+				for _, l := range p.Locations {
+					fmt.Fprintf(w, "packed:     in pack %s at offset %d (by gateway %s)\n", l.Pack, l.Offset, l.Gateway)
+				}
+				return nil // its columns are its pack's (deoss stat PACK)
+			}
 			if notDeclared {
 				return nil
 			}

@@ -301,17 +301,31 @@ func InitGateway(ctx context.Context, c *chain.Client, home string, cfg *gateway
 	} else if err := gateway.SaveConfig(home, cfg); err != nil {
 		return nil, err
 	}
-	if _, err := c.Gateway(ctx, k.Address()); err == nil {
-		return k, nil
-	} else if !errors.Is(err, ledger.ErrNotFound) {
-		return nil, err
-	}
 	s := c.Signer(k)
-	if err := FundOnDev(ctx, c, s, k.Address(), 1); err != nil {
+	if _, err := c.Gateway(ctx, k.Address()); errors.Is(err, ledger.ErrNotFound) {
+		if err := FundOnDev(ctx, c, s, k.Address(), 1); err != nil {
+			return nil, err
+		}
+		if _, err := s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cfg.CacheOnly}}); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
 		return nil, err
 	}
-	_, err = s.Submit(ctx, ledger.Msg{RegisterGateway: &ledger.RegisterGateway{Endpoint: cfg.Endpoint, CacheOnly: cfg.CacheOnly}})
-	return k, err
+	// The gateway's own territory for its packs of small objects.
+	if cfg.PackTerritory == "" || cfg.CacheOnly {
+		return k, nil
+	}
+	if _, err := c.Territory(ctx, k.Address(), cfg.PackTerritory); !errors.Is(err, ledger.ErrNotFound) {
+		return k, err
+	}
+	if err := FundOnDev(ctx, c, s, k.Address(), 1_000_000); err != nil {
+		return nil, err
+	}
+	if _, err := s.Submit(ctx, ledger.Msg{BuyTerritory: &ledger.BuyTerritory{Name: cfg.PackTerritory, GiB: 16, Days: 365}}); err != nil {
+		return nil, fmt.Errorf("pack territory: %w", err)
+	}
+	return k, nil
 }
 
 // SetupUser funds a dev account, buys it territory (gib GiB for days days)

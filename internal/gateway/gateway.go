@@ -20,6 +20,7 @@ import (
 	"github.com/deoss/deoss/internal/gateway/cache"
 	"github.com/deoss/deoss/internal/gateway/distribute"
 	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
@@ -90,6 +91,15 @@ type Config struct {
 	// for (default us-east-1).
 	S3Listen string `json:"s3_listen,omitempty"`
 	S3Region string `json:"s3_region,omitempty"`
+	// PackTerritory is the gateway's own territory its packs of small
+	// objects are stored in; empty turns packing off. While it is missing,
+	// expired or full, uploads are files of their own.
+	PackTerritory string `json:"pack_territory,omitempty"`
+	// PackThreshold: uploads of at most this many bytes are packed
+	// (default 16 MiB); PackMaxAge: a pack is sealed once its oldest
+	// object waited this long (default 5 minutes).
+	PackThreshold int64          `json:"pack_threshold,omitempty"`
+	PackMaxAge    chain.Duration `json:"pack_max_age,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -234,6 +244,21 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		deps.S3Keys = keys
 		s3srv = s3.New(s3.Deps{Chain: view, Ingest: in, Reader: rd, Queue: queue, Sessions: sessions, Keys: keys, Region: g.cfg.S3Region, Log: g.log.With("part", "s3")})
 	}
+	var packer *pack.Packer
+	if g.cfg.PackTerritory != "" && !g.cfg.CacheOnly {
+		dir := filepath.Join(g.home, "packs")
+		buf, err := pack.Open(dir, time.Now, g.log.With("part", "packs"))
+		if err != nil {
+			return err
+		}
+		defer buf.Close()
+		packer = pack.NewPacker(pack.Config{Territory: g.cfg.PackTerritory, Threshold: g.cfg.PackThreshold, MaxAge: g.cfg.PackMaxAge.D()},
+			buf, g.key.Address(), in, view, queue, g.log.With("part", "packer"))
+		deps.Packing = packer
+		rd.UsePacks(buf, view, dir)
+	} else {
+		rd.UsePacks(nil, view, filepath.Join(g.home, "spool"))
+	}
 	a := api.New(deps)
 	a.CacheOnly = g.cfg.CacheOnly
 
@@ -274,6 +299,9 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		httpapi.Serve(ctx, eg, &http.Server{Handler: s3srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, sln)
 		pub := &s3.Publisher{Chain: view, Queue: queue, Log: g.log.With("part", "s3-publisher")}
 		eg.Go(func() error { pub.Run(ctx); return nil })
+	}
+	if packer != nil {
+		eg.Go(func() error { packer.Run(ctx); return nil })
 	}
 	if !g.cfg.CacheOnly {
 		eg.Go(func() error { dist.Run(ctx); return nil })

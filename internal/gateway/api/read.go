@@ -16,6 +16,7 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
@@ -343,6 +344,15 @@ type Metadata struct {
 	// and Note why it is not advancing (for example too few nodes).
 	Pipeline string `json:"pipeline,omitempty"`
 	Note     string `json:"note,omitempty"`
+	// Packed is set for a packed object (FID is its OID): buffered at this
+	// gateway, and where it lies once declared.
+	Packed *PackedInfo `json:"packed,omitempty"`
+}
+
+// PackedInfo is where a packed object is.
+type PackedInfo struct {
+	Buffered  bool                  `json:"buffered,omitempty"`
+	Locations []ledger.PackLocation `json:"locations,omitempty"`
 }
 
 func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
@@ -354,6 +364,16 @@ func (a *API) metadata(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m := Metadata{FID: f.FID, Version: f.Layout.Version, Size: f.Layout.Size, Segments: len(f.Layout.Segments), Encryption: f.Layout.Encryption.String(), State: "pending"}
+	if o := f.Object; o != nil {
+		m.State, m.Pipeline = pipeline.Buffered, pipeline.Buffered
+		m.Owners = []ledger.Owner{{Address: o.Owner, Name: o.Name, Territory: o.Territory, Private: o.Private}}
+		m.Packed = &PackedInfo{Buffered: o.Buffered}
+		if o.Chain != nil {
+			m.State, m.Packed.Locations = ledger.FileStored, o.Chain.Locations
+		}
+		httpapi.WriteJSON(w, http.StatusOK, m)
+		return nil
+	}
 	if f.Chain != nil {
 		m.State, m.Owners, m.Gateway = f.Chain.State, f.Chain.Owners, f.Chain.Gateway
 	}
@@ -460,6 +480,9 @@ func (a *API) deleteFile(w http.ResponseWriter, r *http.Request, user types.Addr
 	f, err := a.resolve(r)
 	if err != nil {
 		return err
+	}
+	if o := f.Object; o != nil {
+		return a.deleteObject(w, r, user, o)
 	}
 	// A file this gateway took for the user is deleted through its
 	// pipeline, in order with declaring and distributing it: the
@@ -622,4 +645,33 @@ func (a *API) mayRead(r *http.Request, f *read.File) (bool, error) {
 		return true, httpapi.Errorf(http.StatusForbidden, "private", "%s is private to its owner", f.FID)
 	}
 	return true, a.verifier.Spend(s, auth.ClientAddr(r))
+}
+
+// deleteObject deletes a packed object: from this gateway's buffer, and on
+// chain once it is declared there (also when that happened meanwhile).
+func (a *API) deleteObject(w http.ResponseWriter, r *http.Request, user types.Address, o *read.Object) error {
+	if o.Owner != user {
+		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, o.OID)
+	}
+	if o.Buffered && a.Packing != nil {
+		if err := a.Packing.Delete(o.OID); err != nil && !errors.Is(err, pack.ErrNotFound) {
+			return err
+		}
+		f, err := a.Reader.Resolve(r.Context(), o.OID)
+		switch {
+		case errors.Is(err, read.ErrNoFile):
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case err != nil:
+			return err
+		}
+		o = f.Object
+	}
+	if o.Chain != nil {
+		if err := a.Chain.Submit(r.Context(), ledger.Msg{DeleteFile: &ledger.DeleteFile{FID: o.OID, Owner: user}}); err != nil {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/scheduler"
@@ -83,6 +84,18 @@ type Deps struct {
 	IOIdle time.Duration
 	// S3Keys, when set, serves /s3/keys (the gateway has an S3 endpoint).
 	S3Keys S3Keys
+	// Packing, when set, takes small uploads into the pack buffer.
+	Packing Packing
+}
+
+// Packing takes small objects into shared packs (pack.Packer).
+type Packing interface {
+	// Takes says whether an object of size bytes, not encrypted at the
+	// gateway, goes to a pack now (packing is on and ready, and it is
+	// small enough).
+	Takes(size int64) bool
+	Put(o pack.Object, r io.Reader) (pack.Object, error)
+	Delete(oid types.FID) error
 }
 
 // API is the gateway's HTTP API for users and peers (docs/api.yaml). Build
@@ -402,8 +415,15 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, user types.Addres
 	if err := a.Ingest.CheckSpaceOwn(r.Context(), user, sess.Spec.Territory, sess.Spec.Size, ingest.Encryption(key), sess.Bytes()); err != nil {
 		return err
 	}
-	rec, err := a.Ingest.Accept(r.Context(), rc, ingest.File{Owner: user, Name: sess.Spec.Name, Territory: sess.Spec.Territory, Size: sess.Spec.Size,
-		Key: key, Private: sess.Spec.Private, Held: sess})
+	var rec *pipeline.Record
+	if key == nil && a.Packing != nil && a.Packing.Takes(sess.Spec.Size) {
+		var o pack.Object
+		o, err = a.Packing.Put(pack.Object{Owner: user, Name: sess.Spec.Name, Territory: sess.Spec.Territory, Private: sess.Spec.Private, Length: uint64(sess.Spec.Size)}, rc)
+		rec = packedRecord(o)
+	} else {
+		rec, err = a.Ingest.Accept(r.Context(), rc, ingest.File{Owner: user, Name: sess.Spec.Name, Territory: sess.Spec.Territory, Size: sess.Spec.Size,
+			Key: key, Private: sess.Spec.Private, Held: sess})
+	}
 	var ce *upload.CorruptError
 	if errors.As(err, &ce) {
 		// Damaged on the gateway's disk: forget it, so the client sends it
@@ -447,6 +467,9 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, user types.Addre
 		return err
 	}
 	defer hold.Release()
+	if key == nil && a.Packing != nil && a.Packing.Takes(r.ContentLength) {
+		return a.putPacked(w, pack.Object{Owner: user, Name: name, Territory: territory, Private: private, Length: uint64(r.ContentLength)}, body)
+	}
 	rec, err := a.Ingest.Accept(r.Context(), body, ingest.File{Owner: user, Name: name, Territory: territory, Size: r.ContentLength,
 		Key: key, Private: private, Held: hold})
 	if err != nil {
@@ -560,3 +583,19 @@ func (i *idleReader) Read(p []byte) (int, error) {
 }
 
 func (i *idleReader) Close() error { return i.rc.Close() }
+
+// putPacked buffers a small object; its answer is a record like a file's,
+// whose FID is the object's OID and whose state is buffered.
+func (a *API) putPacked(w http.ResponseWriter, o pack.Object, body io.Reader) error {
+	o, err := a.Packing.Put(o, body)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, packedRecord(o))
+	return nil
+}
+
+func packedRecord(o pack.Object) *pipeline.Record {
+	return &pipeline.Record{FID: o.OID, Owner: o.Owner, Name: o.Name, Territory: o.Territory, Size: o.Length,
+		State: pipeline.Buffered, Updated: time.Unix(0, o.Time).UTC(), Private: o.Private}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deoss/deoss/internal/gateway/ingest"
@@ -26,6 +27,7 @@ type Chain interface {
 	File(ctx context.Context, fid types.FID) (*ledger.File, error)
 	// Submit sends a message signed by the gateway and waits for its block.
 	Submit(ctx context.Context, m ledger.Msg) error
+	Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error)
 }
 
 // Records is the gateway's queue: what it did with a pack's file.
@@ -37,6 +39,9 @@ type Records interface {
 type Config struct {
 	// Territory is the gateway's own territory that packs are stored in.
 	Territory string
+	// Threshold: objects of at most this many bytes are packed (default
+	// 16 MiB).
+	Threshold int64
 	// SealBytes seals the open log once it holds this much (default a
 	// segment less 64 KiB, so that most packs are one segment).
 	SealBytes uint64
@@ -63,6 +68,14 @@ type Packer struct {
 	mu    sync.Mutex
 	packs map[uint64]types.FID // sealed logs accepted as files in this process
 	wake  chan struct{}
+	// declaring is held from reading a pack's live members to their
+	// declaration, and by deletes: a delete is either in the declaration
+	// (and then on chain when Delete returns) or left out of it.
+	declaring sync.Mutex
+	// ready: the pack territory was active with room at the last look;
+	// without it objects are not buffered (they could not be packed).
+	ready  atomic.Bool
+	looked atomic.Bool
 }
 
 // NewPacker assembles a packer; it does nothing until Run.
@@ -79,6 +92,10 @@ func NewPacker(cfg Config, buf *Buffer, gw types.Address, in Ingester, ch Chain,
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Threshold <= 0 {
+		cfg.Threshold = 16 << 20
+	}
+	cfg.Threshold = min(cfg.Threshold, MaxObject)
 	return &Packer{cfg: cfg, buf: buf, gw: gw, in: in, chain: ch, queue: q, log: log, packs: map[uint64]types.FID{}, wake: make(chan struct{}, 1)}
 }
 
@@ -107,6 +124,7 @@ func (p *Packer) Run(ctx context.Context) {
 
 // Step seals the open log if it is due and moves every sealed log on.
 func (p *Packer) Step(ctx context.Context) {
+	p.checkTerritory(ctx)
 	st := p.buf.OpenLog()
 	due := st.Objects >= ledger.MaxPackEntries || st.Bytes >= p.cfg.SealBytes ||
 		(st.Objects > 0 && p.cfg.Now().Sub(st.Oldest) >= p.cfg.MaxAge)
@@ -121,7 +139,9 @@ func (p *Packer) Step(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := p.advance(ctx, seq); err != nil {
+		if err := p.advance(ctx, seq); errors.Is(err, errWaiting) {
+			p.log.Debug("pack: waiting", "log", seq, "err", err)
+		} else if err != nil {
 			p.log.Warn("pack: not declared yet", "log", seq, "err", err)
 		}
 	}
@@ -160,7 +180,7 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 				return p.drop(seq)
 			}
 		}
-		return err
+		return fmt.Errorf("%w: pack %s not declared", errWaiting, fid)
 	}
 	switch {
 	case err != nil:
@@ -168,7 +188,12 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 	case f.Pack != nil: // declared (before a restart, say)
 		return p.drop(seq)
 	case f.State != ledger.FileStored:
-		return fmt.Errorf("pack %s is %s", fid, f.State)
+		return fmt.Errorf("%w: pack %s is %s", errWaiting, fid, f.State)
+	}
+	p.declaring.Lock()
+	defer p.declaring.Unlock()
+	if pk, err = p.buf.Pack(seq); err != nil {
+		return err
 	}
 	var entries []ledger.PackEntry
 	for _, m := range pk.Members {
@@ -190,6 +215,9 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 	p.log.Info("pack: declared", "log", seq, "pack", fid, "objects", len(entries))
 	return p.drop(seq)
 }
+
+// errWaiting: a pack is on its way (declared, distributing), not stuck.
+var errWaiting = errors.New("waiting")
 
 func (p *Packer) drop(seq uint64) error {
 	p.mu.Lock()
@@ -218,4 +246,45 @@ func (b *Buffer) AppendReader(o Object, r io.Reader) (Object, error) {
 		return o, fmt.Errorf("%w: %d bytes, declared %d", ingest.ErrSizeMismatch, n, o.Length)
 	}
 	return b.Append(o, f)
+}
+
+// checkTerritory looks at the pack territory: packing waits while it is
+// missing, expired or has less room than one more pack.
+func (p *Packer) checkTerritory(ctx context.Context) {
+	t, err := p.chain.Territory(ctx, p.gw, p.cfg.Territory)
+	ok := err == nil && t.Active(p.cfg.Now().Unix()) && t.Free() >= 2*types.SegmentSize
+	if p.ready.Swap(ok) != ok || !p.looked.Swap(true) {
+		if ok {
+			p.log.Info("pack: packing small objects", "territory", p.cfg.Territory, "threshold", p.cfg.Threshold)
+		} else {
+			p.log.Warn("pack: not packing: the gateway's pack territory is missing, expired or full", "territory", p.cfg.Territory, "err", err)
+		}
+	}
+}
+
+// Takes says whether an object of size bytes is packed now.
+func (p *Packer) Takes(size int64) bool {
+	return size > 0 && size <= p.cfg.Threshold && p.ready.Load()
+}
+
+// Put buffers an object (durable when it returns) and wakes the packer
+// when the open log is due.
+func (p *Packer) Put(o Object, r io.Reader) (Object, error) {
+	o, err := p.buf.AppendReader(o, r)
+	if err != nil {
+		return o, err
+	}
+	if st := p.buf.OpenLog(); st.Bytes >= p.cfg.SealBytes || st.Objects >= ledger.MaxPackEntries {
+		p.Wake()
+	}
+	return o, nil
+}
+
+// Delete drops a buffered object.
+// Once it returns, the object is either not declared by this gateway or
+// already on chain (and the caller deletes it there).
+func (p *Packer) Delete(oid types.FID) error {
+	p.declaring.Lock()
+	defer p.declaring.Unlock()
+	return p.buf.Delete(oid)
 }

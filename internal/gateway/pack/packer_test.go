@@ -47,6 +47,10 @@ func (n *fakeNet) Submit(_ context.Context, m ledger.Msg) error {
 	return nil
 }
 
+func (n *fakeNet) Territory(context.Context, types.Address, string) (*ledger.Territory, error) {
+	return &ledger.Territory{Total: 1 << 30, Expires: 1 << 62}, nil
+}
+
 func (n *fakeNet) Records(types.FID) ([]pipeline.Record, error) { return nil, nil }
 
 func TestPackerSealsDeclaresDrops(t *testing.T) {

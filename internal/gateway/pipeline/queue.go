@@ -41,6 +41,9 @@ const (
 	// expired or gone) and the gateway gave up on it, its copy freed; the
 	// note says why. Like Cleaned, it joins the history.
 	Failed = "failed"
+	// Buffered: not a file of the queue but a small object in the pack
+	// buffer (package pack), as answered for its upload.
+	Buffered = "buffered"
 )
 
 // ErrNotFound is returned for a FID the queue does not hold.

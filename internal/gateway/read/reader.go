@@ -77,6 +77,8 @@ type Reader struct {
 	laggards *ttlcache.Cache[types.Address, bool]
 	// missing, when set, hears of the fragments nodes served wrong.
 	missing *MissingReporter
+	// packs, when set, serves packed objects (UsePacks).
+	packs *packs
 }
 
 type peerHolder struct {
@@ -122,7 +124,10 @@ type File struct {
 	Chain *ledger.File
 	// Pending is this gateway's record of the file, when it has one.
 	Pending *pipeline.Record
-	peers   []peerHolder
+	// Object, when set, says FID is a packed object's OID: Layout is then
+	// only its size (version 2, not encrypted at the gateway, no segments).
+	Object *Object
+	peers  []peerHolder
 }
 
 // Access is who owns f and whether it is private (served to its owners
@@ -130,6 +135,8 @@ type File struct {
 // one), else this gateway's record, else the peer that holds it pending.
 func (f *File) Access() (owners []types.Address, private bool) {
 	switch {
+	case f.Object != nil:
+		return []types.Address{f.Object.Owner}, f.Object.Private
 	case f.Chain != nil:
 		private = len(f.Chain.Owners) > 0
 		for _, o := range f.Chain.Owners {
@@ -158,6 +165,10 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 		f.Chain, f.Layout = cf, &cf.Layout
 	case !errors.Is(err, ledger.ErrNotFound):
 		return nil, err
+	default:
+		if of, ok, err := rd.resolveObject(ctx, fid); err != nil || ok {
+			return of, err
+		}
 	}
 	if recs, err := rd.queue.Records(fid); err == nil && len(recs) > 0 {
 		f.Pending = &recs[0]
@@ -347,6 +358,9 @@ func (rd *Reader) ReportMissingTo(m *MissingReporter) { rd.missing = m }
 // for each write to w (a client that reads slowly, or not at all, keeps no
 // one else waiting) and takes one again before decoding on.
 func (rd *Reader) Read(ctx context.Context, w io.Writer, f *File, off, n int64, key *codec.Key) error {
+	if f.Object != nil {
+		return rd.readObject(ctx, w, f, off, n) // its pack's reads take the slots
+	}
 	release, err := rd.inFlight.Acquire(ctx)
 	if err != nil {
 		return err

@@ -1,0 +1,172 @@
+package read
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/gateway/pack"
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/ttlcache"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// PackedChain finds packed objects on chain.
+type PackedChain interface {
+	Packed(ctx context.Context, oid types.FID) (*ledger.PackedView, error)
+}
+
+// Object is a packed object resolved for reading: in this gateway's
+// buffer (its pack not declared yet), or at its locations on chain.
+type Object struct {
+	OID      types.FID
+	Owner    types.Address
+	Name      string
+	Territory string
+	Length    uint64
+	Private  bool
+	Buffered bool
+	// Chain is its record once declared (its packs and offsets).
+	Chain *ledger.PackedView
+}
+
+type packs struct {
+	buf   *pack.Buffer
+	chain PackedChain
+	spool string
+	// verified: (object, pack) pairs whose bytes hashed to the OID once; a
+	// pack's bytes are themselves checked against the chain's fragment
+	// hashes on every read, so later ranges stream without a re-hash.
+	verified *ttlcache.Cache[[2]types.FID, bool]
+}
+
+// UsePacks lets the reader serve packed objects: from buf (this gateway's
+// buffer, may be nil) and from their packs on chain. Whole objects are
+// spooled to verify them in dir.
+func (rd *Reader) UsePacks(buf *pack.Buffer, ch PackedChain, dir string) {
+	os.MkdirAll(dir, 0o700) // a failure shows at the first read
+	if old, err := filepath.Glob(filepath.Join(dir, "read-*")); err == nil {
+		for _, f := range old { // spools of reads a crash cut off
+			os.Remove(f)
+		}
+	}
+	rd.packs = &packs{buf: buf, chain: ch, spool: dir, verified: ttlcache.New[[2]types.FID, bool](time.Hour, 100_000)}
+}
+
+// resolveObject finds a packed object, or reports false.
+func (rd *Reader) resolveObject(ctx context.Context, oid types.FID) (*File, bool, error) {
+	p := rd.packs
+	if p == nil {
+		return nil, false, nil
+	}
+	o := &Object{OID: oid}
+	if p.buf != nil {
+		if b, ok := p.buf.Get(oid); ok {
+			o.Owner, o.Name, o.Territory, o.Length, o.Private, o.Buffered = b.Owner, b.Name, b.Territory, b.Length, b.Private, true
+		}
+	}
+	v, err := p.chain.Packed(ctx, oid)
+	switch {
+	case err == nil:
+		o.Chain = v
+		o.Owner, o.Name, o.Territory, o.Length, o.Private = v.Owner, v.Name, v.Territory, v.Length, v.Private
+	case !errors.Is(err, ledger.ErrNotFound):
+		return nil, false, err
+	case !o.Buffered:
+		return nil, false, nil
+	}
+	// The layout callers read sizes and encryption from: an object is not
+	// encrypted at the gateway (a client may have encrypted its bytes).
+	l := &types.Layout{Version: types.FormatV2, Size: o.Length, Owner: o.Owner}
+	return &File{FID: oid, Layout: l, Object: o}, true, nil
+}
+
+// readObject writes bytes [off, off+n) of a packed object: from the buffer,
+// else from each of its packs in turn until one holds bytes that hash to
+// its OID.
+func (rd *Reader) readObject(ctx context.Context, w io.Writer, f *File, off, n int64) error {
+	o, p := f.Object, rd.packs
+	if o.Buffered && p.buf != nil {
+		_, sr, err := p.buf.Read(o.OID)
+		if err == nil {
+			_, err = io.Copy(w, io.NewSectionReader(sr, off, n))
+			return err
+		}
+		if !errors.Is(err, pack.ErrNotFound) {
+			rd.log.Error("buffered object does not read", "oid", o.OID, "err", err)
+		}
+		if o.Chain == nil { // declared meanwhile: ask the chain
+			v, err := p.chain.Packed(ctx, o.OID)
+			if err != nil {
+				return err
+			}
+			o.Chain = v
+		}
+	}
+	if o.Chain == nil {
+		return ErrNoFile
+	}
+	var errs []error
+	for _, loc := range o.Chain.Locations {
+		err := rd.readAt(ctx, w, o, loc, off, n)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("pack %s: %w", loc.Pack, err))
+		if errors.Is(err, errWrote) {
+			break // w has bytes: no other source may add to them
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var errWrote = errors.New("failed after writing")
+
+func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger.PackLocation, off, n int64) error {
+	p := rd.packs
+	pf, err := rd.Resolve(ctx, loc.Pack)
+	if err != nil {
+		return err
+	}
+	if pf.Object != nil || loc.Offset+o.Length > pf.Layout.Size {
+		return fmt.Errorf("%s is no pack holding [%d, +%d)", loc.Pack, loc.Offset, o.Length)
+	}
+	if _, ok := p.verified.Get([2]types.FID{o.OID, loc.Pack}); ok {
+		cw := &countingWriter{w: w}
+		if err := rd.Read(ctx, cw, pf, int64(loc.Offset)+off, n, nil); err != nil {
+			if cw.n > 0 {
+				return errors.Join(errWrote, err)
+			}
+			return err
+		}
+		return nil
+	}
+	// First read of it from this pack: the whole object, hashed before a
+	// byte of it is served.
+	tmp, err := os.CreateTemp(p.spool, "read-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := blake3.New(32, nil)
+	if err := rd.Read(ctx, io.MultiWriter(tmp, h), pf, int64(loc.Offset), int64(o.Length), nil); err != nil {
+		return err
+	}
+	var sum types.Hash
+	h.Sum(sum[:0])
+	if codec.ObjectID(types.EncryptionNone, o.Owner, o.Length, sum) != o.OID {
+		rd.log.Error("a pack's bytes do not match the object declared in it", "oid", o.OID, "pack", loc.Pack, "gateway", loc.Gateway)
+		return pack.ErrCorrupt
+	}
+	p.verified.Put([2]types.FID{o.OID, loc.Pack}, true)
+	_, err = io.Copy(w, io.NewSectionReader(tmp, off, n))
+	return err
+}
