@@ -101,6 +101,9 @@ type Options struct {
 	// TLS serves every gateway and node over https with a CA of the
 	// network's own (Network.CA); Network.HTTP trusts it.
 	TLS bool
+	// Packs turns packing on: each gateway buys a territory "packs" and
+	// seals a pack every 2 s.
+	Packs bool
 	// Proofs edits the chain's proof parameters. Without it proofs are
 	// off: most tests stop and kill nodes, and must not see them turn
 	// suspect or faulty when their test ran long on a loaded machine.
@@ -178,7 +181,12 @@ func Start(t testing.TB, o Options) *Network {
 		params = o.Proofs
 	}
 	spec := devnet.Spec{Layout: layout, TimeoutCommit: commit, NodeCapacity: uint64(o.Capacity), Params: params,
-		Gateway: func(i int, cfg *gateway.Config) { cfg.CacheOnly = o.CacheOnly != nil && o.CacheOnly(i) }}
+		Gateway: func(i int, cfg *gateway.Config) {
+			cfg.CacheOnly = o.CacheOnly != nil && o.CacheOnly(i)
+			if o.Packs {
+				cfg.PackTerritory, cfg.PackMaxAge = "packs", chain.Duration(2*time.Second)
+			}
+		}}
 	if o.TLS {
 		files, err := tlsutil.EnsureDev(filepath.Join(dir, "tls"))
 		if err != nil {

@@ -26,13 +26,13 @@ type PackedChain interface {
 // Object is a packed object resolved for reading: in this gateway's
 // buffer (its pack not declared yet), or at its locations on chain.
 type Object struct {
-	OID      types.FID
-	Owner    types.Address
+	OID       types.FID
+	Owner     types.Address
 	Name      string
 	Territory string
 	Length    uint64
-	Private  bool
-	Buffered bool
+	Private   bool
+	Buffered  bool
 	// Chain is its record once declared (its packs and offsets).
 	Chain *ledger.PackedView
 }

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/testutil"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// TestPackedObjects: small objects uploaded concurrently to two gateways
+// read back byte-identical from the writing gateway while buffered and
+// from the other gateway once packed; they cost their owner roundup(len,
+// 4 KiB) each and the nodes a few times their bytes, not a segment each;
+// deletes return their charges at once; and with 8 of a pack's 12 holders
+// killed its objects still read.
+func TestPackedObjects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 15 processes")
+	}
+	n := Start(t, Options{Nodes: 12, Gateways: 2, Packs: true,
+		Gateway: func(_ int, cfg map[string]any) { cfg["cache_bytes"] = 1 }}) // reads go to the nodes
+	const count = 300
+	objs := make([][]byte, count)
+	oids := make([]types.FID, count)
+	var total, charges uint64
+	for i := range objs {
+		objs[i] = randomBytes(uint64(5000+i), 1+(i*7919)%(64<<10))
+		total += uint64(len(objs[i]))
+		charges += ledger.PackCharge(uint64(len(objs[i])))
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < count; i += 8 {
+				g := i % 2
+				oids[i] = n.Put(g, fmt.Sprintf("small-%d", i), bytes.NewReader(objs[i]), int64(len(objs[i])), nil)
+				// Read-after-write at the writing gateway, from its buffer
+				// or its pack.
+				if st, _, body := get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+					t.Errorf("object %d right after its upload: %d", i, st)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	ctx := context.Background()
+	packs := map[types.FID]bool{}
+	var lastErr error
+	if !testutil.Eventually(3*time.Minute, 200*time.Millisecond, func() bool {
+		for _, oid := range oids {
+			v, err := n.Chain.Packed(ctx, oid)
+			if err != nil {
+				lastErr = err
+				return false
+			}
+			packs[v.Locations[0].Pack] = true
+		}
+		return true
+	}) {
+		t.Fatalf("not every object was packed: %v", lastErr)
+	}
+	// Read from the gateway that did not take each object: from its pack
+	// on the nodes.
+	for i, oid := range oids {
+		if st, _, body := get(t, n.Gateways[1-i%2].URL+"/file/download/"+oid.String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+			t.Fatalf("object %d from the other gateway: %d", i, st)
+		}
+	}
+	// A range of a packed object.
+	if st, _, body := get(t, n.Gateways[1].URL+"/file/download/"+oids[10].String(), map[string]string{"Range": "bytes=3-9"}); st != http.StatusPartialContent || !bytes.Equal(body, objs[10][3:10]) {
+		t.Fatalf("a range of a packed object: %d %q", st, body)
+	}
+	var onNodes uint64
+	for p := range packs {
+		f, err := n.Chain.File(ctx, p)
+		if err != nil || f.Pack == nil {
+			t.Fatalf("pack %s: %v", p, err)
+		}
+		onNodes += ledger.ColumnBytes(&f.Layout) * types.TotalShards
+	}
+	t.Logf("%d objects, %d bytes, in %d packs: %d bytes on nodes (%.2fx the objects' bytes; 3x is the code's)", count, total, len(packs), onNodes, float64(onNodes)/float64(total))
+	if onNodes > 4*3*total {
+		t.Fatalf("nodes hold %d bytes for %d bytes of objects", onNodes, total)
+	}
+	home := func() uint64 {
+		tr, err := n.Chain.Territory(ctx, n.User.Address(), "home")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Used
+	}
+	if got := home(); got != charges {
+		t.Fatalf("the territory pays %d, the objects' charges sum to %d", got, charges)
+	}
+
+	// Deletes of half of them: their charges come back at once.
+	for i := 0; i < count; i += 2 {
+		resp := n.Do(nil, "DELETE", n.Gateways[0].URL+"/file/"+oids[i].String(), nil, 0, nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete %d: %d", i, resp.StatusCode)
+		}
+		charges -= ledger.PackCharge(uint64(len(objs[i])))
+	}
+	if got := home(); got != charges {
+		t.Fatalf("after the deletes the territory pays %d, want %d", got, charges)
+	}
+	if st, _, _ := get(t, n.Gateways[1].URL+"/file/download/"+oids[0].String(), nil); st != http.StatusNotFound {
+		t.Fatalf("a deleted object: %d", st)
+	}
+
+	// 8 of the 12 holders of a pack die: its live objects still read.
+	v, err := n.Chain.Packed(ctx, oids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := n.Chain.File(ctx, v.Locations[0].Pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.Columns[:8] {
+		n.NodeByAddress(c.Node).Kill()
+	}
+	read := 0
+	for i := 1; i < count; i += 2 {
+		if v, err := n.Chain.Packed(ctx, oids[i]); err != nil || v.Locations[0].Pack != f.FID {
+			continue
+		}
+		if st, _, body := get(t, n.Gateways[1].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+			t.Fatalf("object %d with 8 holders of its pack dead: %d", i, st)
+		}
+		read++
+	}
+	if read == 0 {
+		t.Fatal("no live object in the pack whose holders died")
+	}
+	t.Logf("%d objects of pack %s read with 8 of its 12 holders dead", read, f.FID)
+}
