@@ -256,6 +256,9 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 			buf, g.key.Address(), in, view, queue, g.log.With("part", "packer"))
 		deps.Packing = packer
 		rd.UsePacks(buf, view, dir)
+		if s3srv != nil {
+			s3srv.Packing = packer
+		}
 	} else {
 		rd.UsePacks(nil, view, filepath.Join(g.home, "spool"))
 	}
@@ -298,6 +301,9 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		// clients are cut by the idle timeout.
 		httpapi.Serve(ctx, eg, &http.Server{Handler: s3srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, sln)
 		pub := &s3.Publisher{Chain: view, Queue: queue, Log: g.log.With("part", "s3-publisher")}
+		if packer != nil {
+			pub.Buffered = packer.Buffered
+		}
 		eg.Go(func() error { pub.Run(ctx); return nil })
 	}
 	if packer != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/ledger"
@@ -142,7 +143,18 @@ func (s *Server) putObject(req *request) error {
 		return err
 	}
 	defer hold.Release()
-	if _, err := s.Ingest.Accept(ctx, body, ingest.File{Owner: req.owner, Name: fileName(req.key), Territory: b.Territory, Size: size,
+	if s.Packing != nil && s.Packing.Takes(size) {
+		// A small object: buffered for a pack (durable when Put returns,
+		// the body's digests checked), then its key journalled.
+		o, err := s.Packing.Put(pack.Object{Owner: req.owner, Name: fileName(req.key), Territory: b.Territory, Length: uint64(size)}, body)
+		if err != nil {
+			return err
+		}
+		op.FID, op.Size = o.OID, o.Length
+		if err := s.Queue.JournalKeys(op); err != nil {
+			return err
+		}
+	} else if _, err := s.Ingest.Accept(ctx, body, ingest.File{Owner: req.owner, Name: fileName(req.key), Territory: b.Territory, Size: size,
 		Held: hold, KeyOp: op}); err != nil {
 		return err
 	}

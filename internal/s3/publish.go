@@ -9,6 +9,7 @@ import (
 
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/ledger"
+	"github.com/deoss/deoss/internal/types"
 )
 
 // Publisher sends the key journal to the chain: for each key its oldest
@@ -22,6 +23,9 @@ type Publisher struct {
 	Log      *slog.Logger
 	Parallel int           // default 32
 	Poll     time.Duration // how often waiting puts are looked at again (default 1 s)
+	// Buffered, when set, says an id is a small object in this gateway's
+	// pack buffer: its put waits for its pack's declaration.
+	Buffered func(id types.FID) bool
 
 	mu       sync.Mutex
 	inFlight map[uint64]bool
@@ -144,13 +148,17 @@ func (p *Publisher) ready(ctx context.Context, op *pipeline.KeyOp) (ready, drop 
 	case rec.State == pipeline.Processed:
 		return false, false
 	}
+	// Asked before the chain: a buffered object leaves the buffer only
+	// once its pack is declared, so a put that was not buffered then is
+	// on chain now, or never will be.
+	buffered := rec == nil && p.Buffered != nil && p.Buffered(op.FID)
 	if _, err := p.Chain.Owner(ctx, op.FID, op.Owner); err == nil {
 		return true, false
 	} else if !errors.Is(err, ledger.ErrNotFound) {
 		return false, false
 	}
 	if rec == nil {
-		return false, true
+		return false, !buffered
 	}
 	switch rec.State {
 	case pipeline.Failed, pipeline.Deleting, pipeline.Cleaned:

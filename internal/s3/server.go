@@ -14,6 +14,7 @@ import (
 
 	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/gateway/ingest"
+	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/gateway/read"
 	"github.com/deoss/deoss/internal/gateway/upload"
@@ -56,6 +57,14 @@ type Deps struct {
 	Log    *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Packing, when set, takes small objects into shared packs.
+	Packing Packing
+}
+
+// Packing takes small objects into shared packs (pack.Packer).
+type Packing interface {
+	Takes(size int64) bool
+	Put(o pack.Object, r io.Reader) (pack.Object, error)
 }
 
 // Server is the S3 endpoint. Build it with New; it starts nothing (the

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
@@ -145,4 +148,65 @@ func TestPackedObjects(t *testing.T) {
 		t.Fatal("no live object in the pack whose holders died")
 	}
 	t.Logf("%d objects of pack %s read with 8 of its 12 holders dead", read, f.FID)
+}
+
+// TestS3PackedObjects: small S3 PUTs are packed; each reads back at once
+// from the writing gateway (its buffer and key journal), its key reaches
+// the chain naming the object's OID once the pack is declared, and the
+// other gateway reads it from the pack; deleting its last key ends the
+// object.
+func TestS3PackedObjects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 15 processes")
+	}
+	e := startS3With(t, Options{Nodes: 12, Gateways: 2, Packs: true})
+	ctx := context.Background()
+	c0, c1 := e.clients[0], e.clients[1]
+	must(c0.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small")}))(t)
+	const count = 60
+	objs := make([][]byte, count)
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := w; i < count; i += 6 {
+				objs[i] = randomBytes(uint64(9000+i), 1+(i*4099)%(32<<10))
+				key := fmt.Sprintf("dir/obj-%03d", i)
+				if _, err := c0.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("small"), Key: aws.String(key), Body: bytes.NewReader(objs[i])}); err != nil {
+					t.Errorf("put %s: %v", key, err)
+					return
+				}
+				if got, _ := getBytes(t, c0, &s3.GetObjectInput{Bucket: aws.String("small"), Key: aws.String(key)}); !bytes.Equal(got, objs[i]) {
+					t.Errorf("%s read back wrong at once", key)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	owner := e.n.User.Address()
+	for i := range count {
+		key := fmt.Sprintf("dir/obj-%03d", i)
+		var o *ledger.Object
+		eventually(t, 3*time.Minute, func() error {
+			var err error
+			o, err = e.n.Chain.Object(ctx, owner, "small", key)
+			return err
+		})
+		if _, err := e.n.Chain.Packed(ctx, o.FID); err != nil {
+			t.Fatalf("%s names %s, not a packed object: %v", key, o.FID, err)
+		}
+		if got, _ := getBytes(t, c1, &s3.GetObjectInput{Bucket: aws.String("small"), Key: aws.String(key)}); !bytes.Equal(got, objs[i]) {
+			t.Fatalf("%s from the other gateway", key)
+		}
+	}
+	o := must(e.n.Chain.Object(ctx, owner, "small", "dir/obj-000"))(t)
+	must(c0.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("small"), Key: aws.String("dir/obj-000")}))(t)
+	eventually(t, time.Minute, func() error {
+		if _, err := e.n.Chain.Packed(ctx, o.FID); err == nil {
+			return fmt.Errorf("object %s outlived its last key", o.FID)
+		}
+		return nil
+	})
 }

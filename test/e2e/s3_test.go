@@ -41,7 +41,12 @@ type s3Env struct {
 
 func startS3(t *testing.T, gateways int) *s3Env {
 	t.Helper()
-	n := Start(t, Options{Nodes: 12, Gateways: gateways})
+	return startS3With(t, Options{Nodes: 12, Gateways: gateways})
+}
+
+func startS3With(t *testing.T, o Options) *s3Env {
+	t.Helper()
+	n := Start(t, o)
 	e := &s3Env{n: n}
 	// A credential is issued by one gateway and kept there: each gateway
 	// gets its own, all for the same account.

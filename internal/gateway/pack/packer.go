@@ -280,6 +280,12 @@ func (p *Packer) Put(o Object, r io.Reader) (Object, error) {
 	return o, nil
 }
 
+// Buffered says oid is in the buffer (its pack not declared yet).
+func (p *Packer) Buffered(oid types.FID) bool {
+	_, ok := p.buf.Get(oid)
+	return ok
+}
+
 // Delete drops a buffered object.
 // Once it returns, the object is either not declared by this gateway or
 // already on chain (and the caller deletes it there).
