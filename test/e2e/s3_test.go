@@ -44,7 +44,7 @@ func startS3(t *testing.T, gateways int) *s3Env {
 	return startS3With(t, Options{Nodes: 12, Gateways: gateways})
 }
 
-func startS3With(t *testing.T, o Options) *s3Env {
+func startS3With(t testing.TB, o Options) *s3Env {
 	t.Helper()
 	n := Start(t, o)
 	e := &s3Env{n: n}
