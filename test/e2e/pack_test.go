@@ -49,6 +49,11 @@ func TestPackedObjects(t *testing.T) {
 				if st, _, body := get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
 					t.Errorf("object %d right after its upload: %d", i, st)
 				}
+				// And at the other gateway: from the writer's buffer (a
+				// peer), or from its pack if it was sealed already.
+				if st, _, body := get(t, n.Gateways[1-g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+					t.Errorf("object %d from the other gateway right after its upload: %d", i, st)
+				}
 			}
 		})
 	}
@@ -115,7 +120,10 @@ func TestPackedObjects(t *testing.T) {
 		}
 		charges -= ledger.PackCharge(uint64(len(objs[i])))
 	}
-	if got := home(); got != charges {
+	// The gateway's delete is in a block when it answers; this client may
+	// ask the chain a moment before the block is committed.
+	var got uint64
+	if !testutil.Eventually(30*time.Second, 50*time.Millisecond, func() bool { got = home(); return got == charges }) {
 		t.Fatalf("after the deletes the territory pays %d, want %d", got, charges)
 	}
 	if st, _, _ := get(t, n.Gateways[1].URL+"/file/download/"+oids[0].String(), nil); st != http.StatusNotFound {

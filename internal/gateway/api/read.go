@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ func (a *API) readRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /repair/whatif", a.unsigned(a.repairWhatIf))
 	mux.HandleFunc("GET /peer/file/{fid}", a.unsigned(a.peerFile))
 	mux.HandleFunc("GET /peer/fragment/{fid}/{seg}/{idx}", a.unsigned(a.peerFragment))
+	mux.HandleFunc("GET /peer/object/{fid}", a.unsigned(a.peerObject))
+	mux.HandleFunc("HEAD /peer/object/{fid}", a.unsigned(a.peerObject))
 	if !a.CacheOnly {
 		mux.HandleFunc("DELETE /file/{fid}", a.signed(a.deleteFile))
 	}
@@ -674,4 +677,35 @@ func (a *API) deleteObject(w http.ResponseWriter, r *http.Request, user types.Ad
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// peerObject serves a small object from this gateway's pack buffer to a
+// peer (its pack is not declared yet): the bytes, verified here, and the
+// owner the OID binds; the peer hashes them again before serving any.
+func (a *API) peerObject(w http.ResponseWriter, r *http.Request) error {
+	oid, err := pathFID(r)
+	if err != nil {
+		return err
+	}
+	if a.Packing == nil {
+		return httpapi.Errorf(http.StatusNotFound, "not_held", "this gateway packs nothing")
+	}
+	o, sr, err := a.Packing.Read(oid)
+	if errors.Is(err, pack.ErrNotFound) {
+		return httpapi.Errorf(http.StatusNotFound, "not_held", "this gateway does not buffer %s", oid)
+	}
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set(read.HeaderObjectOwner, o.Owner.String())
+	h.Set(read.HeaderObjectName, url.QueryEscape(o.Name))
+	h.Set(read.HeaderObjectPrivate, strconv.FormatBool(o.Private))
+	h.Set("Content-Length", strconv.FormatUint(o.Length, 10))
+	h.Set("Content-Type", "application/octet-stream")
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err = io.Copy(w, sr)
+	return err
 }

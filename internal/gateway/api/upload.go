@@ -96,6 +96,8 @@ type Packing interface {
 	Takes(size int64) bool
 	Put(o pack.Object, r io.Reader) (pack.Object, error)
 	Delete(oid types.FID) error
+	// Read returns a buffered object and its bytes, verified.
+	Read(oid types.FID) (pack.Object, *io.SectionReader, error)
 }
 
 // API is the gateway's HTTP API for users and peers (docs/api.yaml). Build

@@ -280,6 +280,9 @@ func (p *Packer) Put(o Object, r io.Reader) (Object, error) {
 	return o, nil
 }
 
+// Read returns a buffered object and its verified bytes.
+func (p *Packer) Read(oid types.FID) (Object, *io.SectionReader, error) { return p.buf.Read(oid) }
+
 // Buffered says oid is in the buffer (its pack not declared yet).
 func (p *Packer) Buffered(oid types.FID) bool {
 	_, ok := p.buf.Get(oid)

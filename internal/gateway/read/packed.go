@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,16 +37,104 @@ type Object struct {
 	Buffered  bool
 	// Chain is its record once declared (its packs and offsets).
 	Chain *ledger.PackedView
+	// peer is the URL of a peer gateway whose buffer holds it (found
+	// neither here nor on chain).
+	peer string
+}
+
+// Headers of GET /peer/object/{oid}: what a reader needs besides the bytes
+// (whose length is the Content-Length), all checked against the OID.
+const (
+	HeaderObjectOwner   = "Deoss-Object-Owner"
+	HeaderObjectPrivate = "Deoss-Object-Private"
+	HeaderObjectName    = "Deoss-Object-Name"
+)
+
+// peerObject asks peer gateways whether one buffers oid (a HEAD of their
+// /peer/object route) and resolves it there.
+func (rd *Reader) peerObject(ctx context.Context, oid types.FID) (*File, bool) {
+	all, err := rd.gateways(ctx)
+	if err != nil {
+		return nil, false
+	}
+	asked := 0
+	for _, g := range all {
+		if g.Address == rd.self || g.Endpoint == "" || g.CacheOnly {
+			continue
+		}
+		if asked++; asked > maxPeerProbes {
+			break
+		}
+		url := g.Endpoint + "/peer/object/" + oid.String()
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		req, _ := http.NewRequestWithContext(hctx, http.MethodHead, url, nil)
+		resp, err := rd.hc.Do(req)
+		cancel()
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		owner, err := types.ParseAddress(resp.Header.Get(HeaderObjectOwner))
+		if resp.StatusCode != http.StatusOK || err != nil || resp.ContentLength <= 0 {
+			continue
+		}
+		o := &Object{OID: oid, Owner: owner, Length: uint64(resp.ContentLength), Name: unescape(resp.Header.Get(HeaderObjectName)),
+			Private: resp.Header.Get(HeaderObjectPrivate) == "true", peer: url}
+		return &File{FID: oid, Layout: &types.Layout{Version: types.FormatV2, Size: o.Length, Owner: owner}, Object: o}, true
+	}
+	return nil, false
+}
+
+// readPeer reads an object from a peer's buffer: whole, hashed to its OID
+// (which binds the owner and length the peer claimed) before a byte is
+// served.
+func (rd *Reader) readPeer(ctx context.Context, w io.Writer, o *Object, off, n int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.peer, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rd.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", o.peer, resp.Status)
+	}
+	return rd.packs.verified(w, io.LimitReader(resp.Body, int64(o.Length)), o, off, n)
+}
+
+// verified spools an object's bytes from r, checks them against its OID
+// and writes [off, off+n) of them to w.
+func (p *packs) verified(w io.Writer, r io.Reader, o *Object, off, n int64) error {
+	tmp, err := os.CreateTemp(p.spool, "read-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := blake3.New(32, nil)
+	got, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		return err
+	}
+	var sum types.Hash
+	h.Sum(sum[:0])
+	if uint64(got) != o.Length || codec.ObjectID(types.EncryptionNone, o.Owner, o.Length, sum) != o.OID {
+		return pack.ErrCorrupt
+	}
+	_, err = io.Copy(w, io.NewSectionReader(tmp, off, n))
+	return err
 }
 
 type packs struct {
 	buf   *pack.Buffer
 	chain PackedChain
 	spool string
-	// verified: (object, pack) pairs whose bytes hashed to the OID once; a
+	// checked: (object, pack) pairs whose bytes hashed to the OID once; a
 	// pack's bytes are themselves checked against the chain's fragment
 	// hashes on every read, so later ranges stream without a re-hash.
-	verified *ttlcache.Cache[[2]types.FID, bool]
+	checked *ttlcache.Cache[[2]types.FID, bool]
 }
 
 // UsePacks lets the reader serve packed objects: from buf (this gateway's
@@ -57,7 +147,7 @@ func (rd *Reader) UsePacks(buf *pack.Buffer, ch PackedChain, dir string) {
 			os.Remove(f)
 		}
 	}
-	rd.packs = &packs{buf: buf, chain: ch, spool: dir, verified: ttlcache.New[[2]types.FID, bool](time.Hour, 100_000)}
+	rd.packs = &packs{buf: buf, chain: ch, spool: dir, checked: ttlcache.New[[2]types.FID, bool](time.Hour, 100_000)}
 }
 
 // resolveObject finds a packed object, or reports false.
@@ -93,6 +183,18 @@ func (rd *Reader) resolveObject(ctx context.Context, oid types.FID) (*File, bool
 // its OID.
 func (rd *Reader) readObject(ctx context.Context, w io.Writer, f *File, off, n int64) error {
 	o, p := f.Object, rd.packs
+	if o.peer != "" {
+		err := rd.readPeer(ctx, w, o, off, n)
+		if err == nil {
+			return nil
+		}
+		// Declared meanwhile (and dropped from the peer's buffer)?
+		v, cerr := p.chain.Packed(ctx, o.OID)
+		if cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		o.Chain = v
+	}
 	if o.Buffered && p.buf != nil {
 		_, sr, err := p.buf.Read(o.OID)
 		if err == nil {
@@ -138,7 +240,7 @@ func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger
 	if pf.Object != nil || loc.Offset+o.Length > pf.Layout.Size {
 		return fmt.Errorf("%s is no pack holding [%d, +%d)", loc.Pack, loc.Offset, o.Length)
 	}
-	if _, ok := p.verified.Get([2]types.FID{o.OID, loc.Pack}); ok {
+	if _, ok := p.checked.Get([2]types.FID{o.OID, loc.Pack}); ok {
 		cw := &countingWriter{w: w}
 		if err := rd.Read(ctx, cw, pf, int64(loc.Offset)+off, n, nil); err != nil {
 			if cw.n > 0 {
@@ -150,23 +252,28 @@ func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger
 	}
 	// First read of it from this pack: the whole object, hashed before a
 	// byte of it is served.
-	tmp, err := os.CreateTemp(p.spool, "read-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	h := blake3.New(32, nil)
-	if err := rd.Read(ctx, io.MultiWriter(tmp, h), pf, int64(loc.Offset), int64(o.Length), nil); err != nil {
-		return err
-	}
-	var sum types.Hash
-	h.Sum(sum[:0])
-	if codec.ObjectID(types.EncryptionNone, o.Owner, o.Length, sum) != o.OID {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(rd.Read(ctx, pw, pf, int64(loc.Offset), int64(o.Length), nil))
+	}()
+	err = p.verified(w, pr, o, off, n)
+	pr.CloseWithError(errors.New("read done"))
+	<-done
+	if errors.Is(err, pack.ErrCorrupt) {
 		rd.log.Error("a pack's bytes do not match the object declared in it", "oid", o.OID, "pack", loc.Pack, "gateway", loc.Gateway)
-		return pack.ErrCorrupt
+		return err
 	}
-	p.verified.Put([2]types.FID{o.OID, loc.Pack}, true)
-	_, err = io.Copy(w, io.NewSectionReader(tmp, off, n))
+	if err == nil {
+		p.checked.Put([2]types.FID{o.OID, loc.Pack}, true)
+	}
 	return err
+}
+
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }

@@ -194,6 +194,11 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 		}
 	}
 	if f.Layout == nil {
+		if rd.packs != nil && f.Pending == nil && f.Chain == nil {
+			if of, ok := rd.peerObject(ctx, fid); ok {
+				return of, nil
+			}
+		}
 		return nil, ErrNoFile
 	}
 	if err := f.Layout.Validate(); err != nil || codec.FileID(f.Layout) != fid {
