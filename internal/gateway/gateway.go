@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,6 +101,11 @@ type Config struct {
 	// object waited this long (default 5 minutes).
 	PackThreshold int64          `json:"pack_threshold,omitempty"`
 	PackMaxAge    chain.Duration `json:"pack_max_age,omitempty"`
+	// PackCompactAge and PackCompactDead: a pack at least this old (default
+	// 24h) with at least this share of its bytes deleted (default 0.3) is
+	// repacked.
+	PackCompactAge  chain.Duration `json:"pack_compact_age,omitempty"`
+	PackCompactDead float64        `json:"pack_compact_dead,omitempty"`
 }
 
 // DefaultConfig is the configuration `deoss gateway init` writes.
@@ -252,8 +258,18 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 			return err
 		}
 		defer buf.Close()
-		packer = pack.NewPacker(pack.Config{Territory: g.cfg.PackTerritory, Threshold: g.cfg.PackThreshold, MaxAge: g.cfg.PackMaxAge.D()},
-			buf, g.key.Address(), in, view, queue, g.log.With("part", "packer"))
+		packer = pack.NewPacker(pack.Config{Territory: g.cfg.PackTerritory, Threshold: g.cfg.PackThreshold, MaxAge: g.cfg.PackMaxAge.D(),
+			CompactAge: g.cfg.PackCompactAge.D(), CompactDead: g.cfg.PackCompactDead}, buf, g.key.Address(), in, view, queue, g.log.With("part", "packer"))
+		packer.CompactWith(func(ctx context.Context, oid types.FID, w io.Writer) error {
+			f, err := rd.Resolve(ctx, oid)
+			if err != nil {
+				return err
+			}
+			if f.Object == nil {
+				return fmt.Errorf("%s is not a packed object", oid)
+			}
+			return rd.Read(ctx, w, f, 0, int64(f.Layout.Size), nil)
+		})
 		deps.Packing = packer
 		rd.UsePacks(buf, view, dir)
 		if s3srv != nil {

@@ -21,14 +21,17 @@ import (
 // read back byte-identical from the writing gateway while buffered and
 // from the other gateway once packed; they cost their owner roundup(len,
 // 4 KiB) each and the nodes a few times their bytes, not a segment each;
-// deletes return their charges at once; and with 8 of a pack's 12 holders
-// killed its objects still read.
+// deletes return their charges at once; half-dead packs are compacted
+// away; and with 8 of a pack's 12 holders killed its objects still read.
 func TestPackedObjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 15 processes")
 	}
 	n := Start(t, Options{Nodes: 12, Gateways: 2, Packs: true,
-		Gateway: func(_ int, cfg map[string]any) { cfg["cache_bytes"] = 1 }}) // reads go to the nodes
+		Gateway: func(_ int, cfg map[string]any) {
+			cfg["cache_bytes"] = 1         // reads go to the nodes
+			cfg["pack_compact_age"] = "1s" // compaction as soon as half is deleted
+		}})
 	const count = 300
 	objs := make([][]byte, count)
 	oids := make([]types.FID, count)
@@ -112,7 +115,12 @@ func TestPackedObjects(t *testing.T) {
 	}
 
 	// Deletes of half of them: their charges come back at once.
-	for i := 0; i < count; i += 2 {
+	// Half of each gateway's objects (i/2 even) are deleted.
+	deleted := func(i int) bool { return i/2%2 == 0 }
+	for i := range count {
+		if !deleted(i) {
+			continue
+		}
 		resp := n.Do(nil, "DELETE", n.Gateways[0].URL+"/file/"+oids[i].String(), nil, 0, nil)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNoContent {
@@ -130,8 +138,47 @@ func TestPackedObjects(t *testing.T) {
 		t.Fatalf("a deleted object: %d", st)
 	}
 
+	// Compaction: half of every pack is dead, so the live objects move to
+	// new packs and the old packs go (their nodes collect them).
+	if !testutil.Eventually(3*time.Minute, 200*time.Millisecond, func() bool {
+		for p := range packs {
+			if _, err := n.Chain.File(ctx, p); err == nil {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the half-dead packs were not compacted away")
+	}
+	newPacks := map[types.FID]bool{}
+	for i := range count {
+		if deleted(i) {
+			continue
+		}
+		v, err := n.Chain.Packed(ctx, oids[i])
+		if err != nil || len(v.Locations) != 1 || packs[v.Locations[0].Pack] || !v.Locations[0].Credited {
+			t.Fatalf("object %d after compaction: %+v %v", i, v, err)
+		}
+		newPacks[v.Locations[0].Pack] = true
+		if st, _, body := get(t, n.Gateways[1-i%2].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+			t.Fatalf("object %d after compaction: %d", i, st)
+		}
+	}
+	if got := home(); got != charges {
+		t.Fatalf("compaction changed the owner's charges: %d, want %d", got, charges)
+	}
+	var after uint64
+	for p := range newPacks {
+		f, _ := n.Chain.File(ctx, p)
+		after += ledger.ColumnBytes(&f.Layout) * types.TotalShards
+	}
+	t.Logf("compaction: %d packs of %d bytes on nodes became %d of %d", len(packs), onNodes, len(newPacks), after)
+	if after > onNodes*3/4 {
+		t.Fatalf("compaction left %d bytes on nodes of %d", after, onNodes)
+	}
+
 	// 8 of the 12 holders of a pack die: its live objects still read.
-	v, err := n.Chain.Packed(ctx, oids[1])
+	v, err := n.Chain.Packed(ctx, oids[2])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +190,10 @@ func TestPackedObjects(t *testing.T) {
 		n.NodeByAddress(c.Node).Kill()
 	}
 	read := 0
-	for i := 1; i < count; i += 2 {
+	for i := range count {
+		if deleted(i) {
+			continue
+		}
 		if v, err := n.Chain.Packed(ctx, oids[i]); err != nil || v.Locations[0].Pack != f.FID {
 			continue
 		}

@@ -2,6 +2,7 @@ package pack
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Object struct {
 	// Time is when it was appended (Unix nanoseconds).
 	Time    int64 `cbor:"8,keyasint"`
 	Deleted bool  `cbor:"9,keyasint,omitempty"`
+	// From is the older pack a compaction copies the object out of: its
+	// declaration moves the object instead of adding it.
+	From *types.FID `cbor:"10,keyasint,omitempty"`
 }
 
 // entry is an object's record in a log.
@@ -423,6 +427,20 @@ func (b *Buffer) Get(oid types.FID) (Object, bool) {
 		return Object{}, false
 	}
 	return e.Object, true
+}
+
+// Owned lists the live buffered objects of owner, in OID order.
+func (b *Buffer) Owned(owner types.Address) []Object {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Object
+	for _, e := range b.index {
+		if e.Owner == owner {
+			out = append(out, e.Object)
+		}
+	}
+	slices.SortFunc(out, func(x, y Object) int { return bytes.Compare(x.OID[:], y.OID[:]) })
+	return out
 }
 
 // Read returns a live buffered object's record and its bytes, verified

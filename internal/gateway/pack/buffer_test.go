@@ -105,6 +105,12 @@ func TestAppendReadReopen(t *testing.T) {
 	if st := b.OpenLog(); st.Objects != 19 {
 		t.Fatalf("open log after restart: %+v", st)
 	}
+	if got := b.Owned(owner); len(got) != 19 {
+		t.Fatalf("the owner's buffered objects: %d", len(got))
+	}
+	if got := b.Owned(types.Address{9}); len(got) != 0 {
+		t.Fatalf("another owner's: %d", len(got))
+	}
 }
 
 // Concurrent appends share fsyncs and every one is durable when it returns.

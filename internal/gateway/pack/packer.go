@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
 	"github.com/deoss/deoss/internal/ledger"
@@ -28,7 +30,12 @@ type Chain interface {
 	// Submit sends a message signed by the gateway and waits for its block.
 	Submit(ctx context.Context, m ledger.Msg) error
 	Territory(ctx context.Context, owner types.Address, name string) (*ledger.Territory, error)
+	Packed(ctx context.Context, oid types.FID) (*ledger.PackedView, error)
+	PackEntries(ctx context.Context, pack types.FID) ([]ledger.PackEntryView, error)
 }
+
+// ObjectReader writes a packed object's bytes, verified, to w.
+type ObjectReader func(ctx context.Context, oid types.FID, w io.Writer) error
 
 // Records is the gateway's queue: what it did with a pack's file.
 type Records interface {
@@ -50,7 +57,13 @@ type Config struct {
 	MaxAge time.Duration
 	// Tick is how often the packer looks (default MaxAge/10, at most 10 s).
 	Tick time.Duration
-	Now  func() time.Time
+	// CompactAge and CompactDead: a pack declared at least CompactAge ago
+	// (default a day) with at least CompactDead of its bytes deleted
+	// (default 0.3) is compacted: its live objects are copied into the
+	// buffer and moved to the next pack, and it goes with its last.
+	CompactAge  time.Duration
+	CompactDead float64
+	Now         func() time.Time
 }
 
 // Packer seals the buffer's logs into packs, has each stored as a file of
@@ -76,6 +89,12 @@ type Packer struct {
 	// without it objects are not buffered (they could not be packed).
 	ready  atomic.Bool
 	looked atomic.Bool
+
+	// Compaction: when each pack of this gateway was declared (kept in
+	// declared.json beside the logs), and the object reader.
+	read        ObjectReader
+	declared    map[types.FID]int64
+	lastCompact time.Time
 }
 
 // NewPacker assembles a packer; it does nothing until Run.
@@ -92,12 +111,28 @@ func NewPacker(cfg Config, buf *Buffer, gw types.Address, in Ingester, ch Chain,
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CompactAge <= 0 {
+		cfg.CompactAge = 24 * time.Hour
+	}
+	if cfg.CompactDead <= 0 {
+		cfg.CompactDead = 0.3
+	}
 	if cfg.Threshold <= 0 {
 		cfg.Threshold = 16 << 20
 	}
 	cfg.Threshold = min(cfg.Threshold, MaxObject)
-	return &Packer{cfg: cfg, buf: buf, gw: gw, in: in, chain: ch, queue: q, log: log, packs: map[uint64]types.FID{}, wake: make(chan struct{}, 1)}
+	p := &Packer{cfg: cfg, buf: buf, gw: gw, in: in, chain: ch, queue: q, log: log, packs: map[uint64]types.FID{}, wake: make(chan struct{}, 1),
+		declared: map[types.FID]int64{}}
+	if err := fsutil.ReadJSON(p.declaredPath(), &p.declared); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("pack: the record of declared packs does not read; their compaction waits for a restart that reads it", "err", err)
+	}
+	return p
 }
+
+// CompactWith turns compaction on, reading objects through read.
+func (p *Packer) CompactWith(read ObjectReader) { p.read = read }
+
+func (p *Packer) declaredPath() string { return filepath.Join(p.buf.dir, "declared.json") }
 
 // Wake makes the packer look now (an append filled the open log, say).
 func (p *Packer) Wake() {
@@ -134,6 +169,10 @@ func (p *Packer) Step(ctx context.Context) {
 		} else if ok {
 			p.log.Info("pack: sealed", "log", seq, "objects", st.Objects, "bytes", st.Bytes)
 		}
+	}
+	if every := min(max(p.cfg.CompactAge/10, time.Second), 10*time.Minute); p.read != nil && p.cfg.Now().Sub(p.lastCompact) >= every {
+		p.lastCompact = p.cfg.Now()
+		p.compact(ctx)
 	}
 	for _, seq := range p.buf.Sealed() {
 		if ctx.Err() != nil {
@@ -199,7 +238,7 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 	for _, m := range pk.Members {
 		if m.Live {
 			entries = append(entries, ledger.PackEntry{OID: m.OID, Owner: m.Owner, Name: m.Name, Territory: m.Territory,
-				Offset: m.Offset, Length: m.Length, Private: m.Private})
+				Offset: m.Offset, Length: m.Length, Private: m.Private, From: m.From})
 		}
 	}
 	if len(entries) == 0 { // all deleted while it was stored
@@ -213,6 +252,13 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("declare: %w", err)
 	}
 	p.log.Info("pack: declared", "log", seq, "pack", fid, "objects", len(entries))
+	p.mu.Lock()
+	p.declared[fid] = p.cfg.Now().Unix()
+	err = fsutil.WriteJSON(p.declaredPath(), p.declared)
+	p.mu.Unlock()
+	if err != nil {
+		p.log.Warn("pack: record a declared pack", "err", err)
+	}
 	return p.drop(seq)
 }
 
@@ -296,4 +342,81 @@ func (p *Packer) Delete(oid types.FID) error {
 	p.declaring.Lock()
 	defer p.declaring.Unlock()
 	return p.buf.Delete(oid)
+}
+
+// compact copies the live objects of this gateway's packs that are old and
+// dead enough into the buffer, marked with the pack they leave; the next
+// declaration moves them, and the old pack goes with its last object. At
+// most a pack's worth of bytes is copied per look.
+func (p *Packer) compact(ctx context.Context) {
+	p.mu.Lock()
+	var due []types.FID
+	for fid, at := range p.declared {
+		if p.cfg.Now().Sub(time.Unix(at, 0)) >= p.cfg.CompactAge {
+			due = append(due, fid)
+		}
+	}
+	p.mu.Unlock()
+	var copied uint64
+	for _, fid := range due {
+		f, err := p.chain.File(ctx, fid)
+		if errors.Is(err, ledger.ErrNotFound) { // gone: every object left it
+			p.mu.Lock()
+			delete(p.declared, fid)
+			fsutil.WriteJSON(p.declaredPath(), p.declared)
+			p.mu.Unlock()
+			continue
+		}
+		if err != nil || f.Pack == nil || f.Layout.Size == 0 {
+			continue
+		}
+		if dead := 1 - float64(f.Pack.LiveBytes)/float64(f.Layout.Size); dead < p.cfg.CompactDead {
+			continue
+		}
+		entries, err := p.chain.PackEntries(ctx, fid)
+		if err != nil {
+			p.log.Warn("pack: list a pack to compact", "pack", fid, "err", err)
+			continue
+		}
+		n := 0
+		for _, e := range entries {
+			if copied >= p.cfg.SealBytes || ctx.Err() != nil {
+				break
+			}
+			if p.Buffered(e.OID) {
+				continue // copied already, not declared yet
+			}
+			if err := p.copyOut(ctx, fid, e); err != nil {
+				// Deleted since it was listed, most often.
+				p.log.Info("pack: an object not copied out of a pack to compact", "pack", fid, "oid", e.OID, "err", err)
+				continue
+			}
+			copied += e.Length
+			n++
+		}
+		if n > 0 {
+			p.log.Info("pack: compacting", "pack", fid, "live", f.Pack.LiveBytes, "size", f.Layout.Size, "copied", n)
+		}
+	}
+}
+
+func (p *Packer) copyOut(ctx context.Context, from types.FID, e ledger.PackEntryView) error {
+	v, err := p.chain.Packed(ctx, e.OID)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(p.read(ctx, e.OID, pw))
+	}()
+	o, err := p.buf.AppendReader(Object{Owner: v.Owner, Name: v.Name, Territory: v.Territory, Private: v.Private, Length: v.Length, From: &from}, pr)
+	pr.CloseWithError(errors.New("copied"))
+	<-done
+	if err == nil && o.OID != e.OID {
+		// The reader verified the bytes against the OID: this is a bug.
+		return errors.Join(fmt.Errorf("copied %s as %s", e.OID, o.OID), p.buf.Delete(o.OID))
+	}
+	return err
 }

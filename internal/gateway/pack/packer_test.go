@@ -51,6 +51,14 @@ func (n *fakeNet) Territory(context.Context, types.Address, string) (*ledger.Ter
 	return &ledger.Territory{Total: 1 << 30, Expires: 1 << 62}, nil
 }
 
+func (n *fakeNet) Packed(context.Context, types.FID) (*ledger.PackedView, error) {
+	return nil, ledger.ErrNotFound
+}
+
+func (n *fakeNet) PackEntries(context.Context, types.FID) ([]ledger.PackEntryView, error) {
+	return nil, nil
+}
+
 func (n *fakeNet) Records(types.FID) ([]pipeline.Record, error) { return nil, nil }
 
 func TestPackerSealsDeclaresDrops(t *testing.T) {

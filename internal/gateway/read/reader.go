@@ -207,7 +207,8 @@ func (rd *Reader) Resolve(ctx context.Context, fid types.FID) (*File, error) {
 	return f, nil
 }
 
-// Files lists an owner's files on chain, and those pending at this gateway.
+// Files lists an owner's files on chain, and those pending or buffered for
+// a pack at this gateway.
 func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.UserFile, error) {
 	out, err := rd.chain.UserFiles(ctx, owner)
 	if err != nil {
@@ -224,6 +225,13 @@ func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.User
 	for _, r := range recs {
 		if r.Owner == owner && !seen[r.FID] {
 			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending"})
+		}
+	}
+	if rd.packs != nil && rd.packs.buf != nil {
+		for _, o := range rd.packs.buf.Owned(owner) {
+			if !seen[o.OID] {
+				out = append(out, ledger.UserFile{FID: o.OID, Name: o.Name, Territory: o.Territory, Size: o.Length, State: pipeline.Buffered, Packed: true})
+			}
 		}
 	}
 	return out, nil
