@@ -78,8 +78,9 @@ type logFile struct {
 	size atomic.Int64 // bytes of whole records written
 	// members: the records live within this log, in order (a pack's
 	// contents once sealed).
-	members []*entry
-	byOID   map[types.FID]*entry
+	members     []*entry
+	memberBytes uint64 // the members' lengths
+	byOID       map[types.FID]*entry
 
 	syncMu sync.Mutex
 	synced int64
@@ -213,6 +214,7 @@ func (b *Buffer) apply(l *logFile, o Object, dataAt, end int64) {
 		if e, ok := l.byOID[o.OID]; ok {
 			delete(l.byOID, o.OID)
 			l.members = slices.DeleteFunc(l.members, func(m *entry) bool { return m == e })
+			l.memberBytes -= e.Length
 		}
 		delete(b.index, o.OID)
 		return
@@ -223,6 +225,7 @@ func (b *Buffer) apply(l *logFile, o Object, dataAt, end int64) {
 	e := &entry{Object: o, log: l, data: dataAt, end: end}
 	l.byOID[o.OID] = e
 	l.members = append(l.members, e)
+	l.memberBytes += e.Length
 	if _, ok := b.index[o.OID]; !ok {
 		b.index[o.OID] = e
 	}
@@ -307,14 +310,11 @@ func (b *Buffer) Append(o Object, src io.ReaderAt) (Object, error) {
 	if o.Length > MaxObject {
 		return o, ErrTooLarge
 	}
-	h := blake3.New(32, nil)
-	if _, err := io.Copy(h, io.NewSectionReader(src, 0, int64(o.Length))); err != nil {
+	oid, err := objectID(o.Encryption, o.Owner, io.NewSectionReader(src, 0, int64(o.Length)))
+	if err != nil {
 		return o, err
 	}
-	var sum types.Hash
-	h.Sum(sum[:0])
-	o.OID = codec.ObjectID(o.Encryption, o.Owner, o.Length, sum)
-	o.Deleted = false
+	o.OID, o.Deleted = oid, false
 	b.mu.Lock()
 	if e, ok := b.index[o.OID]; ok {
 		b.mu.Unlock()
@@ -452,14 +452,11 @@ func (b *Buffer) Read(oid types.FID) (Object, *io.SectionReader, error) {
 	if !ok {
 		return Object{}, nil, ErrNotFound
 	}
-	sr := io.NewSectionReader(e.log.f, e.data, int64(e.Length))
-	h := blake3.New(32, nil)
-	if _, err := io.Copy(h, sr); err != nil {
+	got, err := objectID(e.Encryption, e.Owner, io.NewSectionReader(e.log.f, e.data, int64(e.Length)))
+	if err != nil {
 		return e.Object, nil, err
 	}
-	var sum types.Hash
-	h.Sum(sum[:0])
-	if codec.ObjectID(e.Encryption, e.Owner, e.Length, sum) != oid {
+	if got != oid {
 		return e.Object, nil, ErrCorrupt
 	}
 	return e.Object, io.NewSectionReader(e.log.f, e.data, int64(e.Length)), nil
@@ -478,12 +475,10 @@ type OpenStats struct {
 func (b *Buffer) OpenLog() OpenStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := OpenStats{Seq: b.open.seq, Objects: len(b.open.members)}
-	for _, e := range b.open.members {
-		st.Bytes += e.Length
-		if t := time.Unix(0, e.Time); st.Oldest.IsZero() || t.Before(st.Oldest) {
-			st.Oldest = t
-		}
+	l := b.open
+	st := OpenStats{Seq: l.seq, Objects: len(l.members), Bytes: l.memberBytes}
+	if len(l.members) > 0 { // members are in append order: the first came first
+		st.Oldest = time.Unix(0, l.members[0].Time)
 	}
 	return st
 }
@@ -618,4 +613,16 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// objectID is the OID of the bytes r holds (an object of owner's).
+func objectID(enc types.Encryption, owner types.Address, r io.Reader) (types.FID, error) {
+	h := blake3.New(32, nil)
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return types.FID{}, err
+	}
+	var sum types.Hash
+	h.Sum(sum[:0])
+	return codec.ObjectID(enc, owner, uint64(n), sum), nil
 }
