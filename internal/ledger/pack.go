@@ -3,6 +3,7 @@ package ledger
 import (
 	"strconv"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -122,6 +123,8 @@ func (l *Ledger) declarePack(gw types.Address, m *DeclarePack) error {
 			return errf(ErrInvalid, "entry %d: object %s listed twice", i, e.OID)
 		case e.From != nil && *e.From == m.Pack:
 			return errf(ErrInvalid, "entry %d: moved from the pack itself", i)
+		case codec.ObjectID(types.EncryptionNone, e.Owner, e.Length, e.Content) != e.OID:
+			return errf(ErrInvalid, "entry %d: %s is not the id of %d bytes of %s with that content hash", i, e.OID, e.Length, e.Owner)
 		}
 		if err := ValidName(e.Name); err != nil {
 			return errf(ErrInvalid, "entry %d: %v", i, err)

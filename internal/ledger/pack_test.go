@@ -34,6 +34,14 @@ func (h *harness) storedPack(gw string, size uint64, salt byte) (types.FID, type
 
 func testOID(n int) types.FID { return types.FID(types.Sum(fmt.Appendf(nil, "object %d", n))) }
 
+// testContent is the content hash of test object n, and testObject its OID
+// for an owner and a length.
+func testContent(n int) types.Hash { return types.Sum(fmt.Appendf(nil, "content %d", n)) }
+
+func testObject(n int, owner types.Address, length uint64) types.FID {
+	return codec.ObjectID(types.EncryptionNone, owner, length, testContent(n))
+}
+
 func (h *harness) packStats(fid types.FID) PackStats {
 	h.t.Helper()
 	f, err := h.file(fid)
@@ -55,8 +63,15 @@ func TestPacks(t *testing.T) {
 	p1 := codec.FileID(&pl)
 	h.ok("gw", Msg{DeclareFile: &DeclareFile{Owner: gw, FID: p1, Name: "pack-1", Territory: "packs", Layout: pl, Columns: h.nodes(0)}})
 	entry := func(n int, owner types.Address, off, length uint64) PackEntry {
-		return PackEntry{OID: testOID(n), Owner: owner, Name: fmt.Sprintf("obj-%d", n), Territory: "home", Offset: off, Length: length}
+		return PackEntry{OID: testObject(n, owner, length), Owner: owner, Name: fmt.Sprintf("obj-%d", n), Territory: "home", Offset: off, Length: length, Content: testContent(n)}
 	}
+	named := func(e PackEntry, name string) PackEntry { e.Name = name; return e }
+	from := func(e PackEntry, f types.FID) PackEntry { e.From = &f; return e }
+	// A forger's entries: another owner's object claimed for its own
+	// user, or at another length.
+	forged, short := entry(7, alice, 0, 10), entry(7, alice, 0, 10)
+	forged.Owner, short.Length = bob, 9
+	o1, o2, o3 := testObject(1, alice, 1000), testObject(2, alice, 5000), testObject(3, bob, 100)
 	decl := func(pack types.FID, es ...PackEntry) Msg {
 		return Msg{DeclarePack: &DeclarePack{Pack: pack, Entries: es}}
 	}
@@ -80,11 +95,13 @@ func TestPacks(t *testing.T) {
 		"past the end":   {"gw", decl(p1, entry(1, alice, 99_999, 2)), CodeInvalid},
 		"wrapping":       {"gw", decl(p1, entry(1, alice, 10, ^uint64(0))), CodeInvalid},
 		"listed twice":   {"gw", decl(p1, entry(1, alice, 0, 10), entry(1, alice, 10, 10)), CodeInvalid},
-		"bad name":       {"gw", decl(p1, PackEntry{OID: testOID(1), Owner: alice, Name: "", Territory: "home", Length: 1}), CodeInvalid},
+		"bad name":       {"gw", decl(p1, named(entry(1, alice, 0, 1), "")), CodeInvalid},
+		"another owner":  {"gw", decl(p1, forged), CodeInvalid},
+		"another length": {"gw", decl(p1, short), CodeInvalid},
 		"not its pack":   {"gw2", decl(p1, entry(1, alice, 0, 10)), CodeUnauthorized},
 		"not a gateway":  {"alice", decl(p1, entry(1, alice, 0, 10)), CodeUnauthorized},
 		"no such pack":   {"gw", decl(testOID(99), entry(1, alice, 0, 10)), CodeNotFound},
-		"moved from own": {"gw", decl(p1, PackEntry{OID: testOID(1), Owner: alice, Name: "x", Territory: "home", Length: 1, From: &p1}), CodeInvalid},
+		"moved from own": {"gw", decl(p1, from(entry(1, alice, 0, 1), p1)), CodeInvalid},
 	} {
 		if r := h.do(c.sender, c.m); r.Code != c.want {
 			t.Fatalf("%s: code %d (%s), want %d", name, r.Code, r.Log, c.want)
@@ -94,13 +111,16 @@ func TestPacks(t *testing.T) {
 	userFile, _ := h.declare("gw", "alice", 5000, 7, 0)
 	h.reportAll(userFile, 0)
 	h.fail("gw", decl(userFile, entry(1, alice, 0, 10)), CodeUnauthorized)
+	// Nor is its FID an object's id: no content hash gives it.
+	asFile := entry(8, alice, 0, 10)
+	asFile.OID = userFile
+	h.fail("gw", decl(p1, asFile), CodeInvalid)
 	aliceBefore := h.territory("alice", "home").Used
 
 	// Entries their owners' state refuses are skipped; the rest are kept.
 	e4 := entry(4, alice, 7000, 10)
 	e4.Territory = "nowhere"
-	r := h.do("gw", decl(p1, entry(1, alice, 0, 1000), entry(2, alice, 1000, 5000), entry(3, bob, 6000, 100), e4,
-		PackEntry{OID: userFile, Owner: alice, Name: "dup", Territory: "home", Offset: 8000, Length: 5000}))
+	r := h.do("gw", decl(p1, entry(1, alice, 0, 1000), entry(2, alice, 1000, 5000), entry(3, bob, 6000, 100), e4))
 	if r.Code != CodeOK {
 		t.Fatal(r)
 	}
@@ -110,10 +130,10 @@ func TestPacks(t *testing.T) {
 			refused++
 		}
 	}
-	if refused != 3 {
-		t.Fatalf("%d entries refused, want 3 (bob's, a missing territory, a file's id): %+v", refused, r.Events)
+	if refused != 2 {
+		t.Fatalf("%d entries refused, want 2 (bob's, a missing territory): %+v", refused, r.Events)
 	}
-	if _, err := h.l.Query("packed/" + testOID(3).String()); err == nil {
+	if _, err := h.l.Query("packed/" + o3.String()); err == nil {
 		t.Fatal("bob's object was packed without his authorization")
 	}
 	if got := h.territory("alice", "home").Used - aliceBefore; got != 4096+8192 {
@@ -128,7 +148,7 @@ func TestPacks(t *testing.T) {
 	h.fail("gw", decl(p1, entry(5, alice, 0, 10)), CodeConflict) // declared once
 
 	// Queries: the object, the pack's entries, the owner's list.
-	v := query[PackedView](h, "packed/"+testOID(2).String())
+	v := query[PackedView](h, "packed/"+o2.String())
 	if v.Owner != alice || v.Length != 5000 || v.Charge != 8192 || v.Name != "obj-2" || v.Territory != "home" ||
 		len(v.Locations) != 1 || v.Locations[0].Pack != p1 || v.Locations[0].Offset != 1000 || !v.Locations[0].Credited {
 		t.Fatalf("packed view: %+v", v)
@@ -138,7 +158,7 @@ func TestPacks(t *testing.T) {
 	}
 	packedListed := 0
 	for _, uf := range query[[]UserFile](h, "files/"+alice.String()) {
-		if uf.Packed && (uf.FID == testOID(1) || uf.FID == testOID(2)) && uf.State == FileStored {
+		if uf.Packed && (uf.FID == o1 || uf.FID == o2) && uf.State == FileStored {
 			packedListed++
 		}
 	}
@@ -149,13 +169,13 @@ func TestPacks(t *testing.T) {
 	h.fail("gw", Msg{DeleteFile: &DeleteFile{FID: p1, Owner: gw}}, CodeConflict)
 
 	// The same object packed again (say its first copy did not verify):
-	// one more location, not charged again; a different length is refused.
+	// one more location, not charged again.
 	p2, _ := h.storedPack("gw", 50_000, 2)
-	r = h.do("gw", decl(p2, entry(1, alice, 10, 1000), entry(2, alice, 2000, 4999)))
+	r = h.do("gw", decl(p2, entry(1, alice, 10, 1000)))
 	if r.Code != CodeOK {
 		t.Fatal(r)
 	}
-	if v := query[PackedView](h, "packed/"+testOID(1).String()); len(v.Locations) != 2 || v.Locations[1].Credited || v.Locations[1].Offset != 10 {
+	if v := query[PackedView](h, "packed/"+o1.String()); len(v.Locations) != 2 || v.Locations[1].Credited || v.Locations[1].Offset != 10 {
 		t.Fatalf("second location: %+v", v.Locations)
 	}
 	if got := h.territory("alice", "home").Used - aliceBefore; got != 12288 {
@@ -167,9 +187,9 @@ func TestPacks(t *testing.T) {
 
 	// Deleting an object returns its charge at once and takes it out of
 	// every pack: p2, left empty, goes.
-	h.fail("bob", Msg{DeleteFile: &DeleteFile{FID: testOID(1), Owner: alice}}, CodeUnauthorized)
-	h.fail("gw", Msg{DeleteFile: &DeleteFile{FID: testOID(1), Owner: bob}}, CodeNotFound)
-	h.ok("gw", Msg{DeleteFile: &DeleteFile{FID: testOID(1), Owner: alice}})
+	h.fail("bob", Msg{DeleteFile: &DeleteFile{FID: o1, Owner: alice}}, CodeUnauthorized)
+	h.fail("gw", Msg{DeleteFile: &DeleteFile{FID: o1, Owner: bob}}, CodeNotFound)
+	h.ok("gw", Msg{DeleteFile: &DeleteFile{FID: o1, Owner: alice}})
 	if got := h.territory("alice", "home").Used - aliceBefore; got != 8192 {
 		t.Fatalf("after the delete alice pays %d, want 8 KiB", got)
 	}
@@ -191,7 +211,7 @@ func TestPacks(t *testing.T) {
 	if _, err := h.file(p1); err == nil {
 		t.Fatal("the compacted pack was kept")
 	}
-	v = query[PackedView](h, "packed/"+testOID(2).String())
+	v = query[PackedView](h, "packed/"+o2.String())
 	if len(v.Locations) != 1 || v.Locations[0].Pack != p3 || v.Locations[0].Offset != 100 || !v.Locations[0].Credited {
 		t.Fatalf("moved object: %+v", v.Locations)
 	}
@@ -202,12 +222,12 @@ func TestPacks(t *testing.T) {
 	// S3 keys name objects as they name files; the last key's delete ends
 	// the object.
 	h.ok("gw", Msg{CreateBucket: &CreateBucket{Owner: alice, Name: "small", Territory: "home"}})
-	h.ok("gw", Msg{PutObject: &PutObject{Owner: alice, Bucket: "small", Key: "k", FID: testOID(2), ETag: "e"}})
+	h.ok("gw", Msg{PutObject: &PutObject{Owner: alice, Bucket: "small", Key: "k", FID: o2, ETag: "e"}})
 	if o := query[Object](h, "object/"+alice.String()+"/small?key=k"); o.Size != 5000 {
 		t.Fatalf("key on an object: %+v", o)
 	}
 	h.ok("gw", Msg{DeleteObjects: &DeleteObjects{Owner: alice, Bucket: "small", Keys: []string{"k"}}})
-	if _, err := h.l.Query("packed/" + testOID(2).String()); err == nil {
+	if _, err := h.l.Query("packed/" + o2.String()); err == nil {
 		t.Fatal("the object outlived its last key")
 	}
 	if _, err := h.file(p3); err == nil {
@@ -227,7 +247,7 @@ func TestPackAllRefused(t *testing.T) {
 	h.setup()
 	h.ok("gw", Msg{BuyTerritory: &BuyTerritory{Name: "packs", GiB: 1, Days: 30}})
 	p, _ := h.storedPack("gw", 10_000, 1)
-	h.ok("gw", Msg{DeclarePack: &DeclarePack{Pack: p, Entries: []PackEntry{{OID: testOID(1), Owner: h.addr("bob"), Name: "x", Territory: "home", Length: 10}}}})
+	h.ok("gw", Msg{DeclarePack: &DeclarePack{Pack: p, Entries: []PackEntry{{OID: testObject(1, h.addr("bob"), 10), Owner: h.addr("bob"), Name: "x", Territory: "home", Length: 10, Content: testContent(1)}}}})
 	if _, err := h.file(p); err == nil {
 		t.Fatal("a pack with no entries was kept")
 	}

@@ -221,6 +221,11 @@ type (
 		Length    uint64        `cbor:"6,keyasint"`
 		Private   bool          `cbor:"7,keyasint,omitempty"`
 		From      *types.FID    `cbor:"8,keyasint,omitempty"`
+		// Content is the BLAKE3 of the object's bytes: with the owner and
+		// the length it must give the OID, so that an entry cannot claim
+		// someone else's object under another owner or length (the bytes
+		// at Offset are the readers' to verify).
+		Content types.Hash `cbor:"9,keyasint"`
 	}
 )
 

@@ -131,9 +131,10 @@ type packs struct {
 	buf   *pack.Buffer
 	chain PackedChain
 	spool string
-	// checked: (object, pack) pairs whose bytes hashed to the OID once; a
-	// pack's bytes are themselves checked against the chain's fragment
-	// hashes on every read, so later ranges stream without a re-hash.
+	// checked: (object, pack) pairs whose bytes hashed to the OID once
+	// (true), or did not (false: a forged or wrong entry, skipped); a pack's
+	// bytes are themselves checked against the chain's fragment hashes on
+	// every read, so later ranges stream without a re-hash.
 	checked *ttlcache.Cache[[2]types.FID, bool]
 }
 
@@ -240,7 +241,11 @@ func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger
 	if pf.Object != nil || loc.Offset+o.Length > pf.Layout.Size {
 		return fmt.Errorf("%s is no pack holding [%d, +%d)", loc.Pack, loc.Offset, o.Length)
 	}
-	if _, ok := p.checked.Get([2]types.FID{o.OID, loc.Pack}); ok {
+	good, known := p.checked.Get([2]types.FID{o.OID, loc.Pack})
+	if known && !good {
+		return fmt.Errorf("%w (seen before)", pack.ErrCorrupt)
+	}
+	if known {
 		cw := &countingWriter{w: w}
 		if err := rd.Read(ctx, cw, pf, int64(loc.Offset)+off, n, nil); err != nil {
 			if cw.n > 0 {
@@ -263,6 +268,7 @@ func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger
 	<-done
 	if errors.Is(err, pack.ErrCorrupt) {
 		rd.log.Error("a pack's bytes do not match the object declared in it", "oid", o.OID, "pack", loc.Pack, "gateway", loc.Gateway)
+		p.checked.Put([2]types.FID{o.OID, loc.Pack}, false) // not read again for an hour
 		return err
 	}
 	if err == nil {
