@@ -101,6 +101,13 @@ func StartProc(t testing.TB, bin, dir, name string, env []string, a ...string) *
 // Dir is the folder of the process's log.
 func (p *Proc) Dir() string { return p.dir }
 
+// SetEnv sets the extra environment variables of the next Restart.
+func (p *Proc) SetEnv(env ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.env = env
+}
+
 // Restart starts the process (again) with the same arguments.
 func (p *Proc) Restart() {
 	p.mu.Lock()

@@ -61,6 +61,10 @@ type Object struct {
 	// From is the older pack a compaction copies the object out of: its
 	// declaration moves the object instead of adding it.
 	From *types.FID `cbor:"10,keyasint,omitempty"`
+	// Content is the BLAKE3 of the bytes, which the OID binds: a pack's
+	// entry lists it so that the ledger can check the OID's owner and
+	// length.
+	Content types.Hash `cbor:"11,keyasint"`
 }
 
 // entry is an object's record in a log.
@@ -98,6 +102,8 @@ type Buffer struct {
 	logs   map[uint64]*logFile
 	index  map[types.FID]*entry // live objects
 	closed bool
+
+	memHeld atomic.Int64 // bytes of uploads read into memory (AppendReader)
 }
 
 // Open opens (or creates) the buffer in dir and replays its logs.
@@ -310,11 +316,11 @@ func (b *Buffer) Append(o Object, src io.ReaderAt) (Object, error) {
 	if o.Length > MaxObject {
 		return o, ErrTooLarge
 	}
-	oid, err := objectID(o.Encryption, o.Owner, io.NewSectionReader(src, 0, int64(o.Length)))
+	oid, sum, err := objectID(o.Encryption, o.Owner, io.NewSectionReader(src, 0, int64(o.Length)))
 	if err != nil {
 		return o, err
 	}
-	o.OID, o.Deleted = oid, false
+	o.OID, o.Content, o.Deleted = oid, sum, false
 	b.mu.Lock()
 	if e, ok := b.index[o.OID]; ok {
 		b.mu.Unlock()
@@ -452,7 +458,7 @@ func (b *Buffer) Read(oid types.FID) (Object, *io.SectionReader, error) {
 	if !ok {
 		return Object{}, nil, ErrNotFound
 	}
-	got, err := objectID(e.Encryption, e.Owner, io.NewSectionReader(e.log.f, e.data, int64(e.Length)))
+	got, _, err := objectID(e.Encryption, e.Owner, io.NewSectionReader(e.log.f, e.data, int64(e.Length)))
 	if err != nil {
 		return e.Object, nil, err
 	}
@@ -616,13 +622,13 @@ func syncDir(dir string) error {
 }
 
 // objectID is the OID of the bytes r holds (an object of owner's).
-func objectID(enc types.Encryption, owner types.Address, r io.Reader) (types.FID, error) {
+func objectID(enc types.Encryption, owner types.Address, r io.Reader) (types.FID, types.Hash, error) {
 	h := blake3.New(32, nil)
 	n, err := io.Copy(h, r)
-	if err != nil {
-		return types.FID{}, err
-	}
 	var sum types.Hash
+	if err != nil {
+		return types.FID{}, sum, err
+	}
 	h.Sum(sum[:0])
-	return codec.ObjectID(enc, owner, uint64(n), sum), nil
+	return codec.ObjectID(enc, owner, uint64(n), sum), sum, nil
 }

@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deoss/deoss/internal/failpoint"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
@@ -168,6 +170,7 @@ func (p *Packer) Step(ctx context.Context) {
 			p.log.Error("pack: seal", "err", err)
 		} else if ok {
 			p.log.Info("pack: sealed", "log", seq, "objects", st.Objects, "bytes", st.Bytes)
+			failpoint.Hit(failpoint.PackSealed)
 		}
 	}
 	if every := min(max(p.cfg.CompactAge/10, time.Second), 10*time.Minute); p.read != nil && p.cfg.Now().Sub(p.lastCompact) >= every {
@@ -209,6 +212,7 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 		p.mu.Lock()
 		p.packs[seq] = fid
 		p.mu.Unlock()
+		failpoint.Hit(failpoint.PackAccepted)
 	}
 	f, err := p.chain.File(ctx, fid)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -225,6 +229,7 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 	case err != nil:
 		return err
 	case f.Pack != nil: // declared (before a restart, say)
+		p.recordDeclared(fid)
 		return p.drop(seq)
 	case f.State != ledger.FileStored:
 		return fmt.Errorf("%w: pack %s is %s", errWaiting, fid, f.State)
@@ -238,7 +243,7 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 	for _, m := range pk.Members {
 		if m.Live {
 			entries = append(entries, ledger.PackEntry{OID: m.OID, Owner: m.Owner, Name: m.Name, Territory: m.Territory,
-				Offset: m.Offset, Length: m.Length, Private: m.Private, From: m.From})
+				Offset: m.Offset, Length: m.Length, Private: m.Private, From: m.From, Content: m.Content})
 		}
 	}
 	if len(entries) == 0 { // all deleted while it was stored
@@ -252,14 +257,23 @@ func (p *Packer) advance(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("declare: %w", err)
 	}
 	p.log.Info("pack: declared", "log", seq, "pack", fid, "objects", len(entries))
+	failpoint.Hit(failpoint.PackDeclared)
+	p.recordDeclared(fid)
+	return p.drop(seq)
+}
+
+// recordDeclared notes when a pack was declared, for compaction (once: a
+// restart that finds its pack declared keeps the first time).
+func (p *Packer) recordDeclared(fid types.FID) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.declared[fid]; ok {
+		return
+	}
 	p.declared[fid] = p.cfg.Now().Unix()
-	err = fsutil.WriteJSON(p.declaredPath(), p.declared)
-	p.mu.Unlock()
-	if err != nil {
+	if err := fsutil.WriteJSON(p.declaredPath(), p.declared); err != nil {
 		p.log.Warn("pack: record a declared pack", "err", err)
 	}
-	return p.drop(seq)
 }
 
 // errWaiting: a pack is on its way (declared, distributing), not stuck.
@@ -272,11 +286,35 @@ func (p *Packer) drop(seq uint64) error {
 	return p.buf.Drop(seq)
 }
 
-// AppendReader buffers an object read from r (o.Length bytes), spooled to
-// a file beside the logs first so that a slow client holds no lock.
+// Objects up to memSpoolMax are read into memory before they are appended,
+// while at most memSpoolBudget bytes are held so (more waiting uploads spool
+// to files): a file per object cost more than its fsync did.
+const (
+	memSpoolMax    = 1 << 20
+	memSpoolBudget = 64 << 20
+)
+
+// AppendReader buffers an object read from r (o.Length bytes), read into
+// memory or spooled to a file beside the logs first, so that a slow client
+// holds no lock.
 func (b *Buffer) AppendReader(o Object, r io.Reader) (Object, error) {
 	if o.Length > MaxObject {
 		return o, ErrTooLarge
+	}
+	if o.Length <= memSpoolMax {
+		if held := b.memHeld.Add(int64(o.Length)); held <= memSpoolBudget {
+			defer b.memHeld.Add(-int64(o.Length))
+			p := make([]byte, o.Length+1)
+			n, err := io.ReadFull(r, p)
+			switch {
+			case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF):
+				return o, err
+			case err == nil || uint64(n) != o.Length:
+				return o, fmt.Errorf("%w: %d bytes, declared %d", ingest.ErrSizeMismatch, n, o.Length)
+			}
+			return b.Append(o, bytes.NewReader(p[:n]))
+		}
+		b.memHeld.Add(-int64(o.Length))
 	}
 	f, err := os.CreateTemp(b.dir, "spool-*")
 	if err != nil {

@@ -3,9 +3,12 @@ package pack
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -130,5 +133,42 @@ func TestPackerSealsDeclaresDrops(t *testing.T) {
 	}
 	if _, ok := b.Get(objs[0].OID); ok {
 		t.Fatal("a declared object is still buffered")
+	}
+}
+
+// TestAppendReaderBodies: a body shorter or longer than declared, or one
+// that fails, is refused with its own error, in memory and spooled alike,
+// and nothing of it stays in the buffer.
+func TestAppendReaderBodies(t *testing.T) {
+	b := openAt(t, t.TempDir())
+	boom := errors.New("the body's signature does not match")
+	for _, size := range []int{100, memSpoolMax + 1} {
+		body := bytes.Repeat([]byte{7}, size)
+		for name, r := range map[string]io.Reader{
+			"short":  bytes.NewReader(body[:size-1]),
+			"long":   io.MultiReader(bytes.NewReader(body), strings.NewReader("x")),
+			"failed": io.MultiReader(bytes.NewReader(body[:10]), iotest.ErrReader(boom)),
+		} {
+			_, err := b.AppendReader(Object{Owner: owner, Length: uint64(size)}, r)
+			switch {
+			case name == "failed" && !errors.Is(err, boom):
+				t.Errorf("%d bytes, %s: %v, want the body's error", size, name, err)
+			case name != "failed" && !errors.Is(err, ingest.ErrSizeMismatch):
+				t.Errorf("%d bytes, %s: %v, want a size mismatch", size, name, err)
+			}
+		}
+		o, err := b.AppendReader(Object{Owner: owner, Length: uint64(size)}, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, sr, err := b.Read(o.OID); err != nil || sr.Size() != int64(size) {
+			t.Fatalf("%d bytes read back: %v", size, err)
+		}
+	}
+	if st := b.OpenLog(); st.Objects != 2 {
+		t.Fatalf("%d objects buffered, want 2", st.Objects)
+	}
+	if b.memHeld.Load() != 0 {
+		t.Fatalf("%d bytes still held in memory", b.memHeld.Load())
 	}
 }
