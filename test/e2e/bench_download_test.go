@@ -154,15 +154,7 @@ func BenchmarkDownload(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		boundUp := decodeLocal(nil)
 		if dir := os.Getenv("DEOSS_BENCH_PPROF"); dir != "" {
-			go func() {
-				resp, err := http.Get(g.URL + "/debug/pprof/profile?seconds=4")
-				if err == nil {
-					f, _ := os.Create(filepath.Join(dir, "gateway-download.pprof"))
-					io.Copy(f, resp.Body)
-					f.Close()
-					resp.Body.Close()
-				}
-			}()
+			go profileGateway(g.URL, filepath.Join(dir, "gateway-download.pprof"), 4)
 			for range 3 {
 				timedGet(b, url, nil, data)
 			}
@@ -242,4 +234,20 @@ func encodeBytesToFolder(b testing.TB, dir string, data []byte, owner types.Addr
 	if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// profileGateway saves a CPU profile of a gateway started with pprof on
+// (DEOSS_BENCH_PPROF names the folder), taken over the next seconds.
+func profileGateway(url, path string, seconds int) {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", url, seconds))
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ import (
 func randomBytes(seed uint64, n int) []byte {
 	b := make([]byte, n)
 	var s [32]byte
-	s[0] = byte(seed)
+	binary.LittleEndian.PutUint64(s[:], seed)
 	rand.NewChaCha8(s).Read(b)
 	return b
 }

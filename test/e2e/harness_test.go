@@ -242,6 +242,19 @@ func Start(t testing.TB, o Options) *Network {
 	return n
 }
 
+// Kill kills every process of the network (gateways, nodes, validators).
+func (n *Network) Kill() {
+	for _, g := range n.Gateways {
+		g.Kill()
+	}
+	for _, nd := range n.Nodes {
+		nd.Kill()
+	}
+	for _, v := range n.Validators {
+		v.Kill()
+	}
+}
+
 // Do sends a request signed by the network's user (or by key, when given)
 // and returns the response, whose body the caller closes.
 func (n *Network) Do(key *auth.Key, method, url string, body io.Reader, size int64, hdr map[string]string) *http.Response {

@@ -6,65 +6,95 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"lukechampine.com/blake3"
 
+	"github.com/deoss/deoss/internal/codec"
 	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/testutil"
 	"github.com/deoss/deoss/internal/types"
 )
 
-// TestPackedObjects: small objects uploaded concurrently to two gateways
-// read back byte-identical from the writing gateway while buffered and
-// from the other gateway once packed; they cost their owner roundup(len,
-// 4 KiB) each and the nodes a few times their bytes, not a segment each;
-// deletes return their charges at once; half-dead packs are compacted
-// away; and with 8 of a pack's 12 holders killed its objects still read.
+// TestPackedObjects: 10,000 small objects (1 byte to 64 KiB) uploaded
+// concurrently to two gateways, through the native API and through S3,
+// read back byte-identical from the writing gateway and the other one
+// right after their uploads (from the buffer, a peer's buffer or a pack)
+// and again once packed; they cost their owner roundup(len, 4 KiB) each
+// and the nodes a few times their bytes, not a segment each; deletes of
+// half of them return their charges at once; half-dead packs are
+// compacted away and the nodes drop their bytes; and with 8 of a pack's 12
+// holders killed its objects still read.
 func TestPackedObjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 15 processes")
 	}
-	n := Start(t, Options{Nodes: 12, Gateways: 2, Packs: true,
+	e := startS3With(t, Options{Nodes: 12, Gateways: 2, Packs: true,
 		Gateway: func(_ int, cfg map[string]any) {
 			cfg["cache_bytes"] = 1         // reads go to the nodes
 			cfg["pack_compact_age"] = "1s" // compaction as soon as half is deleted
 		}})
-	const count = 300
+	n, ctx := e.n, context.Background()
+	owner := n.User.Address()
+	must(e.clients[0].CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small")}))(t)
+	const count = 10_000
 	objs := make([][]byte, count)
 	oids := make([]types.FID, count)
+	viaS3 := func(i int) bool { return i%5 == 4 }
+	key := func(i int) string { return fmt.Sprintf("o/%05d", i) }
 	var total, charges uint64
+	seen := map[types.FID]bool{}
 	for i := range objs {
-		objs[i] = randomBytes(uint64(5000+i), 1+(i*7919)%(64<<10))
+		// Sizes spread over powers of two, most of them small. Each object
+		// is unique (a second 1-byte object with the same byte grows by
+		// one), so that each is charged and deleted on its own.
+		k := i % 17
+		for size := min((1<<k)+(i*7919)%(1<<k), 64<<10); ; size++ {
+			objs[i] = randomBytes(uint64(5000+i), size)
+			oids[i] = codec.ObjectID(types.EncryptionNone, owner, uint64(size), blake3.Sum256(objs[i]))
+			if !seen[oids[i]] {
+				break
+			}
+		}
+		seen[oids[i]] = true
 		total += uint64(len(objs[i]))
 		charges += ledger.PackCharge(uint64(len(objs[i])))
 	}
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < count; i += 8 {
-				g := i % 2
-				oids[i] = n.Put(g, fmt.Sprintf("small-%d", i), bytes.NewReader(objs[i]), int64(len(objs[i])), nil)
-				// Read-after-write at the writing gateway, from its buffer
-				// or its pack.
-				if st, _, body := get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
-					t.Errorf("object %d right after its upload: %d", i, st)
-				}
-				// And at the other gateway: from the writer's buffer (a
-				// peer), or from its pack if it was sealed already.
-				if st, _, body := get(t, n.Gateways[1-g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
-					t.Errorf("object %d from the other gateway right after its upload: %d", i, st)
-				}
-			}
-		})
+	began := time.Now()
+	phase := func(what string) { t.Logf("%s: %.1f s", what, time.Since(began).Seconds()) }
+	readBack := func(g, i int, when string) {
+		if st, _, body := get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
+			t.Errorf("object %d at gateway %d %s: %d", i, g, when, st)
+		}
 	}
-	wg.Wait()
+	parallel(8, count, func(i int) {
+		g := i % 2
+		if viaS3(i) {
+			if _, err := e.clients[g].PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("small"), Key: aws.String(key(i)), Body: bytes.NewReader(objs[i])}); err != nil {
+				t.Errorf("s3 put %d: %v", i, err)
+				return
+			}
+			if got, _ := getBytes(t, e.clients[g], &s3.GetObjectInput{Bucket: aws.String("small"), Key: aws.String(key(i))}); !bytes.Equal(got, objs[i]) {
+				t.Errorf("s3 object %d read back wrong at once", i)
+			}
+		} else if oid := n.Put(g, fmt.Sprintf("small-%d", i), bytes.NewReader(objs[i]), int64(len(objs[i])), nil); oid != oids[i] {
+			t.Errorf("object %d: FID %s, its OID is %s", i, oid, oids[i])
+			return
+		}
+		// Read-after-write at the writing gateway, from its buffer or its
+		// pack; and at the other one, from the writer's buffer (a peer)
+		// or from its pack if it was sealed already.
+		readBack(g, i, "right after its upload")
+		readBack(1-g, i, "right after its upload")
+	})
 	if t.Failed() {
 		t.FailNow()
 	}
-	ctx := context.Background()
+	phase("uploads, each read back at both gateways")
 	packs := map[types.FID]bool{}
 	var lastErr error
 	if !testutil.Eventually(3*time.Minute, 200*time.Millisecond, func() bool {
@@ -80,15 +110,40 @@ func TestPackedObjects(t *testing.T) {
 	}) {
 		t.Fatalf("not every object was packed: %v", lastErr)
 	}
+	// The S3 keys reach the chain naming the objects' OIDs.
+	eventually(t, 3*time.Minute, func() error {
+		for i := range count {
+			if !viaS3(i) {
+				continue
+			}
+			o, err := n.Chain.Object(ctx, owner, "small", key(i))
+			if err != nil {
+				return fmt.Errorf("%s: %w", key(i), err)
+			}
+			if o.FID != oids[i] {
+				t.Fatalf("%s names %s, the object is %s", key(i), o.FID, oids[i])
+			}
+		}
+		return nil
+	})
+	phase("packed, keys on chain")
 	// Read from the gateway that did not take each object: from its pack
 	// on the nodes.
-	for i, oid := range oids {
-		if st, _, body := get(t, n.Gateways[1-i%2].URL+"/file/download/"+oid.String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
-			t.Fatalf("object %d from the other gateway: %d", i, st)
+	parallel(8, count, func(i int) {
+		if viaS3(i) {
+			if got, _ := getBytes(t, e.clients[1-i%2], &s3.GetObjectInput{Bucket: aws.String("small"), Key: aws.String(key(i))}); !bytes.Equal(got, objs[i]) {
+				t.Errorf("s3 object %d from the other gateway", i)
+			}
+			return
 		}
+		readBack(1-i%2, i, "packed")
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
+	phase("read from packs")
 	// A range of a packed object.
-	if st, _, body := get(t, n.Gateways[1].URL+"/file/download/"+oids[10].String(), map[string]string{"Range": "bytes=3-9"}); st != http.StatusPartialContent || !bytes.Equal(body, objs[10][3:10]) {
+	if st, _, body := get(t, n.Gateways[1].URL+"/file/download/"+oids[15].String(), map[string]string{"Range": "bytes=3-9"}); st != http.StatusPartialContent || !bytes.Equal(body, objs[15][3:10]) {
 		t.Fatalf("a range of a packed object: %d %q", st, body)
 	}
 	var onNodes uint64
@@ -104,7 +159,7 @@ func TestPackedObjects(t *testing.T) {
 		t.Fatalf("nodes hold %d bytes for %d bytes of objects", onNodes, total)
 	}
 	home := func() uint64 {
-		tr, err := n.Chain.Territory(ctx, n.User.Address(), "home")
+		tr, err := n.Chain.Territory(ctx, owner, "home")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,30 +169,46 @@ func TestPackedObjects(t *testing.T) {
 		t.Fatalf("the territory pays %d, the objects' charges sum to %d", got, charges)
 	}
 
-	// Deletes of half of them: their charges come back at once.
-	// Half of each gateway's objects (i/2 even) are deleted.
+	// Deletes of half of them (i/2 even: half of each gateway's, native
+	// and S3 alike): their charges come back at once.
 	deleted := func(i int) bool { return i/2%2 == 0 }
-	for i := range count {
-		if !deleted(i) {
-			continue
+	parallel(8, count, func(i int) {
+		switch {
+		case !deleted(i):
+		case viaS3(i):
+			if _, err := e.clients[0].DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("small"), Key: aws.String(key(i))}); err != nil {
+				t.Errorf("s3 delete %d: %v", i, err)
+			}
+		default:
+			resp := n.Do(nil, "DELETE", n.Gateways[0].URL+"/file/"+oids[i].String(), nil, 0, nil)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Errorf("delete %d: %d", i, resp.StatusCode)
+			}
 		}
-		resp := n.Do(nil, "DELETE", n.Gateways[0].URL+"/file/"+oids[i].String(), nil, 0, nil)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("delete %d: %d", i, resp.StatusCode)
-		}
-		charges -= ledger.PackCharge(uint64(len(objs[i])))
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
-	// The gateway's delete is in a block when it answers; this client may
-	// ask the chain a moment before the block is committed.
+	for i := range count {
+		if deleted(i) {
+			charges -= ledger.PackCharge(uint64(len(objs[i])))
+		}
+	}
+	// A native delete is in a block when it answers (this client may ask
+	// the chain a moment before the block is committed); an S3 key's
+	// delete reaches the chain from the gateway's journal.
 	var got uint64
-	if !testutil.Eventually(30*time.Second, 50*time.Millisecond, func() bool { got = home(); return got == charges }) {
+	if !testutil.Eventually(time.Minute, 50*time.Millisecond, func() bool { got = home(); return got == charges }) {
 		t.Fatalf("after the deletes the territory pays %d, want %d", got, charges)
 	}
-	if st, _, _ := get(t, n.Gateways[1].URL+"/file/download/"+oids[0].String(), nil); st != http.StatusNotFound {
-		t.Fatalf("a deleted object: %d", st)
+	for _, i := range []int{0, 4, 5, 9} { // native and S3, both gateways
+		if st, _, _ := get(t, n.Gateways[1-i%2].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusNotFound {
+			t.Fatalf("deleted object %d: %d", i, st)
+		}
 	}
 
+	phase("deletes")
 	// Compaction: a pack with at least 30% of its bytes dead moves its
 	// live objects to new packs and goes (its nodes collect it); one with
 	// less stays. (Which objects share a pack depends on the uploads'
@@ -162,19 +233,25 @@ func TestPackedObjects(t *testing.T) {
 	}) {
 		t.Fatalf("the packs with 30%% or more dead bytes were not compacted away (%d of %d due)", len(goes), len(packs))
 	}
+	phase("compacted")
 	holding := map[types.FID]bool{}
-	for i := range count {
+	var mu sync.Mutex
+	parallel(8, count, func(i int) {
 		if deleted(i) {
-			continue
+			return
 		}
 		v, err := n.Chain.Packed(ctx, oids[i])
 		if err != nil || len(v.Locations) != 1 || goes[v.Locations[0].Pack] || !v.Locations[0].Credited {
-			t.Fatalf("object %d after compaction: %+v %v", i, v, err)
+			t.Errorf("object %d after compaction: %+v %v", i, v, err)
+			return
 		}
+		mu.Lock()
 		holding[v.Locations[0].Pack] = true
-		if st, _, body := get(t, n.Gateways[1-i%2].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
-			t.Fatalf("object %d after compaction: %d", i, st)
-		}
+		mu.Unlock()
+		readBack(1-i%2, i, "after compaction")
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
 	for p := range packs {
 		if !goes[p] && !holding[p] {
@@ -194,6 +271,7 @@ func TestPackedObjects(t *testing.T) {
 		t.Fatalf("compaction left %d bytes on nodes of %d", after, onNodes)
 	}
 
+	phase("read after compaction")
 	// 8 of the 12 holders of a pack die: its live objects still read.
 	v, err := n.Chain.Packed(ctx, oids[2])
 	if err != nil {
@@ -206,23 +284,40 @@ func TestPackedObjects(t *testing.T) {
 	for _, c := range f.Columns[:8] {
 		n.NodeByAddress(c.Node).Kill()
 	}
-	read := 0
-	for i := range count {
+	var read atomic.Int64
+	parallel(8, count, func(i int) {
 		if deleted(i) {
-			continue
+			return
 		}
 		if v, err := n.Chain.Packed(ctx, oids[i]); err != nil || v.Locations[0].Pack != f.FID {
-			continue
+			return
 		}
-		if st, _, body := get(t, n.Gateways[1].URL+"/file/download/"+oids[i].String(), nil); st != http.StatusOK || !bytes.Equal(body, objs[i]) {
-			t.Fatalf("object %d with 8 holders of its pack dead: %d", i, st)
-		}
-		read++
-	}
-	if read == 0 {
+		readBack(1, i, "with 8 holders of its pack dead")
+		read.Add(1)
+	})
+	if read.Load() == 0 {
 		t.Fatal("no live object in the pack whose holders died")
 	}
-	t.Logf("%d objects of pack %s read with 8 of its 12 holders dead", read, f.FID)
+	t.Logf("%d objects of pack %s read with 8 of its 12 holders dead", read.Load(), f.FID)
+}
+
+// parallel runs f(0) ... f(count-1) on workers goroutines. (Eight at most
+// where they download: a gateway serves one address eight at once.)
+func parallel(workers, count int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range count {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // TestS3PackedObjects: small S3 PUTs are packed; each reads back at once
