@@ -224,8 +224,26 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	// The pack buffer opens before the ingest, which counts what the
+	// buffer owes each territory as pending.
+	var buf *pack.Buffer
+	held := sessions.PendingBytes
+	if g.cfg.PackTerritory != "" && !g.cfg.CacheOnly {
+		if buf, err = pack.Open(filepath.Join(g.home, "packs"), time.Now, g.log.With("part", "packs")); err != nil {
+			return err
+		}
+		defer buf.Close()
+		held = func(owner types.Address) (map[string]uint64, uint64) {
+			byT, all := sessions.PendingBytes(owner)
+			owed, owedAll := buf.Owed(owner)
+			for t, n := range owed {
+				byT[t] += n
+			}
+			return byT, all + owedAll
+		}
+	}
 	in = ingest.New(ingest.Config{Encodes: g.cfg.Encodes, MaxSize: g.cfg.MaxFileSize, KEK: g.key,
-		MaxPending: g.cfg.MaxPending, SessionBytes: sessions.PendingBytes}, view, area, queue, reg)
+		MaxPending: g.cfg.MaxPending, SessionBytes: held}, view, area, queue, reg)
 	dist := distribute.New(distribute.Config{ReportDeadline: g.cfg.ReportDeadline.D(), PushTimeout: g.cfg.PushTimeout.D(), Files: g.cfg.PushFiles, TLS: clientTLS,
 		GiveUp: g.cfg.DeclareGiveUp.D()}, view, sched, area, queue, g.key, reg, g.log)
 	rd := read.New(read.Config{Downloads: g.cfg.Downloads, TLS: clientTLS}, view, g.key.Address(), area, queue, fc, sched, reg, g.log)
@@ -251,13 +269,8 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 		s3srv = s3.New(s3.Deps{Chain: view, Ingest: in, Reader: rd, Queue: queue, Sessions: sessions, Keys: keys, Region: g.cfg.S3Region, Log: g.log.With("part", "s3")})
 	}
 	var packer *pack.Packer
-	if g.cfg.PackTerritory != "" && !g.cfg.CacheOnly {
+	if buf != nil {
 		dir := filepath.Join(g.home, "packs")
-		buf, err := pack.Open(dir, time.Now, g.log.With("part", "packs"))
-		if err != nil {
-			return err
-		}
-		defer buf.Close()
 		packer = pack.NewPacker(pack.Config{Territory: g.cfg.PackTerritory, Threshold: g.cfg.PackThreshold, MaxAge: g.cfg.PackMaxAge.D(),
 			CompactAge: g.cfg.PackCompactAge.D(), CompactDead: g.cfg.PackCompactDead}, buf, g.key.Address(), in, view, queue, g.log.With("part", "packer"))
 		packer.CompactWith(func(ctx context.Context, oid types.FID, w io.Writer) error {

@@ -16,15 +16,17 @@ import (
 	"github.com/deoss/deoss/internal/types"
 )
 
-// BenchmarkPackedSmallObjects: 1,000 PUTs of 1 KiB by 32 clients, each
+// BenchmarkPackedSmallObjects: PUTs of 1 KiB by 32 clients, each
 // object a file of its own (packing off; measured once) and packed, in the
 // same run;
 // S3 PUTs packed; the raw rate of a write and an fsync per object on this
 // disk; cold reads of packed 4 KiB objects from the gateway that did not
 // take them (p50, p99); and bytes on nodes per stored byte.
 func BenchmarkPackedSmallObjects(b *testing.B) {
-	const count, size = 1000, 1024
-	puts := func(clients int, f func(j int)) float64 {
+	// Packed PUTs run for seconds (5,000 of them), the slow unpacked
+	// baseline for 500.
+	const count, unpackedCount, size = 5000, 500, 1024
+	puts := func(clients, count int, f func(j int)) float64 {
 		start := time.Now()
 		var wg sync.WaitGroup
 		next := make(chan int)
@@ -57,7 +59,7 @@ func BenchmarkPackedSmallObjects(b *testing.B) {
 	var unpacked float64
 	{
 		plain := Start(b, Options{Nodes: 12, Gateway: noCache})
-		unpacked = puts(32, func(j int) { plain.Put(0, fmt.Sprintf("u-%d", j), &onlyReader{p: body()}, size, nil) })
+		unpacked = puts(32, unpackedCount, func(j int) { plain.Put(0, fmt.Sprintf("u-%d", j), &onlyReader{p: body()}, size, nil) })
 		plain.Kill()
 	}
 	e := startS3With(b, Options{Nodes: 12, Gateways: 2, Packs: true, Gateway: noCache})
@@ -69,8 +71,8 @@ func BenchmarkPackedSmallObjects(b *testing.B) {
 		if dir := os.Getenv("DEOSS_BENCH_PPROF"); dir != "" {
 			go profileGateway(e.n.Gateways[0].URL, filepath.Join(dir, "gateway-packed-put.pprof"), 3)
 		}
-		packed := puts(32, func(j int) { oids[j] = e.n.Put(0, fmt.Sprintf("p-%d-%d", i, j), &onlyReader{p: body()}, size, nil) })
-		s3packed := puts(32, func(j int) {
+		packed := puts(32, count, func(j int) { oids[j] = e.n.Put(0, fmt.Sprintf("p-%d-%d", i, j), &onlyReader{p: body()}, size, nil) })
+		s3packed := puts(32, count, func(j int) {
 			if st := e.s3Do(b, http.MethodPut, fmt.Sprintf("/bench/%d/%d", i, j), &onlyReader{p: body()}, size); st != 200 {
 				b.Errorf("s3 put: %d", st)
 			}
@@ -79,15 +81,15 @@ func BenchmarkPackedSmallObjects(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		raw := puts(1, func(int) {
+		raw := puts(1, count, func(int) {
 			f.Write(body())
 			f.Sync()
 		})
 		f.Close()
 
-		// 200 objects of 4 KiB, packed, then read once each (cold: the
+		// 1,000 objects of 4 KiB, packed, then read once each (cold: the
 		// reading gateway keeps no fragments) one at a time.
-		small := make([]types.FID, 200)
+		small := make([]types.FID, 1000)
 		for j := range small {
 			p := make([]byte, 4096)
 			rand.Read(p)

@@ -155,3 +155,48 @@ func TestPackCrashes(t *testing.T) {
 	}
 	t.Logf("%d acknowledged objects packed once each and read back", len(acked))
 }
+
+// TestPackedSpaceHeld: buffered objects count against what an account may
+// hold at a gateway before the chain has them (here a 1 MiB cap, and no
+// seal for an hour), across a restart: the buffer cannot take more than
+// would be charged, so no acknowledged object is refused at declaration.
+func TestPackedSpaceHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 6 processes")
+	}
+	n := Start(t, Options{Nodes: 4, Packs: true, Gateway: func(_ int, cfg map[string]any) {
+		cfg["max_pending_bytes"] = 1 << 20
+		cfg["pack_max_age"] = "1h"
+	}})
+	gw := n.Gateways[0]
+	put := func(i int) int {
+		data := randomBytes(uint64(90_000+i), 64<<10)
+		resp := n.Do(nil, "PUT", fmt.Sprintf("%s/object/held-%d?territory=home", gw.URL, i), bytes.NewReader(data), int64(len(data)), nil)
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	accepted := 0
+	for i := range 40 {
+		st := put(i)
+		if st == http.StatusInsufficientStorage {
+			break
+		}
+		if st != http.StatusCreated {
+			t.Fatalf("put %d: %d", i, st)
+		}
+		accepted++
+	}
+	// The cap is counted in padded bytes (the gateway's bound for an
+	// encrypted file of the cap's size): 17 objects of 64 KiB here.
+	if limit := types.ProfileV2.PaddedSize(1<<20, types.EncryptionAES256GCM); accepted == 0 || uint64(accepted)*(64<<10) > limit {
+		t.Fatalf("%d objects of 64 KiB buffered under a cap of %d bytes", accepted, limit)
+	}
+	gw.Kill()
+	gw.Restart()
+	testutil.WaitHTTPWith(t, n.HTTP, gw.URL+"/version")
+	if st := put(100); st != http.StatusInsufficientStorage {
+		t.Fatalf("after a restart, one more object past the cap: %d", st)
+	}
+	t.Logf("%d objects of 64 KiB buffered, then refused", accepted)
+}

@@ -22,6 +22,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/deoss/deoss/internal/codec"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -104,6 +105,51 @@ type Buffer struct {
 	closed bool
 
 	memHeld atomic.Int64 // bytes of uploads read into memory (AppendReader)
+	// owed is what the live objects not yet on chain will be charged, by
+	// owner and territory: the ingest counts it as pending, so that the
+	// buffer cannot take more than a territory holds.
+	owed map[owedKey]uint64
+}
+
+type owedKey struct {
+	owner     types.Address
+	territory string
+}
+
+func (b *Buffer) indexPut(e *entry) {
+	b.index[e.OID] = e
+	if e.From == nil { // a compaction's copy is charged already
+		b.owed[owedKey{e.Owner, e.Territory}] += ledger.PackCharge(e.Length)
+	}
+}
+
+func (b *Buffer) indexDel(oid types.FID) {
+	e, ok := b.index[oid]
+	if !ok {
+		return
+	}
+	delete(b.index, oid)
+	if e.From == nil {
+		k := owedKey{e.Owner, e.Territory}
+		if b.owed[k] -= min(b.owed[k], ledger.PackCharge(e.Length)); b.owed[k] == 0 {
+			delete(b.owed, k)
+		}
+	}
+}
+
+// Owed is what owner's buffered objects will be charged once declared, by
+// territory and in all (ingest.SessionBytes).
+func (b *Buffer) Owed(owner types.Address) (map[string]uint64, uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	byT, all := map[string]uint64{}, uint64(0)
+	for k, n := range b.owed {
+		if k.owner == owner {
+			byT[k.territory] += n
+			all += n
+		}
+	}
+	return byT, all
 }
 
 // Open opens (or creates) the buffer in dir and replays its logs.
@@ -111,7 +157,7 @@ func Open(dir string, now func() time.Time, log *slog.Logger) (*Buffer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	b := &Buffer{dir: dir, now: now, log: log, logs: map[uint64]*logFile{}, index: map[types.FID]*entry{}}
+	b := &Buffer{dir: dir, now: now, log: log, logs: map[uint64]*logFile{}, index: map[types.FID]*entry{}, owed: map[owedKey]uint64{}}
 	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		return nil, err
@@ -222,7 +268,7 @@ func (b *Buffer) apply(l *logFile, o Object, dataAt, end int64) {
 			l.members = slices.DeleteFunc(l.members, func(m *entry) bool { return m == e })
 			l.memberBytes -= e.Length
 		}
-		delete(b.index, o.OID)
+		b.indexDel(o.OID)
 		return
 	}
 	if _, ok := l.byOID[o.OID]; ok {
@@ -233,7 +279,7 @@ func (b *Buffer) apply(l *logFile, o Object, dataAt, end int64) {
 	l.members = append(l.members, e)
 	l.memberBytes += e.Length
 	if _, ok := b.index[o.OID]; !ok {
-		b.index[o.OID] = e
+		b.indexPut(e)
 	}
 }
 
@@ -581,7 +627,7 @@ func (b *Buffer) Drop(seq uint64) error {
 	}
 	for oid, e := range b.index {
 		if e.log == l {
-			delete(b.index, oid)
+			b.indexDel(oid)
 		}
 	}
 	delete(b.logs, seq)

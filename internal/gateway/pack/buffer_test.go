@@ -325,3 +325,52 @@ func FuzzReadRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestOwed: what the buffer owes an owner's territories is every live
+// object's charge until its log is dropped (declared), across a restart;
+// deletes give it back, and a compaction's copy (charged already) owes
+// nothing.
+func TestOwed(t *testing.T) {
+	dir := t.TempDir()
+	b := openAt(t, dir)
+	want := func(b *Buffer, home, all uint64) {
+		t.Helper()
+		byT, got := b.Owed(owner)
+		if byT["home"] != home || got != all {
+			t.Fatalf("owed %v, %d in all; want home %d, %d", byT, got, home, all)
+		}
+		if _, n := b.Owed(types.Address{9}); n != 0 {
+			t.Fatalf("a stranger owes %d", n)
+		}
+	}
+	a := add(t, b, content(1))   // 10 bytes: 4 KiB
+	add(t, b, make([]byte, 5000)) // 8 KiB
+	o, err := b.Append(Object{Owner: owner, Territory: "other", Length: 3}, bytes.NewReader([]byte("abc")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := types.FID{5}
+	if _, err := b.Append(Object{Owner: owner, Territory: "home", Length: 4, From: &old}, bytes.NewReader([]byte("copy"))); err != nil {
+		t.Fatal(err)
+	}
+	want(b, 12<<10, 16<<10)
+	if err := b.Delete(a.OID); err != nil {
+		t.Fatal(err)
+	}
+	want(b, 8<<10, 12<<10)
+	seq, _, err := b.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = openAt(t, dir)
+	defer b.Close()
+	want(b, 8<<10, 12<<10)
+	if err := b.Drop(seq); err != nil {
+		t.Fatal(err)
+	}
+	want(b, 0, 0)
+	if _, ok := b.Get(o.OID); ok {
+		t.Fatal("a dropped log's object is still buffered")
+	}
+}
