@@ -343,7 +343,7 @@ func TestOwed(t *testing.T) {
 			t.Fatalf("a stranger owes %d", n)
 		}
 	}
-	a := add(t, b, content(1))   // 10 bytes: 4 KiB
+	a := add(t, b, content(1))    // 10 bytes: 4 KiB
 	add(t, b, make([]byte, 5000)) // 8 KiB
 	o, err := b.Append(Object{Owner: owner, Territory: "other", Length: 3}, bytes.NewReader([]byte("abc")))
 	if err != nil {
