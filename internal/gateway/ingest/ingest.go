@@ -86,6 +86,7 @@ type Ingest struct {
 	maxPending   uint64
 	sessionBytes SessionBytes
 	holds        holds
+	territories  *ttlcache.Cache[holdKey, *ledger.Territory]
 }
 
 // New assembles ingest over the work area and the queue; its metrics go to
@@ -109,6 +110,7 @@ func New(cfg Config, ch Chain, w *work.Area, q *pipeline.Queue, reg prometheus.R
 		encodes: limit.NewSlots(cfg.Encodes), inFlight: limit.NewSlots(4 * cfg.Encodes), workers: max(1, runtime.GOMAXPROCS(0)/cfg.Encodes),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "deoss_gateway_bytes_in_total", Help: "User bytes accepted."})}
 	in.keys = ttlcache.New[[32]byte, *codec.Key](time.Minute, 1024).WithClock(cfg.Now)
+	in.territories = ttlcache.New[holdKey, *ledger.Territory](territoryTTL, 10_000).WithClock(cfg.Now)
 	if _, err := rand.Read(in.pepper[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported systems
 	}
@@ -244,8 +246,26 @@ func (in *Ingest) CheckSpaceOwn(ctx context.Context, user types.Address, territo
 	return in.spaceError(ctx, user, territory, types.ProfileV2.PaddedSize(uint64(size), enc), own)
 }
 
-// territory is an active territory of user.
+// territoryTTL is how long a territory read from the chain answers the
+// space checks of later uploads: a small PUT's check was a fifth of the
+// gateway's work (and a query for the validator). Only a check that would
+// refuse asks again (spaceError), so a purchase is seen at once; what the
+// cache can miss is space taken in the last second elsewhere, which the
+// chain's own lag hides from any check.
+const territoryTTL = time.Second
+
+// territory is an active territory of user, as the chain had it at most
+// territoryTTL ago.
 func (in *Ingest) territory(ctx context.Context, user types.Address, territory string) (*ledger.Territory, error) {
+	if t, ok := in.territories.Get(holdKey{user, territory}); ok && t.Active(in.now().Unix()) {
+		cp := *t
+		return &cp, nil
+	}
+	return in.freshTerritory(ctx, user, territory)
+}
+
+// freshTerritory asks the chain.
+func (in *Ingest) freshTerritory(ctx context.Context, user types.Address, territory string) (*ledger.Territory, error) {
 	t, err := in.chain.Territory(ctx, user, territory)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s has no territory %q", ErrNoTerritory, user, territory)
@@ -256,6 +276,8 @@ func (in *Ingest) territory(ctx context.Context, user types.Address, territory s
 	if !t.Active(in.now().Unix()) {
 		return nil, fmt.Errorf("%w: territory %q expired; renew it", ErrTerritoryExpired, territory)
 	}
+	cp := *t
+	in.territories.Put(holdKey{user, territory}, &cp)
 	return t, nil
 }
 

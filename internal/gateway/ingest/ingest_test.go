@@ -122,3 +122,65 @@ func TestStalledUploaderHoldsNoSlot(t *testing.T) {
 		t.Fatal("an upload waited a minute behind a stalled uploader")
 	}
 }
+
+// countedTerritory is a territory whose size a test changes, counting the
+// queries for it.
+type countedTerritory struct {
+	mu      sync.Mutex
+	total   uint64
+	expires int64
+	queries int
+}
+
+func (c *countedTerritory) Territory(context.Context, types.Address, string) (*ledger.Territory, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queries++
+	return &ledger.Territory{Total: c.total, Expires: c.expires}, nil
+}
+
+// TestTerritoryCachedForChecks: small uploads' space checks share one
+// query a second; a check the cached territory would refuse asks the chain
+// again, so space bought a moment ago is used at once.
+func TestTerritoryCachedForChecks(t *testing.T) {
+	root := t.TempDir()
+	q, err := pipeline.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	ch := &countedTerritory{total: 1 << 20, expires: c.now.Add(time.Hour).Unix()}
+	in := New(Config{Now: c.Now}, ch, nil, q, nil)
+	ctx, owner := context.Background(), types.Address{7}
+	hold := func(size int64) error {
+		_, h, err := in.HoldStream(ctx, owner, "home", size, types.EncryptionNone, bytes.NewReader(nil))
+		if err == nil {
+			h.Release()
+		}
+		return err
+	}
+	for range 10 {
+		if err := hold(1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ch.queries != 1 {
+		t.Fatalf("10 checks within a second asked the chain %d times", ch.queries)
+	}
+	if err := hold(4 << 20); err == nil {
+		t.Fatal("4 MiB held in a 1 MiB territory")
+	}
+	ch.mu.Lock()
+	ch.total = 1 << 30 // bought more
+	ch.mu.Unlock()
+	if err := hold(4 << 20); err != nil {
+		t.Fatalf("4 MiB right after the territory grew: %v", err)
+	}
+	c.add(2 * time.Second)
+	before := ch.queries
+	hold(1000)
+	if ch.queries != before+1 {
+		t.Fatal("the territory was not asked again after its second")
+	}
+}

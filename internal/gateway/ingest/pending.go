@@ -138,9 +138,10 @@ func (in *Ingest) room(ctx context.Context, user types.Address, territory string
 	return min(free, capLeft), nil
 }
 
-// spaceError says which bound a file of need bytes passes.
+// spaceError says which bound a file of need bytes passes, by the chain's
+// territory as it is now.
 func (in *Ingest) spaceError(ctx context.Context, user types.Address, territory string, need, own uint64) error {
-	t, err := in.territory(ctx, user, territory)
+	t, err := in.freshTerritory(ctx, user, territory)
 	if err != nil {
 		return err
 	}
@@ -172,7 +173,10 @@ func (in *Ingest) HoldStream(ctx context.Context, user types.Address, territory 
 	if size >= 0 {
 		need := types.ProfileV2.PaddedSize(uint64(size), enc)
 		if need > room {
-			return nil, nil, in.spaceError(ctx, user, territory, need, 0)
+			// The cached territory says no: the chain's word now decides.
+			if err := in.spaceError(ctx, user, territory, need, 0); err != nil {
+				return nil, nil, err
+			}
 		}
 		h.add(need)
 		return body, h, nil
