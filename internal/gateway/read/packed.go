@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -104,9 +105,32 @@ func (rd *Reader) readPeer(ctx context.Context, w io.Writer, o *Object, off, n i
 	return rd.packs.verified(w, io.LimitReader(resp.Body, int64(o.Length)), o, off, n)
 }
 
+// Objects up to memVerifyMax are verified in memory (memVerifyBudget bytes
+// at most at once), larger ones through a spool file.
+const (
+	memVerifyMax    = 1 << 20
+	memVerifyBudget = 64 << 20
+)
+
 // verified spools an object's bytes from r, checks them against its OID
 // and writes [off, off+n) of them to w.
 func (p *packs) verified(w io.Writer, r io.Reader, o *Object, off, n int64) error {
+	if o.Length <= memVerifyMax {
+		if held := p.memHeld.Add(int64(o.Length)); held <= memVerifyBudget {
+			defer p.memHeld.Add(-int64(o.Length))
+			b := make([]byte, o.Length+1)
+			got, err := io.ReadFull(r, b)
+			switch {
+			case err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF):
+				return err
+			case uint64(got) != o.Length || codec.ObjectID(types.EncryptionNone, o.Owner, o.Length, blake3.Sum256(b[:got])) != o.OID:
+				return pack.ErrCorrupt
+			}
+			_, err = w.Write(b[off : off+n])
+			return err
+		}
+		p.memHeld.Add(-int64(o.Length))
+	}
 	tmp, err := os.CreateTemp(p.spool, "read-*")
 	if err != nil {
 		return err
@@ -136,6 +160,10 @@ type packs struct {
 	// bytes are themselves checked against the chain's fragment hashes on
 	// every read, so later ranges stream without a re-hash.
 	checked *ttlcache.Cache[[2]types.FID, bool]
+	// resolved: packs resolved lately (stored, so their layout is fixed;
+	// a column that moved since costs a fallback to other nodes).
+	resolved *ttlcache.Cache[types.FID, *File]
+	memHeld  atomic.Int64 // bytes of objects being verified in memory
 }
 
 // UsePacks lets the reader serve packed objects: from buf (this gateway's
@@ -148,7 +176,8 @@ func (rd *Reader) UsePacks(buf *pack.Buffer, ch PackedChain, dir string) {
 			os.Remove(f)
 		}
 	}
-	rd.packs = &packs{buf: buf, chain: ch, spool: dir, checked: ttlcache.New[[2]types.FID, bool](time.Hour, 100_000)}
+	rd.packs = &packs{buf: buf, chain: ch, spool: dir, checked: ttlcache.New[[2]types.FID, bool](time.Hour, 100_000),
+		resolved: ttlcache.New[types.FID, *File](10*time.Second, 1024)}
 }
 
 // resolveObject finds a packed object, or reports false.
@@ -234,9 +263,15 @@ var errWrote = errors.New("failed after writing")
 
 func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger.PackLocation, off, n int64) error {
 	p := rd.packs
-	pf, err := rd.Resolve(ctx, loc.Pack)
-	if err != nil {
-		return err
+	pf, ok := p.resolved.Get(loc.Pack)
+	if !ok {
+		var err error
+		if pf, err = rd.Resolve(ctx, loc.Pack); err != nil {
+			return err
+		}
+		if pf.Chain != nil && pf.Chain.State == ledger.FileStored {
+			p.resolved.Put(loc.Pack, pf)
+		}
 	}
 	if pf.Object != nil || loc.Offset+o.Length > pf.Layout.Size {
 		return fmt.Errorf("%s is no pack holding [%d, +%d)", loc.Pack, loc.Offset, o.Length)
@@ -263,7 +298,7 @@ func (rd *Reader) readAt(ctx context.Context, w io.Writer, o *Object, loc ledger
 		defer close(done)
 		pw.CloseWithError(rd.Read(ctx, pw, pf, int64(loc.Offset), int64(o.Length), nil))
 	}()
-	err = p.verified(w, pr, o, off, n)
+	err := p.verified(w, pr, o, off, n)
 	pr.CloseWithError(errors.New("read done"))
 	<-done
 	if errors.Is(err, pack.ErrCorrupt) {
