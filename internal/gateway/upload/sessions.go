@@ -52,11 +52,16 @@ type Spec struct {
 	// when sent again, instead of fixed chunks (S3 multipart); Size and
 	// ChunkSize are unused, the size is known at completion.
 	Parts bool `json:"parts,omitempty"`
+	// Stream: the session takes bytes in order at its offset (tus; see
+	// stream.go); Size is -1 until declared. Partial: a stream that a
+	// final one concatenates.
+	Stream  bool `json:"stream,omitempty"`
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Chunks is the number of chunks of the spec.
 func (s Spec) Chunks() int {
-	if s.Size == 0 {
+	if s.Size <= 0 || s.ChunkSize <= 0 { // empty, a stream or parts
 		return 0
 	}
 	return int((s.Size + s.ChunkSize - 1) / s.ChunkSize)
@@ -83,6 +88,13 @@ type Session struct {
 	// caller's (the S3 bucket, key and headers).
 	PartBytes int64  `json:"part_bytes,omitempty"`
 	Extra     []byte `json:"extra,omitempty"`
+	// Offset is how many bytes of a stream are durable; Partials the
+	// streams a final one reads in order.
+	Offset   int64    `json:"offset,omitempty"`
+	Partials []string `json:"partials,omitempty"`
+	// FID is the file a finished stream became (its bytes are gone; the
+	// record stays until it expires, for a client asking again).
+	FID types.FID `json:"fid,omitzero"`
 }
 
 // State is a session with what it holds and lacks, for a client that
@@ -188,6 +200,15 @@ func (s *Sessions) CreateWith(spec Spec, wrappedKey, extra []byte) (*Session, er
 	if len(wrappedKey) > 0 && s.opts.ChunkKey == nil {
 		return nil, ErrNoChunkKey
 	}
+	sess, err := s.newSession(spec, wrappedKey, extra)
+	if err != nil {
+		return nil, err
+	}
+	return sess, s.put(sess)
+}
+
+// newSession makes a session with a fresh id and its folder.
+func (s *Sessions) newSession(spec Spec, wrappedKey, extra []byte) (*Session, error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -197,9 +218,13 @@ func (s *Sessions) CreateWith(spec Spec, wrappedKey, extra []byte) (*Session, er
 	if err := os.MkdirAll(s.dir(sess.ID), 0o700); err != nil {
 		return nil, err
 	}
+	return sess, nil
+}
+
+// put writes a session's record.
+func (s *Sessions) put(sess *Session) error {
 	b, _ := json.Marshal(sess)
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte(sess.ID), b) })
-	return sess, err
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Put([]byte(sess.ID), b) })
 }
 
 // Check validates a spec against the store's limits (ErrBadSpec) and fills
@@ -375,6 +400,9 @@ func (s *Sessions) State(id string, owner types.Address) (*State, error) {
 	sess, err := s.get(id, owner)
 	if err != nil {
 		return nil, err
+	}
+	if sess.Spec.Stream { // a tus upload: not for the chunk routes
+		return nil, ErrNotFound
 	}
 	// One read of the session's chunk keys, not one per chunk.
 	held := make([]bool, sess.Spec.Chunks())
@@ -640,8 +668,15 @@ func (sess *Session) Bytes() uint64 {
 	if len(sess.WrappedKey) > 0 {
 		enc = types.EncryptionAES256GCM
 	}
-	if sess.Spec.Parts {
+	switch {
+	case sess.FID != types.FID{}: // the queue counts it now
+		return 0
+	case sess.Spec.Parts:
 		return types.ProfileV2.PaddedSize(uint64(sess.PartBytes), enc)
+	case len(sess.Partials) > 0: // its partials count their bytes
+		return 0
+	case sess.Spec.Stream && sess.Spec.Size < 0:
+		return types.ProfileV2.PaddedSize(uint64(sess.Offset), enc)
 	}
 	return types.ProfileV2.PaddedSize(uint64(sess.Spec.Size), enc)
 }
