@@ -182,6 +182,11 @@ func (a *API) Handler() http.Handler {
 		if a.S3Keys != nil {
 			a.s3Routes(mux)
 		}
+		if a.Sessions != nil {
+			if err := a.tusRoutes(mux); err != nil {
+				panic(err) // a fixed configuration tusd refuses: a programming error
+			}
+		}
 	}
 	if a.Reader != nil {
 		a.readRoutes(mux)
@@ -215,6 +220,9 @@ const (
 	// bodyChunk: the signed hash must be the Chunk-Sha256 header, which the
 	// session store checks the chunk against.
 	bodyChunk
+	// bodyTus: checked as it streams, and its bytes kept only once checked
+	// (tus.go), since tusd takes a body that breaks off as its end.
+	bodyTus
 )
 
 // maxSmallBody bounds the bodies read whole (JSON requests).
@@ -285,6 +293,8 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, kind bodyKind, h
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	case bodyStream:
 		r.Body = s.CheckBody(a.idleBody(w, r), r.ContentLength)
+	case bodyTus:
+		r.Body = &verifiedBody{rc: s.CheckBody(a.idleBody(w, r), r.ContentLength), unsigned: s.Unsigned()}
 	case bodyChunk:
 		r.Body = a.idleBody(w, r)
 		if _, err := types.ParseHash(r.Header.Get(ChunkHeader)); err != nil {
