@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/internal/types"
 )
@@ -67,6 +68,20 @@ func (c *Client) ShareURL(fid FID, d time.Duration) (string, error) {
 		return "", fmt.Errorf("a share link is good for up to %s", auth.MaxShareLifetime)
 	}
 	return c.gateway + "/file/download/" + fid.String() + "?" + auth.ShareQuery(c.key, fid, time.Now().Add(d)).Encode(), nil
+}
+
+// ConsoleLink is a one-time link that signs the client's account in to
+// the gateway's web console, good for d (at most 15 minutes); the gateway's
+// account is asked for (or pinned) first, since the link names it.
+func (c *Client) ConsoleLink(ctx context.Context, d time.Duration) (string, error) {
+	if d <= 0 || d > console.MaxLinkLifetime {
+		return "", fmt.Errorf("a console link is good for up to %s", console.MaxLinkLifetime)
+	}
+	gw, err := c.gatewayAccount(ctx)
+	if err != nil {
+		return "", err
+	}
+	return console.Link(c.gateway, c.key, gw, d, time.Now()), nil
 }
 
 // SetGatewayAccount pins the gateway's account that requests are signed

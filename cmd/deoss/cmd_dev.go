@@ -20,6 +20,7 @@ import (
 	"github.com/deoss/deoss/internal/devnet"
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/gateway"
+	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/s3"
 	"github.com/deoss/deoss/internal/tlsutil"
 	"github.com/deoss/deoss/sdk"
@@ -196,6 +197,8 @@ func runDev(ctx context.Context, cmd *cobra.Command, dir string, nodes, basePort
 	fmt.Fprintf(out, "s3:      %s (region %s)\n", s3set.Endpoint, s3set.Region)
 	fmt.Fprintf(out, "         export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n", s3set.AccessKey, s3set.SecretKey, s3set.Region)
 	fmt.Fprintf(out, "         aws --endpoint-url %s s3 ls\n", s3set.Endpoint)
+	fmt.Fprintf(out, "console: %s\n         (once, for %s; deoss console prints another)\n",
+		console.Link(nw.Gateway, ukey, net.GatewayKeys[0].Address(), console.MaxLinkLifetime, time.Now()), console.MaxLinkLifetime)
 	fmt.Fprintln(out, "deoss dev: ready (Ctrl-C stops)")
 	return devWait(eg)
 }

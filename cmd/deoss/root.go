@@ -48,7 +48,7 @@ fragments (any 4 rebuild it) and spreads them over 12 storage nodes.`,
 	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { g.cmd = cmd }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newChainCmd(g), newKeyCmd(g), newAccountCmd(g), newTerritoryCmd(g), newGatewayCmd(g), newNodeCmd(g), newRepairCmd(g),
-		newConfigCmd(g), newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g), newBenchCmd(g), newShareCmd(g), newAPICmd(g), newS3Cmd(g))
+		newConfigCmd(g), newPutCmd(g), newGetCmd(g), newRmCmd(g), newStatCmd(g), newLsCmd(g), newNodesCmd(g), newDevCmd(g), newBenchCmd(g), newShareCmd(g), newAPICmd(g), newS3Cmd(g), newConsoleCmd(g))
 	return root
 }
 

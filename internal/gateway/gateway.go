@@ -19,6 +19,7 @@ import (
 	"github.com/deoss/deoss/internal/fsutil"
 	"github.com/deoss/deoss/internal/gateway/api"
 	"github.com/deoss/deoss/internal/gateway/cache"
+	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/gateway/distribute"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pack"
@@ -257,7 +258,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	defer replay.Close()
 	deps := api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log,
-		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure}
+		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure, Console: console.NewSessions(time.Now)}
 	var s3srv *s3.Server
 	if g.cfg.S3Listen != "" && !g.cfg.CacheOnly {
 		keys, err := s3.OpenKeys(filepath.Join(g.home, "s3keys.db"), g.key.Seed())

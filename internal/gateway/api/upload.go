@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/gateway/ingest"
 	"github.com/deoss/deoss/internal/gateway/pack"
 	"github.com/deoss/deoss/internal/gateway/pipeline"
@@ -86,6 +87,9 @@ type Deps struct {
 	S3Keys S3Keys
 	// Packing, when set, takes small uploads into the pack buffer.
 	Packing Packing
+	// Console, when set, serves the web console and lets its signed-in
+	// sessions make the requests a signature makes (authorize).
+	Console *console.Sessions
 }
 
 // Packing takes small objects into shared packs (pack.Packer).
@@ -172,6 +176,9 @@ func (a *API) Handler() http.Handler {
 		}{version.Get(), a.Self})
 	})
 	if !a.CacheOnly {
+		if a.Console != nil {
+			a.consoleRoutes(mux)
+		}
 		mux.HandleFunc("POST /upload", a.signed(a.createSession))
 		mux.HandleFunc("GET /upload/{id}", a.signed(a.sessionState))
 		mux.HandleFunc("PUT /upload/{id}/{index}", a.signedAs(bodyChunk, a.putChunk))
@@ -262,6 +269,11 @@ func (a *API) respond(w http.ResponseWriter, r *http.Request, err error) {
 // spends the nonce, in the account's and the client's share of the replay
 // cache, so a never-authorized key cannot fill it.
 func (a *API) authorize(w http.ResponseWriter, r *http.Request, kind bodyKind, h handler) error {
+	if a.Console != nil && r.Header.Get(auth.HeaderSignature) == "" {
+		if user, ok := a.Console.Account(r); ok {
+			return a.authorizeConsole(w, r, kind, user, h)
+		}
+	}
 	s, err := a.verifier.Check(r)
 	if err != nil {
 		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%v", err)

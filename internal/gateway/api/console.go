@@ -1,0 +1,90 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/gateway/console"
+	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/types"
+)
+
+// consoleRoutes serves the web console and its sign-in (docs/console.md).
+func (a *API) consoleRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /console/", console.Files())
+	mux.HandleFunc("GET /console/signin", func(w http.ResponseWriter, r *http.Request) { a.respond(w, r, a.consoleSignIn(w, r)) })
+	mux.HandleFunc("POST /console/signout", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(console.Header) == "" {
+			a.respond(w, r, httpapi.Errorf(http.StatusForbidden, "console_header", "send the %s header", console.Header))
+			return
+		}
+		a.Console.End(w, r)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /console/me", func(w http.ResponseWriter, r *http.Request) {
+		user, ok := a.Console.Account(r)
+		if !ok {
+			a.respond(w, r, httpapi.Errorf(http.StatusUnauthorized, "signed_out", "sign in with the link deoss console prints"))
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, struct {
+			Account types.Address `json:"account"`
+			Gateway types.Address `json:"gateway"`
+		}{user, a.Self})
+	})
+}
+
+// consoleSignIn exchanges a sign-in link for a session: the link's
+// signature, its gateway, its expiry, the account's authorization of this
+// gateway, and its nonce (spent: a link works once).
+func (a *API) consoleSignIn(w http.ResponseWriter, r *http.Request) error {
+	now := a.now()
+	c, err := console.Check(r.URL.Query().Get("t"), a.Self, now)
+	if err != nil {
+		return httpapi.Errorf(http.StatusUnauthorized, "bad_link", "%v", err)
+	}
+	ok, err := a.Chain.Authorized(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return httpapi.Errorf(http.StatusForbidden, "not_authorized", "%s has not authorized this gateway (deoss gateway authorize)", c.Account)
+	}
+	if err := a.Replay.Add(c.Account, auth.ClientAddr(r), "console-"+c.Nonce, c.Expires, now); err != nil {
+		if errors.Is(err, auth.ErrReplayed) {
+			return httpapi.Errorf(http.StatusUnauthorized, "link_used", "this sign-in link was used already; ask for a new one (deoss console)")
+		}
+		return err
+	}
+	a.Console.Start(w, r, c.Account)
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	return nil
+}
+
+// authorizeConsole runs h for a console session's request: the cookie and
+// the console header (checked by Sessions.Account) stand for the
+// signature; the account must still authorize this gateway. Nothing signs
+// the body, so it is taken as an unsigned payload is: over TLS, or where
+// the gateway allows plain HTTP.
+func (a *API) authorizeConsole(w http.ResponseWriter, r *http.Request, kind bodyKind, user types.Address, h handler) error {
+	ok, err := a.Chain.Authorized(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return httpapi.Errorf(http.StatusForbidden, "not_authorized", "%s has not authorized this gateway (deoss gateway authorize)", user)
+	}
+	if r.TLS == nil && !a.AllowInsecure && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return httpapi.Errorf(http.StatusForbidden, "tls_required", "the console changes files only over TLS (https)")
+	}
+	switch kind {
+	case bodySmall:
+		r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
+	case bodyStream, bodyChunk:
+		r.Body = a.idleBody(w, r)
+	case bodyTus:
+		r.Body = &verifiedBody{rc: a.idleBody(w, r), unsigned: true}
+	}
+	return h(w, r, user)
+}

@@ -1,0 +1,212 @@
+// The deoss console: plain JavaScript over the gateway's API, signed in by
+// a session cookie; every request carries the console header (the
+// gateway's CSRF guard). Uploads use tus with 4 MiB PATCHes and resume
+// across a page reload (the upload's URL is kept in localStorage).
+'use strict'
+
+const H = { 'X-Deoss-Console': '1' }
+const $ = (s) => document.querySelector(s)
+let me = null
+
+async function api (path, opts = {}) {
+  const r = await fetch(path, { ...opts, credentials: 'same-origin', headers: { ...H, ...(opts.headers || {}) } })
+  if (!r.ok) {
+    let msg = r.status + ' ' + r.statusText
+    try { const e = await r.json(); msg = e.message || e.error || msg } catch (_) {}
+    const err = new Error(msg)
+    err.status = r.status
+    throw err
+  }
+  return r
+}
+
+function bytes (n) {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++ }
+  return (i === 0 ? n : n.toFixed(1)) + ' ' + u[i]
+}
+
+function el (tag, props = {}, ...kids) {
+  const e = document.createElement(tag)
+  Object.assign(e, props)
+  for (const k of kids) e.append(k)
+  return e
+}
+
+// --- pages
+
+const pages = ['files', 'upload', 'network']
+
+function show () {
+  const page = pages.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'files'
+  for (const p of pages) {
+    $('#page-' + p).hidden = p !== page
+    const a = $('#nav-' + p)
+    if (p === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current')
+  }
+  if (page === 'files') loadFiles()
+  if (page === 'network') loadNodes()
+}
+
+async function loadFiles () {
+  const files = await (await api('/files/' + me.account)).json()
+  const body = $('#files tbody')
+  body.replaceChildren()
+  $('#files-empty').hidden = files.length > 0
+  for (const f of files) {
+    const del = el('button', { type: 'button', className: 'delete', textContent: 'Delete' })
+    del.addEventListener('click', async () => {
+      if (del.dataset.armed !== '1') { del.dataset.armed = '1'; del.textContent = 'Confirm delete'; return }
+      del.disabled = true
+      try { await api('/file/' + f.fid, { method: 'DELETE' }); loadFiles() } catch (e) { del.textContent = 'Failed: ' + e.message }
+    })
+    const link = el('a', { href: '/file/download/' + f.fid, download: f.name, className: 'download', textContent: 'Download' })
+    const row = el('tr', {},
+      el('td', {}, el('div', { textContent: f.name }), el('div', { className: 'fid', textContent: f.fid })),
+      el('td', { textContent: bytes(f.size) }),
+      el('td', { className: 'state-' + f.state, textContent: f.state }),
+      el('td', { textContent: f.territory }),
+      el('td', { textContent: f.packed ? 'yes' : '' }),
+      el('td', {}, link, ' ', del))
+    row.dataset.fid = f.fid
+    row.dataset.name = f.name
+    body.append(row)
+  }
+}
+
+async function loadNodes () {
+  const nodes = await (await api('/nodes')).json()
+  const body = $('#nodes tbody')
+  body.replaceChildren()
+  $('#nodes-count').textContent = nodes.length + ' storage nodes'
+  for (const n of nodes) {
+    body.append(el('tr', {},
+      el('td', { className: 'fid', textContent: n.address }),
+      el('td', { textContent: n.state }),
+      el('td', { textContent: n.score.toFixed(2) }),
+      el('td', { textContent: bytes(n.used) + ' of ' + bytes(n.capacity) }),
+      el('td', { textContent: n.proofs_passed + ' passed, ' + n.proofs_missed + ' missed' }),
+      el('td', { textContent: n.cooldown_until || '' })))
+  }
+}
+
+// --- uploads (tus)
+
+function b64 (s) {
+  const b = new TextEncoder().encode(s)
+  let t = ''
+  for (const c of b) t += String.fromCharCode(c)
+  return btoa(t)
+}
+
+function patch (url, offset, blob, progress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest()
+    x.open('PATCH', url)
+    x.setRequestHeader('Tus-Resumable', '1.0.0')
+    x.setRequestHeader('Upload-Offset', String(offset))
+    x.setRequestHeader('Content-Type', 'application/offset+octet-stream')
+    for (const k in H) x.setRequestHeader(k, H[k])
+    x.upload.onprogress = (e) => progress(e.loaded)
+    x.onload = () => x.status === 204 ? resolve(x) : reject(new Error('PATCH: ' + x.status + ' ' + x.responseText))
+    x.onerror = () => reject(new Error('the connection broke'))
+    x.send(blob)
+  })
+}
+
+async function tusUpload (file, territory, progress) {
+  const key = 'tus:' + [file.name, file.size, file.lastModified, territory].join(':')
+  const tus = { 'Tus-Resumable': '1.0.0' }
+  let url = localStorage.getItem(key)
+  let offset = 0
+  if (url) {
+    try {
+      const r = await api(url, { method: 'HEAD', headers: tus })
+      offset = Number(r.headers.get('Upload-Offset'))
+    } catch (_) { url = null }
+  }
+  if (!url) {
+    const r = await api('/tus/', {
+      method: 'POST',
+      headers: { ...tus, 'Upload-Length': String(file.size), 'Upload-Metadata': 'filename ' + b64(file.name) + ',territory ' + b64(territory) },
+    })
+    url = new URL(r.headers.get('Location'), location.href).pathname
+    localStorage.setItem(key, url)
+  }
+  let fid = ''
+  const chunk = 4 << 20
+  progress(offset)
+  while (offset < file.size) {
+    const at = offset
+    const x = await patch(url, at, file.slice(at, Math.min(at + chunk, file.size)), (sent) => progress(at + sent))
+    offset = Number(x.getResponseHeader('Upload-Offset'))
+    fid = x.getResponseHeader('Deoss-Fid') || fid
+  }
+  localStorage.removeItem(key)
+  return fid
+}
+
+function startUpload (file) {
+  const bar = el('progress', { max: file.size || 1, value: 0 })
+  const pct = el('span', { className: 'pct', textContent: '0%' })
+  const info = el('span', { className: 'info' })
+  const li = el('li', {}, el('div', { textContent: file.name + ' (' + bytes(file.size) + ') ' }, pct, ' ', info), bar)
+  li.dataset.name = file.name
+  $('#uploads').append(li)
+  const start = Date.now()
+  let first = -1
+  tusUpload(file, $('#territory').value, (done) => {
+    if (first < 0) first = done
+    bar.value = done
+    pct.textContent = Math.floor(100 * done / (file.size || 1)) + '%'
+    const secs = (Date.now() - start) / 1000
+    const rate = (done - first) / Math.max(secs, 0.001)
+    const eta = rate > 0 ? Math.ceil((file.size - done) / rate) : 0
+    info.textContent = bytes(rate) + '/s, ' + eta + ' s left'
+  }).then((fid) => {
+    pct.textContent = '100%'
+    info.textContent = 'stored as ' + fid
+    li.dataset.fid = fid
+    li.classList.add('done')
+  }, (e) => {
+    info.textContent = 'failed: ' + e.message + ' (pick the file again to resume)'
+    info.className = 'error'
+  })
+}
+
+function wireUploads () {
+  const input = $('#file')
+  input.addEventListener('change', () => { for (const f of input.files) startUpload(f); input.value = '' })
+  const drop = $('#drop')
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over') })
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'))
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault()
+    drop.classList.remove('over')
+    for (const f of e.dataTransfer.files) startUpload(f)
+  })
+}
+
+// --- start
+
+async function main () {
+  try {
+    me = await (await api('/console/me')).json()
+  } catch (_) {
+    $('#signed-out').hidden = false
+    for (const p of pages) $('#page-' + p).hidden = true
+    return
+  }
+  $('#account').textContent = me.account
+  $('#signout').addEventListener('click', async () => {
+    await api('/console/signout', { method: 'POST' })
+    location.reload()
+  })
+  wireUploads()
+  window.addEventListener('hashchange', show)
+  show()
+  document.body.dataset.ready = '1'
+}
+
+main()
