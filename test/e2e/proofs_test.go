@@ -93,6 +93,10 @@ func TestProofsCatchALosingNode(t *testing.T) {
 		return st == ledger.NodeFaulty
 	})
 	if sleeper != nil {
+		// The loser may turn faulty first: the sleeper's freeze is 13 s
+		// all the same (three epochs, so it misses a deadline), not as long
+		// as the other wait took (CI saw it freed after a few seconds).
+		time.Sleep(time.Until(frozen.Add(13 * time.Second)))
 		sleeper.Cont()
 	}
 	ln := node(loser.Address)
