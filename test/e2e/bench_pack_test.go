@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,20 +27,7 @@ func BenchmarkPackedSmallObjects(b *testing.B) {
 	const count, unpackedCount, size = 5000, 500, 1024
 	puts := func(clients, count int, f func(j int)) float64 {
 		start := time.Now()
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range clients {
-			wg.Go(func() {
-				for j := range next {
-					f(j)
-				}
-			})
-		}
-		for j := range count {
-			next <- j
-		}
-		close(next)
-		wg.Wait()
+		parallel(clients, count, f)
 		return float64(count) / time.Since(start).Seconds()
 	}
 	body := func() []byte {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -145,22 +144,7 @@ func BenchmarkS3SmallObjects(b *testing.B) {
 	// one address).
 	run := func(clients int, f func(j int)) time.Duration {
 		start := time.Now()
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range next {
-					f(j)
-				}
-			}()
-		}
-		for j := range count {
-			next <- j
-		}
-		close(next)
-		wg.Wait()
+		parallel(clients, count, f)
 		return time.Since(start)
 	}
 	for i := 0; i < b.N; i++ {

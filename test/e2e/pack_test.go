@@ -309,25 +309,6 @@ func TestPackedObjects(t *testing.T) {
 	t.Logf("%d objects of pack %s read with 8 of its 12 holders dead", read.Load(), f.FID)
 }
 
-// parallel runs f(0) ... f(count-1) on workers goroutines. (Eight at most
-// where they download: a gateway serves one address eight at once.)
-func parallel(workers, count int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				f(i)
-			}
-		})
-	}
-	for i := range count {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-}
-
 // TestS3PackedObjects: small S3 PUTs are packed; each reads back at once
 // from the writing gateway (its buffer and key journal), its key reaches
 // the chain naming the object's OID once the pack is declared, and the
