@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,6 +189,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	do("delete", chromedp.Click(chromedp.CSS(row+" button.delete")), chromedp.Click(chromedp.CSS(row+" button.delete")),
 		chromedp.WaitNotPresent(chromedp.CSS(row)))
+
+	do("space", chromedp.Click(chromedp.CSS("#nav-space")), chromedp.WaitVisible(chromedp.CSS(`#territories li[data-territory="home"] .bar`)))
+	if txt := text(`#territories li[data-territory="home"] p`); !strings.Contains(txt, "free of 4.0 GiB") {
+		t.Fatalf("the space page says %q of the 4 GiB territory home", txt)
+	}
+	shot("space")
 
 	do("network", chromedp.Click(chromedp.CSS("#nav-network")), chromedp.WaitVisible(chromedp.CSS("#nodes tbody tr:nth-child(12)")))
 	nodes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#nodes tbody tr').length`))

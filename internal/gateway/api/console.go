@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/httpapi"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/internal/types"
 )
 
@@ -22,6 +24,7 @@ func (a *API) consoleRoutes(mux *http.ServeMux) {
 		a.Console.End(w, r)
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("GET /console/space", a.signed(a.consoleSpace))
 	mux.HandleFunc("GET /console/me", func(w http.ResponseWriter, r *http.Request) {
 		user, ok := a.Console.Account(r)
 		if !ok {
@@ -87,4 +90,26 @@ func (a *API) authorizeConsole(w http.ResponseWriter, r *http.Request, kind body
 		r.Body = &verifiedBody{rc: a.idleBody(w, r), unsigned: true}
 	}
 	return h(w, r, user)
+}
+
+// territoryLister lists an account's territories (the gateway's chain view).
+type territoryLister interface {
+	Territories(ctx context.Context, owner types.Address) ([]ledger.Territory, error)
+}
+
+// consoleSpace answers the account's territories for the space page.
+func (a *API) consoleSpace(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	tl, ok := a.Chain.(territoryLister)
+	if !ok {
+		return httpapi.Errorf(http.StatusNotImplemented, "no_territories", "this gateway cannot list territories")
+	}
+	ts, err := tl.Territories(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []ledger.Territory{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, ts)
+	return nil
 }

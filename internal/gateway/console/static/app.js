@@ -36,7 +36,7 @@ function el (tag, props = {}, ...kids) {
 
 // --- pages
 
-const pages = ['files', 'upload', 'network']
+const pages = ['files', 'upload', 'space', 'network']
 
 function show () {
   const page = pages.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'files'
@@ -47,6 +47,32 @@ function show () {
   }
   if (page === 'files') loadFiles()
   if (page === 'network') loadNodes()
+  if (page === 'space') loadSpace()
+}
+
+async function loadSpace () {
+  const ts = await (await api('/console/space')).json()
+  const list = $('#territories')
+  list.replaceChildren()
+  $('#space-empty').hidden = ts.length > 0
+  for (const t of ts) {
+    const total = t.total_bytes || 1
+    const free = Math.max(0, t.total_bytes - t.used_bytes - t.locked_bytes)
+    const part = (cls, n) => {
+      const d = el('span', { className: 'seg ' + cls, title: cls + ': ' + bytes(n) })
+      d.style.width = (100 * n / total) + '%'
+      return d
+    }
+    const bar = el('div', { className: 'bar', role: 'img' }, part('used', t.used_bytes), part('locked', t.locked_bytes))
+    bar.setAttribute('aria-label', bytes(t.used_bytes) + ' used, ' + bytes(t.locked_bytes) + ' locked, ' + bytes(free) + ' free of ' + bytes(t.total_bytes))
+    const expires = new Date(t.expires * 1000)
+    const li = el('li', {},
+      el('h3', { textContent: t.name }), bar,
+      el('p', { textContent: bytes(t.used_bytes) + ' used, ' + bytes(t.locked_bytes) + ' locked, ' + bytes(free) + ' free of ' + bytes(t.total_bytes) +
+        (expires > new Date() ? '; expires ' : '; expired ') + expires.toISOString().slice(0, 10) }))
+    li.dataset.territory = t.name
+    list.append(li)
+  }
 }
 
 async function loadFiles () {
