@@ -115,6 +115,32 @@ func (c *Client) Height(ctx context.Context) (int64, error) {
 	return st.SyncInfo.LatestBlockHeight, nil
 }
 
+// Block is a committed block as a console shows it.
+type Block struct {
+	Height int64     `json:"height"`
+	Time   time.Time `json:"time"`
+	Txs    int       `json:"txs"`
+}
+
+// RecentBlocks returns the last n (at most 20) committed blocks, newest
+// first.
+func (c *Client) RecentBlocks(ctx context.Context, n int) ([]Block, error) {
+	h, err := c.Height(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n = min(max(n, 1), 20)
+	res, err := c.rpc.BlockchainInfo(ctx, max(1, h-int64(n)+1), h)
+	if err != nil {
+		return nil, transport(err)
+	}
+	out := make([]Block, 0, len(res.BlockMetas))
+	for _, m := range res.BlockMetas {
+		out = append(out, Block{Height: m.Header.Height, Time: m.Header.Time, Txs: m.NumTxs})
+	}
+	return out, nil
+}
+
 // WaitReady waits until the validator answers and has committed a block.
 func (c *Client) WaitReady(ctx context.Context) error {
 	for {

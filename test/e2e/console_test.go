@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/deoss/deoss/internal/gateway/console"
+	"github.com/deoss/deoss/internal/types"
 )
 
 // chromium finds Debian's Chromium; without it the browser tests are
@@ -187,8 +188,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the page downloaded bytes with SHA-256 %s, want %x (%v)", got, sum, err)
 	}
 
+	// The file's page: its 12 columns on their nodes, all healthy once
+	// stored.
+	parsed, err := types.ParseFID(fid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.WaitStored(parsed, 3*time.Minute)
+	do("file page", chromedp.Click(chromedp.CSS(row+" a.name")), chromedp.WaitVisible(chromedp.CSS("#columns li:nth-child(12)")))
+	healthy, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#columns li.healthy').length`))
+	if err != nil || healthy != 12 {
+		t.Fatalf("the file's page shows %d healthy columns, want 12 (%v)", healthy, err)
+	}
+	shot("file")
+	// Back to the list, drawn anew (a row of the load before would go
+	// from under the click).
+	gen, err := chromedp.Run(ctx, chromedp.Evaluate[int](`filesGen`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row = fmt.Sprintf(`tr[data-fid=%q][data-gen="%d"]`, fid, gen+1)
+	do("back to the list", chromedp.Click(chromedp.CSS("#nav-files")), chromedp.WaitVisible(chromedp.CSS(row)))
+
 	do("delete", chromedp.Click(chromedp.CSS(row+" button.delete")), chromedp.Click(chromedp.CSS(row+" button.delete")),
-		chromedp.WaitNotPresent(chromedp.CSS(row)))
+		chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`tr[data-fid=%q]`, fid))))
 
 	do("space", chromedp.Click(chromedp.CSS("#nav-space")), chromedp.WaitVisible(chromedp.CSS(`#territories li[data-territory="home"] .bar`)))
 	if txt := text(`#territories li[data-territory="home"] p`); !strings.Contains(txt, "free of 4.0 GiB") {
@@ -200,6 +223,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	nodes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#nodes tbody tr').length`))
 	if err != nil || nodes != 12 {
 		t.Fatalf("the network page shows %d nodes, want 12 (%v)", nodes, err)
+	}
+	// The chain's latest blocks and the repair histogram, where the
+	// stored file counts at 12 healthy columns.
+	do("chain and repair", chromedp.WaitVisible(chromedp.CSS("#blocks tbody tr")), chromedp.WaitVisible(chromedp.CSS(`#health li[data-healthy="12"]`)))
+	if h := text("#chain-height"); !strings.HasPrefix(h, "height ") || h == "height 0" {
+		t.Fatalf("chain height shown: %q", h)
 	}
 	shot("network")
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
 	"github.com/deoss/deoss/internal/gateway/console"
 	"github.com/deoss/deoss/internal/httpapi"
 	"github.com/deoss/deoss/internal/ledger"
@@ -25,6 +26,7 @@ func (a *API) consoleRoutes(mux *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /console/space", a.signed(a.consoleSpace))
+	mux.HandleFunc("GET /console/chain", a.signed(a.consoleChain))
 	mux.HandleFunc("GET /console/me", func(w http.ResponseWriter, r *http.Request) {
 		user, ok := a.Console.Account(r)
 		if !ok {
@@ -111,5 +113,28 @@ func (a *API) consoleSpace(w http.ResponseWriter, r *http.Request, user types.Ad
 		ts = []ledger.Territory{}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, ts)
+	return nil
+}
+
+// blockLister reads the chain's latest blocks (the gateway's chain view).
+type blockLister interface {
+	RecentBlocks(ctx context.Context, n int) ([]chain.Block, error)
+}
+
+// consoleChain answers the chain's height and its last ten blocks.
+func (a *API) consoleChain(w http.ResponseWriter, r *http.Request, _ types.Address) error {
+	bl, ok := a.Chain.(blockLister)
+	if !ok {
+		return httpapi.Errorf(http.StatusNotImplemented, "no_blocks", "this gateway cannot list blocks")
+	}
+	blocks, err := bl.RecentBlocks(r.Context(), 10)
+	if err != nil {
+		return err
+	}
+	var height int64
+	if len(blocks) > 0 {
+		height = blocks[0].Height
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"height": height, "blocks": blocks})
 	return nil
 }

@@ -396,6 +396,9 @@ type Location struct {
 	Node     types.Address `json:"node"`
 	Endpoint string        `json:"endpoint"`
 	Reported bool          `json:"reported"`
+	// Down says why the column is not healthy (its node suspect, faulty
+	// or exiting, or the column lost); empty when it is.
+	Down string `json:"down,omitempty"`
 }
 
 func (a *API) location(w http.ResponseWriter, r *http.Request) error {
@@ -412,7 +415,7 @@ func (a *API) location(w http.ResponseWriter, r *http.Request) error {
 		if c.Node == (types.Address{}) {
 			continue // an empty file has no columns
 		}
-		out = append(out, Location{Column: j, Node: c.Node, Endpoint: ends[c.Node], Reported: c.Reported})
+		out = append(out, Location{Column: j, Node: c.Node, Endpoint: ends[c.Node], Reported: c.Reported, Down: c.Down})
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"fid": f.FID, "state": f.Chain.State, "columns": out})
 	return nil
@@ -449,6 +452,7 @@ type NodeInfo struct {
 	// The chain's proof record: proofs passed and missed (or wrong).
 	ProofsPassed uint64 `json:"proofs_passed"`
 	ProofsMissed uint64 `json:"proofs_missed"`
+	Stake        uint64 `json:"stake"`
 }
 
 func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
@@ -467,7 +471,7 @@ func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
 	out := make([]NodeInfo, len(ns))
 	for i, n := range ns {
 		out[i] = NodeInfo{Address: n.Address, Endpoint: n.Endpoint, State: n.State, Capacity: n.Capacity, Used: n.Assigned, Score: scheduler.PriorScore(),
-			ProofsPassed: n.Passed, ProofsMissed: n.Missed}
+			ProofsPassed: n.Passed, ProofsMissed: n.Missed, Stake: n.Stake}
 		if j, ok := scores[n.Address]; ok {
 			out[i].Score, out[i].Cooldown = sc[j].Score, sc[j].CooldownUntil
 		}

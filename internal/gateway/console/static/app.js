@@ -36,18 +36,51 @@ function el (tag, props = {}, ...kids) {
 
 // --- pages
 
-const pages = ['files', 'upload', 'space', 'network']
+const pages = ['files', 'upload', 'space', 'network', 'file']
 
 function show () {
-  const page = pages.includes(location.hash.slice(1)) ? location.hash.slice(1) : 'files'
+  const [hash, arg] = location.hash.slice(1).split('/')
+  const page = pages.includes(hash) ? hash : 'files'
   for (const p of pages) {
     $('#page-' + p).hidden = p !== page
     const a = $('#nav-' + p)
+    if (!a) continue
     if (p === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current')
   }
+  if (page === 'file') loadFile(arg)
   if (page === 'files') loadFiles()
   if (page === 'network') loadNodes()
   if (page === 'space') loadSpace()
+}
+
+// A file's columns as a map of nodes: healthy, suspect, faulty (or
+// exiting), missing (lost, or not reported yet).
+async function loadFile (fid) {
+  const list = $('#columns')
+  list.replaceChildren()
+  $('#file-info').textContent = fid
+  let loc
+  try {
+    loc = await (await api('/file/location/' + fid)).json()
+  } catch (e) {
+    $('#file-info').textContent = fid + ': ' + e.message
+    return
+  }
+  const nodes = await (await api('/nodes')).json()
+  const state = {}
+  for (const n of nodes) state[n.address] = n.state
+  $('#file-info').textContent = fid + ' (' + loc.state + ')'
+  for (const c of loc.columns) {
+    let cls = 'healthy'
+    if (c.down === 'lost' || !c.reported) cls = 'missing'
+    else if (c.down === 'faulty' || c.down === 'exiting') cls = 'faulty'
+    else if (c.down === 'suspect' || state[c.node] === 'suspect') cls = 'suspect'
+    const li = el('li', { className: 'col ' + cls, title: cls },
+      el('strong', { textContent: 'column ' + c.column }), el('span', { textContent: cls }),
+      el('span', { className: 'fid', textContent: c.node.slice(0, 13) + '…' }))
+    li.dataset.column = c.column
+    list.append(li)
+  }
 }
 
 async function loadSpace () {
@@ -75,8 +108,13 @@ async function loadSpace () {
   }
 }
 
+// filesGen counts the list's loads: each row says which load drew it.
+let filesGen = 0
+
 async function loadFiles () {
+  const gen = ++filesGen
   const files = await (await api('/files/' + me.account)).json()
+  if (gen !== filesGen) return // a later load is under way
   const body = $('#files tbody')
   body.replaceChildren()
   $('#files-empty').hidden = files.length > 0
@@ -88,20 +126,63 @@ async function loadFiles () {
       try { await api('/file/' + f.fid, { method: 'DELETE' }); loadFiles() } catch (e) { del.textContent = 'Failed: ' + e.message }
     })
     const link = el('a', { href: '/file/download/' + f.fid, download: f.name, className: 'download', textContent: 'Download' })
+    // A share link is signed by the owner's key, which never enters the
+    // browser: the page gives the command that prints one.
+    const share = el('button', { type: 'button', className: 'share', textContent: 'Share' })
+    share.addEventListener('click', () => {
+      share.replaceWith(el('code', { className: 'share-cmd', textContent: 'deoss share ' + f.fid + ' --for 24h' }))
+    })
     const row = el('tr', {},
-      el('td', {}, el('div', { textContent: f.name }), el('div', { className: 'fid', textContent: f.fid })),
+      el('td', {}, el('a', { href: '#file/' + f.fid, className: 'name', textContent: f.name }), el('div', { className: 'fid', textContent: f.fid })),
       el('td', { textContent: bytes(f.size) }),
       el('td', { className: 'state-' + f.state, textContent: f.state }),
       el('td', { textContent: f.territory }),
       el('td', { textContent: f.packed ? 'yes' : '' }),
-      el('td', {}, link, ' ', del))
+      el('td', {}, link, ' ', share, ' ', del))
     row.dataset.fid = f.fid
     row.dataset.name = f.name
+    row.dataset.gen = gen
     body.append(row)
   }
 }
 
+async function loadChain () {
+  const c = await (await api('/console/chain')).json()
+  $('#chain-height').textContent = 'height ' + c.height
+  const body = $('#blocks tbody')
+  body.replaceChildren()
+  for (const b of c.blocks) {
+    body.append(el('tr', {}, el('td', { textContent: String(b.height) }), el('td', { textContent: new Date(b.time).toISOString().replace('T', ' ').slice(0, 19) }),
+      el('td', { textContent: String(b.txs) })))
+  }
+}
+
+// The repair picture: files by how many of their 12 columns are healthy
+// (a bar each), the queue of orders and the time it would take.
+async function loadRepair () {
+  const st = await (await api('/repair/status')).json()
+  const hist = $('#health')
+  hist.replaceChildren()
+  const most = Math.max(1, ...st.health.map((h) => h.files))
+  st.health.forEach((h, healthy) => {
+    const bar = el('span', { className: 'hbar' })
+    bar.style.width = (100 * h.files / most) + '%'
+    const li = el('li', {}, el('span', { className: 'hlabel', textContent: healthy + ' healthy' }), bar,
+      el('span', { textContent: h.files + ' files, ' + bytes(h.bytes) }))
+    li.dataset.healthy = healthy
+    li.dataset.files = h.files
+    hist.append(li)
+  })
+  const orders = st.queue.reduce((n, q) => n + q.orders, 0)
+  $('#repair-summary').textContent = orders === 0 && st.claims === 0
+    ? 'Nothing to repair.'
+    : orders + ' repair orders queued, ' + st.claims + ' being rebuilt; ' +
+      (st.eta_seconds >= 0 ? 'about ' + st.eta_seconds + ' s to clear at ' + bytes(st.rate_bytes_per_second) + '/s' : 'no repair rate measured yet')
+}
+
 async function loadNodes () {
+  loadChain()
+  loadRepair()
   const nodes = await (await api('/nodes')).json()
   const body = $('#nodes tbody')
   body.replaceChildren()
@@ -113,6 +194,7 @@ async function loadNodes () {
       el('td', { textContent: n.score.toFixed(2) }),
       el('td', { textContent: bytes(n.used) + ' of ' + bytes(n.capacity) }),
       el('td', { textContent: n.proofs_passed + ' passed, ' + n.proofs_missed + ' missed' }),
+      el('td', { textContent: String(n.stake) }),
       el('td', { textContent: n.cooldown_until || '' })))
   }
 }
