@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -17,15 +16,10 @@ import (
 type App struct {
 	abci.BaseApplication
 
-	mu     sync.Mutex // CometBFT calls from several connections; not queries
+	mu     sync.Mutex // CometBFT calls from several connections
 	st     *store
 	l      *ledger.Ledger
 	height int64 // the block being finalized
-	time   int64 // its time
-	// committed is the time of the last committed block, for queries,
-	// which read the committed store without mu: a query does not wait
-	// for a block to be applied and made durable.
-	committed atomic.Int64
 }
 
 var _ abci.Application = (*App)(nil)
@@ -97,7 +91,7 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.height, a.time = req.Height, req.Time.Unix()
+	a.height = req.Height
 	a.l.BeginBlock(req.Height, req.Time.Unix(), req.Hash)
 	res := &abci.ResponseFinalizeBlock{TxResults: make([]*abci.ExecTxResult, len(req.Txs))}
 	for i, tx := range req.Txs {
@@ -119,14 +113,15 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		// go on. Stop rather than diverge.
 		return nil, fmt.Errorf("persist block %d: %w", a.height, err)
 	}
-	a.committed.Store(a.time)
 	return &abci.ResponseCommit{}, nil
 }
 
 // Query answers ledger queries; the path is the ledger's query path.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	h, _ := a.st.last()
-	b, err := a.l.QueryAt(req.Path, a.committed.Load())
+	b, err := a.l.Query(req.Path)
 	if err != nil {
 		return &abci.ResponseQuery{Code: uint32(ledger.CodeOf(err)), Log: err.Error(), Codespace: "deoss", Height: h}, nil
 	}

@@ -138,7 +138,7 @@ func (v *Validator) Run(ctx context.Context, ready chan<- struct{}) error {
 		}
 		return db, err
 	}
-	n, err := node.NewNode(cfg, pv, nodeKey, proxy.NewConnSyncLocalClientCreator(app),
+	n, err := node.NewNode(cfg, pv, nodeKey, proxy.NewLocalClientCreator(app),
 		node.DefaultGenesisDocProviderFunc(cfg), provider,
 		node.DefaultMetricsProvider(cfg.Instrumentation), slogAdapter{v.log})
 	if err != nil {

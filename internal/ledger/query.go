@@ -40,19 +40,14 @@ import (
 // The lists (gateways, nodes, files) come in pages of at most MaxPage
 // entries in key order: a path may end in "?after=<address or fid>" (the
 // last entry of the page before) and "&limit=<n>".
-func (l *Ledger) Query(path string) ([]byte, error) { return l.QueryAt(path, l.now) }
-
-// QueryAt is Query with the latest block time given: it reads only the
-// committed store, so it may run while a block is applied (the caller keeps
-// the time, which the block being applied changes).
-func (l *Ledger) QueryAt(path string, now int64) ([]byte, error) {
+func (l *Ledger) Query(path string) ([]byte, error) {
 	path, rawq, _ := strings.Cut(path, "?")
 	pg, err := parsePage(rawq)
 	if err != nil {
 		return nil, err
 	}
 	vals, _ := url.ParseQuery(rawq) // parsePage refused a bad one
-	q := querier{s: state{newOverlay(l.base)}, page: pg, now: now, vals: vals}
+	q := querier{s: state{newOverlay(l.base)}, page: pg, now: l.now, vals: vals}
 	v, err := q.answer(strings.Trim(path, "/"))
 	if err != nil {
 		return nil, err
