@@ -70,10 +70,12 @@ func TestPackedObjects(t *testing.T) {
 		st, _, body := get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil)
 		// Eight downloads at once per address: a worker's next request can
 		// reach the gateway before its last one let go of its slot. A 429
-		// says when to come back, as a client would.
-		for try := 0; st == http.StatusTooManyRequests && try < 5; try++ {
-			time.Sleep(time.Second)
-			st, _, body = get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil)
+		// is asked again until a slot is free, as a client would.
+		if st == http.StatusTooManyRequests {
+			testutil.Eventually(30*time.Second, 50*time.Millisecond, func() bool {
+				st, _, body = get(t, n.Gateways[g].URL+"/file/download/"+oids[i].String(), nil)
+				return st != http.StatusTooManyRequests
+			})
 		}
 		if st != http.StatusOK || !bytes.Equal(body, objs[i]) {
 			t.Errorf("object %d at gateway %d %s: %d", i, g, when, st)

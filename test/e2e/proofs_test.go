@@ -80,10 +80,9 @@ func TestProofsCatchALosingNode(t *testing.T) {
 	lose()
 	stake := node(loser.Address).Stake
 	sleeper.Stop()
-	frozen := time.Now()
 	suspect := false
 	waitFor("the losing node turns faulty", 3*time.Minute, func() bool {
-		if sleeper != nil && time.Since(frozen) > 13*time.Second {
+		if sleeper != nil && node(sleeper.Address).Missed > 0 { // frozen until it missed a deadline
 			sleeper.Cont()
 			sleeper = nil
 		}
@@ -93,10 +92,10 @@ func TestProofsCatchALosingNode(t *testing.T) {
 		return st == ledger.NodeFaulty
 	})
 	if sleeper != nil {
-		// The loser may turn faulty first: the sleeper's freeze is 13 s
-		// all the same (three epochs, so it misses a deadline), not as long
-		// as the other wait took (CI saw it freed after a few seconds).
-		time.Sleep(time.Until(frozen.Add(13 * time.Second)))
+		// The loser may turn faulty first: the sleeper stays frozen until
+		// the chain counts a proof it missed (CI saw it freed after a few
+		// seconds, before any deadline passed).
+		waitFor("the frozen node misses a proof", 2*time.Minute, func() bool { return node(sleeper.Address).Missed > 0 })
 		sleeper.Cont()
 	}
 	ln := node(loser.Address)
