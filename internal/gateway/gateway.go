@@ -258,7 +258,7 @@ func (g *Gateway) Run(ctx context.Context, ready chan<- string) error {
 	}
 	defer replay.Close()
 	deps := api.Deps{Chain: view, Ingest: in, Sessions: sessions, Work: area, Queue: queue, Reader: rd, Cache: fc, Scores: sched, Registry: reg, Log: g.log,
-		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure, Console: console.NewSessions(time.Now)}
+		Self: g.key.Address(), Replay: replay, AllowInsecure: g.cfg.AllowInsecure, Console: console.NewSessions(time.Now), ShareKey: g.key}
 	var s3srv *s3.Server
 	if g.cfg.S3Listen != "" && !g.cfg.CacheOnly {
 		keys, err := s3.OpenKeys(filepath.Join(g.home, "s3keys.db"), g.key.Seed())
@@ -399,24 +399,33 @@ type chainView struct {
 	*chain.Client
 	signer *chain.Signer
 	self   types.Address
-	authz  *ttlcache.Cache[types.Address, bool] // users seen authorizing this gateway
+	authz  *ttlcache.Cache[authzKey, bool] // users seen authorizing gateways
 }
 
+// authzKey is a user and a gateway it authorizes.
+type authzKey struct{ user, gateway types.Address }
+
 func newChainView(c *chain.Client, key *auth.Key) *chainView {
-	return &chainView{Client: c, signer: c.Signer(key), self: key.Address(), authz: ttlcache.New[types.Address, bool](10*time.Second, 100_000)}
+	return &chainView{Client: c, signer: c.Signer(key), self: key.Address(), authz: ttlcache.New[authzKey, bool](10*time.Second, 100_000)}
 }
 
 // Authorized reports whether user authorized this gateway; a positive answer
 // is kept 10 s (a revoke takes effect within that).
 func (v *chainView) Authorized(ctx context.Context, user types.Address) (bool, error) {
-	if _, ok := v.authz.Get(user); ok {
+	return v.Authorizes(ctx, user, v.self)
+}
+
+// Authorizes reports whether user authorized gateway (kept as Authorized).
+func (v *chainView) Authorizes(ctx context.Context, user, gateway types.Address) (bool, error) {
+	k := authzKey{user, gateway}
+	if _, ok := v.authz.Get(k); ok {
 		return true, nil
 	}
 	gws, err := v.Client.Authorized(ctx, user)
-	if err != nil || !slices.Contains(gws, v.self) {
+	if err != nil || !slices.Contains(gws, gateway) {
 		return false, err
 	}
-	v.authz.Put(user, true)
+	v.authz.Put(k, true)
 	return true, nil
 }
 

@@ -69,7 +69,8 @@ type UserFile struct {
 	Territory string    `json:"territory"`
 	Size      uint64    `json:"size"`
 	State     string    `json:"state"`
-	Packed    bool      `json:"packed,omitempty"` // FID is an OID: the object lies in a pack
+	Packed    bool      `json:"packed,omitempty"`  // FID is an OID: the object lies in a pack
+	Private   bool      `json:"private,omitempty"` // served to its owners only (or by a share link)
 }
 
 // NodeColumn is one column a node is assigned.
@@ -335,9 +336,9 @@ func (q querier) userFiles(a types.Address) []UserFile {
 			return
 		}
 		if f, ok := load[File](q.s, fidKey(fid)); ok {
-			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: f.Layout.Size, State: f.State})
+			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: f.Layout.Size, State: f.State, Private: o.Private})
 		} else if p, ok := load[PackedObject](q.s, packedKey(fid)); ok {
-			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: p.Length, State: FileStored, Packed: true})
+			out = append(out, UserFile{FID: fid, Name: o.Name, Territory: o.Territory, Size: p.Length, State: FileStored, Packed: true, Private: o.Private})
 		}
 	})
 	return out

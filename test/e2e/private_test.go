@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/deoss/deoss/internal/auth"
+	"github.com/deoss/deoss/internal/chain"
+	"github.com/deoss/deoss/internal/ledger"
 	"github.com/deoss/deoss/sdk"
 )
 
@@ -92,5 +94,82 @@ func TestPrivateFiles(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(data), string(b)) {
 		t.Fatalf("public file: %d", resp.StatusCode)
+	}
+}
+
+// TestGatewayShareLinks: the console's share links, which the gateway
+// signs for an owner (POST /console/share), read the owner's private file
+// without a key, are refused with their owner swapped, are made only for
+// owners and for at most 7 days, and stop reading once the owner revokes
+// the gateway.
+func TestGatewayShareLinks(t *testing.T) {
+	n := Start(t, Options{Nodes: -1})
+	gw := n.Gateways[0]
+	data := randomBytes(2121, 9000)
+	resp := n.Do(nil, "PUT", gw.URL+"/object/shared.bin?territory=home&private=true", bytes.NewReader(data), int64(len(data)), nil)
+	var rec struct {
+		FID sdk.FID `json:"fid"`
+	}
+	json.NewDecoder(resp.Body).Decode(&rec)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("put: %d", resp.StatusCode)
+	}
+	share := func(who *auth.Key, d string) (int, string) {
+		t.Helper()
+		resp := n.Do(who, "POST", gw.URL+"/console/share/"+rec.FID.String()+"?for="+d, nil, 0, nil)
+		defer resp.Body.Close()
+		var m struct {
+			URL  string `json:"url"`
+			Code string `json:"code"`
+		}
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m.URL + m.Code
+	}
+	st, link := share(nil, "1h")
+	if st != 200 || !strings.HasPrefix(link, "/file/download/"+rec.FID.String()+"?") {
+		t.Fatalf("share: %d %s", st, link)
+	}
+	st, _, body := get(t, gw.URL+link, nil)
+	if st != 200 {
+		t.Fatalf("the gateway's link: %d %s", st, body)
+	}
+	mustEqual(t, "through the gateway's link", body, data)
+
+	// The owner swapped for another account: the signature no longer holds.
+	other := chain.DevAccount("e2e-share-other")
+	for _, m := range []ledger.Msg{{Faucet: &ledger.Faucet{}}, {Authorize: &ledger.Authorize{Gateway: gw.Address}}} {
+		if _, err := n.Chain.Signer(other).Submit(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(link)
+	q := u.Query()
+	q.Set("for", other.Address().String())
+	if st, _, body := get(t, gw.URL+u.Path+"?"+q.Encode(), nil); st != 403 || !bytes.Contains(body, []byte("bad_share_link")) {
+		t.Fatalf("a link with its owner swapped: %d %s", st, body)
+	}
+	if st, msg := share(other, "1h"); st != 403 || msg != "not_owner" {
+		t.Fatalf("a link asked for by a non-owner: %d %s", st, msg)
+	}
+	if st, msg := share(nil, "169h"); st != 400 || msg != "bad_duration" {
+		t.Fatalf("a link for longer than 7 days: %d %s", st, msg)
+	}
+
+	// The owner revokes the gateway: its links stop (its authorization
+	// answers are kept up to 10 s).
+	if _, err := n.Chain.Signer(n.User).Submit(context.Background(), ledger.Msg{Revoke: &ledger.Revoke{Gateway: gw.Address}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, _, body := get(t, gw.URL+link, nil)
+		if st == 403 && bytes.Contains(body, []byte("bad_share_link")) {
+			break
+		}
+		if st != 200 || time.Now().After(deadline) {
+			t.Fatalf("the link after the owner revoked the gateway: %d %s", st, body)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

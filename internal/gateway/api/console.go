@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/deoss/deoss/internal/auth"
 	"github.com/deoss/deoss/internal/chain"
@@ -27,6 +29,7 @@ func (a *API) consoleRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /console/space", a.signed(a.consoleSpace))
 	mux.HandleFunc("GET /console/chain", a.signed(a.consoleChain))
+	mux.HandleFunc("POST /console/share/{fid}", a.signed(a.consoleShare))
 	mux.HandleFunc("GET /console/me", func(w http.ResponseWriter, r *http.Request) {
 		user, ok := a.Console.Account(r)
 		if !ok {
@@ -136,5 +139,39 @@ func (a *API) consoleChain(w http.ResponseWriter, r *http.Request, _ types.Addre
 		height = blocks[0].Height
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"height": height, "blocks": blocks})
+	return nil
+}
+
+// defaultShare is how long a console share link is good unless ?for= says.
+const defaultShare = 24 * time.Hour
+
+// consoleShare makes a share link to one of the account's files, signed
+// by this gateway for them (auth.ShareForQuery): the console holds no user
+// key, so the gateway the account authorized vouches for it, and the link
+// stops reading when the account deauthorizes the gateway.
+func (a *API) consoleShare(w http.ResponseWriter, r *http.Request, user types.Address) error {
+	if a.ShareKey == nil {
+		return httpapi.Errorf(http.StatusNotImplemented, "no_share", "this gateway does not make share links")
+	}
+	d := defaultShare
+	if v := r.URL.Query().Get("for"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 || d > auth.MaxShareLifetime {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_duration", "for=%q: want a duration such as 24h, at most %s", v, auth.MaxShareLifetime)
+		}
+	}
+	f, err := a.resolve(r)
+	if err != nil {
+		return err
+	}
+	if owners, _ := f.Access(); !slices.Contains(owners, user) {
+		return httpapi.Errorf(http.StatusForbidden, "not_owner", "%s does not own %s", user, f.FID)
+	}
+	exp := a.now().Add(d).Truncate(time.Second)
+	q := auth.ShareForQuery(a.ShareKey, user, f.FID, exp)
+	httpapi.WriteJSON(w, http.StatusOK, struct {
+		URL     string    `json:"url"`
+		Expires time.Time `json:"expires"`
+	}{"/file/download/" + f.FID.String() + "?" + q.Encode(), exp.UTC()})
 	return nil
 }

@@ -624,7 +624,8 @@ func (a *API) peerFragment(w http.ResponseWriter, r *http.Request) error {
 
 // mayRead lets a request read f: any request when f is public; when it is
 // private, a request signed by an owner or carrying a share link an owner
-// made (auth.VerifyShare). It reports whether f is private.
+// made, or a gateway the owner authorizes made for them (auth.VerifyShare).
+// It reports whether f is private.
 func (a *API) mayRead(r *http.Request, f *read.File) (bool, error) {
 	owners, private := f.Access()
 	if !private {
@@ -632,12 +633,21 @@ func (a *API) mayRead(r *http.Request, f *read.File) (bool, error) {
 	}
 	owner := func(x types.Address) bool { return slices.Contains(owners, x) }
 	if q := r.URL.Query(); auth.IsShare(q) {
-		by, err := auth.VerifyShare(q, f.FID, a.now())
+		sh, err := auth.VerifyShare(q, f.FID, a.now())
 		if err != nil {
 			return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "%v", err)
 		}
-		if !owner(by) {
-			return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "the link was made by %s, who does not own %s", by, f.FID)
+		if !owner(sh.For) {
+			return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "the link was made for %s, who does not own %s", sh.For, f.FID)
+		}
+		if sh.Delegated() {
+			ok, err := a.Chain.Authorizes(r.Context(), sh.For, sh.By)
+			if err != nil {
+				return true, err
+			}
+			if !ok {
+				return true, httpapi.Errorf(http.StatusForbidden, "bad_share_link", "the link was made by the gateway %s, which %s does not authorize (any more)", sh.By, sh.For)
+			}
 		}
 		return true, nil
 	}

@@ -37,6 +37,9 @@ import (
 type Chain interface {
 	// Authorized reports whether user authorized this gateway.
 	Authorized(ctx context.Context, user types.Address) (bool, error)
+	// Authorizes reports whether user authorized gateway (share links a
+	// gateway made for its console's users).
+	Authorizes(ctx context.Context, user, gateway types.Address) (bool, error)
 	// Nodes lists the storage nodes.
 	Nodes(ctx context.Context) ([]ledger.Node, error)
 	// Submit sends a message signed by the gateway and waits for its block
@@ -90,6 +93,9 @@ type Deps struct {
 	// Console, when set, serves the web console and lets its signed-in
 	// sessions make the requests a signature makes (authorize).
 	Console *console.Sessions
+	// ShareKey, when set, is the gateway's key: it signs the share links
+	// console users ask for (auth.ShareForQuery).
+	ShareKey *auth.Key
 }
 
 // Packing takes small objects into shared packs (pack.Packer).

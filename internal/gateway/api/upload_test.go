@@ -34,6 +34,11 @@ func (c *fakeChain) Authorized(_ context.Context, u types.Address) (bool, error)
 	return c.authorized[u], nil
 }
 
+// Authorizes: the fake's users authorize only the gateway under test.
+func (c *fakeChain) Authorizes(ctx context.Context, u, _ types.Address) (bool, error) {
+	return c.Authorized(ctx, u)
+}
+
 func (c *fakeChain) Territory(_ context.Context, o types.Address, name string) (*ledger.Territory, error) {
 	t, ok := c.territories[o.String()+"/"+name]
 	if !ok {

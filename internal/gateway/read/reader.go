@@ -224,13 +224,13 @@ func (rd *Reader) Files(ctx context.Context, owner types.Address) ([]ledger.User
 	}
 	for _, r := range recs {
 		if r.Owner == owner && !seen[r.FID] {
-			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending"})
+			out = append(out, ledger.UserFile{FID: r.FID, Name: r.Name, Territory: r.Territory, Size: r.Size, State: "pending", Private: r.Private})
 		}
 	}
 	if rd.packs != nil && rd.packs.buf != nil {
 		for _, o := range rd.packs.buf.Owned(owner) {
 			if !seen[o.OID] {
-				out = append(out, ledger.UserFile{FID: o.OID, Name: o.Name, Territory: o.Territory, Size: o.Length, State: pipeline.Buffered, Packed: true})
+				out = append(out, ledger.UserFile{FID: o.OID, Name: o.Name, Territory: o.Territory, Size: o.Length, State: pipeline.Buffered, Packed: true, Private: o.Private})
 			}
 		}
 	}
