@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/deoss/deoss/internal/gateway/console"
@@ -213,6 +215,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("delete", chromedp.Click(chromedp.CSS(row+" button.delete")), chromedp.Click(chromedp.CSS(row+" button.delete")),
 		chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`tr[data-fid=%q]`, fid))))
 
+	privateUpload(t, n, ctx, dir, do, shot)
+
 	do("space", chromedp.Click(chromedp.CSS("#nav-space")), chromedp.WaitVisible(chromedp.CSS(`#territories li[data-territory="home"] .bar`)))
 	if txt := text(`#territories li[data-territory="home"] p`); !strings.Contains(txt, "free of 4.0 GiB") {
 		t.Fatalf("the space page says %q of the 4 GiB territory home", txt)
@@ -226,11 +230,95 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// The chain's latest blocks and the repair histogram, where the
 	// stored file counts at 12 healthy columns.
-	do("chain and repair", chromedp.WaitVisible(chromedp.CSS("#blocks tbody tr")), chromedp.WaitVisible(chromedp.CSS(`#health li[data-healthy="12"]`)))
+	do("chain and repair", chromedp.WaitVisible(chromedp.CSS("#blocks tbody tr")), chromedp.WaitVisible(chromedp.CSS(`#health li[data-healthy="12"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#queue-empty")))
 	if h := text("#chain-height"); !strings.HasPrefix(h, "height ") || h == "height 0" {
 		t.Fatalf("chain height shown: %q", h)
 	}
 	shot("network")
 
 	do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signed-out")))
+}
+
+// privateUpload: a private upload through the page, reloaded in the
+// middle, resumes from the offset the gateway confirmed when the file is
+// picked again; its Share button gives a link that reads it without the
+// session, and its Download button saves it through the browser.
+func privateUpload(t *testing.T, n *Network, ctx context.Context, dir string, do func(string, ...chromedp.Action[chromedp.Void]), shot func(string)) {
+	t.Helper()
+	size := 24 << 20
+	data := randomBytes(2424, size)
+	file := filepath.Join(dir, "private-24mib.bin")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	li := `#uploads li[data-name="private-24mib.bin"]`
+	// The page's connection stalls after its first PATCH (the XHRs after
+	// it are never sent), as a link that drops does; then the page is
+	// reloaded.
+	do("private upload, stalled", chromedp.Click(chromedp.CSS("#nav-upload")), chromedp.WaitVisible(chromedp.CSS("#drop")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#private').checked = true;
+			(() => { const send = XMLHttpRequest.prototype.send; let n = 0
+				XMLHttpRequest.prototype.send = function (b) { if (n++ === 0) send.call(this, b) } })()`),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file}),
+		chromedp.WaitVisible(chromedp.CSS(li+`[data-offset="4194304"]`)))
+	do("reload and pick again", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)), chromedp.WaitVisible(chromedp.CSS("#drop")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#private').checked = true`),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file}),
+		chromedp.WaitVisible(chromedp.CSS(li+".done")))
+	resumed, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(li), "data-resumed"))
+	if err != nil || resumed.Value != "4194304" {
+		t.Fatalf("after the reload the upload resumed at %q, want 4194304 (%v)", resumed.Value, err)
+	}
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(li), "data-fid"))
+	if err != nil || attr.Value == "" {
+		t.Fatalf("resumed upload: fid %q (%v)", attr.Value, err)
+	}
+	fid := attr.Value
+
+	row := fmt.Sprintf(`tr[data-fid=%q]`, fid)
+	do("share", chromedp.Click(chromedp.CSS("#nav-files")), chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.Click(chromedp.CSS(row+" button.share")), chromedp.WaitVisible(chromedp.CSS(row+" + tr input.share-url")))
+	shot("files-shared")
+	link, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, row+" + tr input.share-url")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := get(t, n.Gateways[0].URL+"/file/download/"+fid, nil); st != 401 {
+		t.Fatalf("the private file without the link: %d", st)
+	}
+	st, _, body := get(t, link, nil)
+	if got := sha256.Sum256(body); st != 200 || got != sum {
+		t.Fatalf("the share link %s: %d, SHA-256 %x, want %x", link, st, got, sum)
+	}
+
+	// Download: the browser saves the file (through a 5-minute link the
+	// page asks for, as the plain one needs a signature).
+	saved := filepath.Join(dir, "downloads")
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	do("download", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: saved, EventsEnabled: new(true)})
+		return err
+	}), chromedp.Click(chromedp.CSS(row+" a.download")))
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("the browser cancelled the download")
+		}
+		if ev.State != browser.DownloadProgressStateCompleted {
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(saved, ev.GUID))
+		if err != nil || sha256.Sum256(got) != sum {
+			t.Fatalf("the browser saved %d bytes, not the file (%v)", len(got), err)
+		}
+		break
+	}
+	if want := n.Put(0, "native.bin", bytes.NewReader(data), int64(size), nil); want.String() != fid {
+		t.Fatalf("reloaded and resumed: FID %s, the native upload's is %s", fid, want)
+	}
 }

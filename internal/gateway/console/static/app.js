@@ -126,11 +126,34 @@ async function loadFiles () {
       try { await api('/file/' + f.fid, { method: 'DELETE' }); loadFiles() } catch (e) { del.textContent = 'Failed: ' + e.message }
     })
     const link = el('a', { href: '/file/download/' + f.fid, download: f.name, className: 'download', textContent: 'Download' })
-    // A share link is signed by the owner's key, which never enters the
-    // browser: the page gives the command that prints one.
+    // A private file is read with the console's session only through a
+    // short share link: a navigation carries the cookie but not the
+    // console header, so the plain link would be refused.
+    if (f.private) {
+      link.addEventListener('click', async (e) => {
+        if (link.dataset.shared === '1') return
+        e.preventDefault()
+        try {
+          link.href = await shareURL(f.fid, '5m')
+          link.dataset.shared = '1'
+          link.click() // the link's own download, with the link in place
+          link.dataset.shared = '' // the next click asks again: this one lasts 5 minutes
+        } catch (err) { link.textContent = 'Failed: ' + err.message }
+      })
+    }
     const share = el('button', { type: 'button', className: 'share', textContent: 'Share' })
-    share.addEventListener('click', () => {
-      share.replaceWith(el('code', { className: 'share-cmd', textContent: 'deoss share ' + f.fid + ' --for 24h' }))
+    share.addEventListener('click', async () => {
+      share.disabled = true
+      try {
+        const url = await shareURL(f.fid, '24h')
+        const out = el('input', { className: 'share-url', readOnly: true, value: url })
+        out.setAttribute('aria-label', 'share link to ' + f.name + ', good for 24 hours')
+        const td = el('td', {}, el('span', { textContent: 'Share link, good for 24 hours: ' }), out)
+        td.colSpan = 7
+        row.after(el('tr', { className: 'share-row' }, td))
+        share.textContent = 'Shared'
+        out.select()
+      } catch (err) { share.textContent = 'Failed: ' + err.message; share.disabled = false }
     })
     const row = el('tr', {},
       el('td', {}, el('a', { href: '#file/' + f.fid, className: 'name', textContent: f.name }), el('div', { className: 'fid', textContent: f.fid })),
@@ -138,12 +161,20 @@ async function loadFiles () {
       el('td', { className: 'state-' + f.state, textContent: f.state }),
       el('td', { textContent: f.territory }),
       el('td', { textContent: f.packed ? 'yes' : '' }),
+      el('td', { textContent: f.private ? 'private' : 'public' }),
       el('td', {}, link, ' ', share, ' ', del))
     row.dataset.fid = f.fid
     row.dataset.name = f.name
     row.dataset.gen = gen
     body.append(row)
   }
+}
+
+// shareURL asks the gateway for a link that reads fid without a key for d
+// (it signs it for this account; revoking the gateway revokes it).
+async function shareURL (fid, d) {
+  const r = await (await api('/console/share/' + fid + '?for=' + d, { method: 'POST' })).json()
+  return new URL(r.url, location.href).href
 }
 
 async function loadChain () {
@@ -173,7 +204,18 @@ async function loadRepair () {
     li.dataset.files = h.files
     hist.append(li)
   })
+  const queue = $('#queue tbody')
+  queue.replaceChildren()
+  st.queue.forEach((q, healthy) => {
+    if (q.orders === 0) return
+    const tr = el('tr', {}, el('td', { textContent: String(healthy) }), el('td', { textContent: String(q.orders) }),
+      el('td', { textContent: bytes(q.bytes) }), el('td', { textContent: String(q.eligible) }))
+    tr.dataset.healthy = healthy
+    queue.append(tr)
+  })
   const orders = st.queue.reduce((n, q) => n + q.orders, 0)
+  $('#queue').hidden = orders === 0
+  $('#queue-empty').hidden = orders !== 0
   $('#repair-summary').textContent = orders === 0 && st.claims === 0
     ? 'Nothing to repair.'
     : orders + ' repair orders queued, ' + st.claims + ' being rebuilt; ' +
@@ -223,8 +265,11 @@ function patch (url, offset, blob, progress) {
   })
 }
 
-async function tusUpload (file, territory, progress) {
-  const key = 'tus:' + [file.name, file.size, file.lastModified, territory].join(':')
+// tusUpload sends file with tus, resuming an upload this browser began
+// (its URL is kept in localStorage); on.acked(offset, resumed) is told each
+// offset the gateway confirmed, on.progress(bytes) the bytes sent so far.
+async function tusUpload (file, territory, priv, on) {
+  const key = 'tus:' + [file.name, file.size, file.lastModified, territory, priv].join(':')
   const tus = { 'Tus-Resumable': '1.0.0' }
   let url = localStorage.getItem(key)
   let offset = 0
@@ -237,19 +282,21 @@ async function tusUpload (file, territory, progress) {
   if (!url) {
     const r = await api('/tus/', {
       method: 'POST',
-      headers: { ...tus, 'Upload-Length': String(file.size), 'Upload-Metadata': 'filename ' + b64(file.name) + ',territory ' + b64(territory) },
+      headers: { ...tus, 'Upload-Length': String(file.size), 'Upload-Metadata': 'filename ' + b64(file.name) + ',territory ' + b64(territory) + ',private ' + b64(String(priv)) },
     })
     url = new URL(r.headers.get('Location'), location.href).pathname
     localStorage.setItem(key, url)
   }
   let fid = ''
   const chunk = 4 << 20
-  progress(offset)
+  on.acked(offset, offset > 0)
+  on.progress(offset)
   while (offset < file.size) {
     const at = offset
-    const x = await patch(url, at, file.slice(at, Math.min(at + chunk, file.size)), (sent) => progress(at + sent))
+    const x = await patch(url, at, file.slice(at, Math.min(at + chunk, file.size)), (sent) => on.progress(at + sent))
     offset = Number(x.getResponseHeader('Upload-Offset'))
     fid = x.getResponseHeader('Deoss-Fid') || fid
+    on.acked(offset, false)
   }
   localStorage.removeItem(key)
   return fid
@@ -259,19 +306,29 @@ function startUpload (file) {
   const bar = el('progress', { max: file.size || 1, value: 0 })
   const pct = el('span', { className: 'pct', textContent: '0%' })
   const info = el('span', { className: 'info' })
-  const li = el('li', {}, el('div', { textContent: file.name + ' (' + bytes(file.size) + ') ' }, pct, ' ', info), bar)
+  const resumed = el('span', { className: 'resumed' })
+  const li = el('li', {}, el('div', { textContent: file.name + ' (' + bytes(file.size) + ') ' }, pct, ' ', info, ' ', resumed), bar)
   li.dataset.name = file.name
   $('#uploads').append(li)
   const start = Date.now()
   let first = -1
-  tusUpload(file, $('#territory').value, (done) => {
-    if (first < 0) first = done
-    bar.value = done
-    pct.textContent = Math.floor(100 * done / (file.size || 1)) + '%'
-    const secs = (Date.now() - start) / 1000
-    const rate = (done - first) / Math.max(secs, 0.001)
-    const eta = rate > 0 ? Math.ceil((file.size - done) / rate) : 0
-    info.textContent = bytes(rate) + '/s, ' + eta + ' s left'
+  tusUpload(file, $('#territory').value, $('#private').checked, {
+    acked (offset, isResume) {
+      li.dataset.offset = offset
+      if (isResume) {
+        li.dataset.resumed = offset
+        resumed.textContent = '(resumed at ' + bytes(offset) + ')'
+      }
+    },
+    progress (done) {
+      if (first < 0) first = done
+      bar.value = done
+      pct.textContent = Math.floor(100 * done / (file.size || 1)) + '%'
+      const secs = (Date.now() - start) / 1000
+      const rate = (done - first) / Math.max(secs, 0.001)
+      const eta = rate > 0 ? Math.ceil((file.size - done) / rate) : 0
+      info.textContent = bytes(rate) + '/s, ' + eta + ' s left'
+    },
   }).then((fid) => {
     pct.textContent = '100%'
     info.textContent = 'stored as ' + fid
