@@ -118,13 +118,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if shots == "" {
 		shots = dir
 	}
-	size := 20 << 20
-	data := randomBytes(2020, size)
-	file := filepath.Join(dir, "console-20mib.bin")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
+	_, file, sum := pickable(t, dir, "console-20mib.bin", 2020, 20<<20)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.WindowSize(1280, 900),
@@ -246,13 +240,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // session, and its Download button saves it through the browser.
 func privateUpload(t *testing.T, n *Network, ctx context.Context, dir string, do func(string, ...chromedp.Action[chromedp.Void]), shot func(string)) {
 	t.Helper()
-	size := 24 << 20
-	data := randomBytes(2424, size)
-	file := filepath.Join(dir, "private-24mib.bin")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
+	data, file, sum := pickable(t, dir, "private-24mib.bin", 2424, 24<<20)
 	li := `#uploads li[data-name="private-24mib.bin"]`
 	// The page's connection stalls after its first PATCH (the XHRs after
 	// it are never sent), as a link that drops does; then the page is
@@ -318,7 +306,19 @@ func privateUpload(t *testing.T, n *Network, ctx context.Context, dir string, do
 		}
 		break
 	}
-	if want := n.Put(0, "native.bin", bytes.NewReader(data), int64(size), nil); want.String() != fid {
+	if want := n.Put(0, "native.bin", bytes.NewReader(data), int64(len(data)), nil); want.String() != fid {
 		t.Fatalf("reloaded and resumed: FID %s, the native upload's is %s", fid, want)
 	}
+}
+
+// pickable writes size random bytes (from seed) to dir/name for the page's
+// file input, and returns them, the path and their SHA-256.
+func pickable(t *testing.T, dir, name string, seed uint64, size int) ([]byte, string, [32]byte) {
+	t.Helper()
+	data := randomBytes(seed, size)
+	file := filepath.Join(dir, name)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data, file, sha256.Sum256(data)
 }
