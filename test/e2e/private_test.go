@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -161,15 +162,14 @@ func TestGatewayShareLinks(t *testing.T) {
 	if _, err := n.Chain.Signer(n.User).Submit(context.Background(), ledger.Msg{Revoke: &ledger.Revoke{Gateway: gw.Address}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	eventually(t, time.Minute, func() error {
 		st, _, body := get(t, gw.URL+link, nil)
 		if st == 403 && bytes.Contains(body, []byte("bad_share_link")) {
-			break
+			return nil
 		}
-		if st != 200 || time.Now().After(deadline) {
+		if st != 200 {
 			t.Fatalf("the link after the owner revoked the gateway: %d %s", st, body)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("the link still reads after the owner revoked the gateway")
+	})
 }
