@@ -46,7 +46,16 @@ var (
 // ShareQuery is the query of a link to fid made by k, good until expires.
 func ShareQuery(k *Key, fid types.FID, expires time.Time) url.Values {
 	exp := strconv.FormatInt(expires.Unix(), 10)
-	return url.Values{"expires": {exp}, "by": {k.Address().String()}, "sig": {hex.EncodeToString(k.Sign([]byte(shareDomain + fid.String() + "\n" + exp)))}}
+	return url.Values{"expires": {exp}, "by": {k.Address().String()}, "sig": {hex.EncodeToString(k.Sign(shareMessage(fid, exp, nil)))}}
+}
+
+// shareMessage is what a link's sig signs: owner is nil for an owner's
+// own link, the owner a gateway made it for otherwise.
+func shareMessage(fid types.FID, expires string, owner *types.Address) []byte {
+	if owner == nil {
+		return []byte(shareDomain + fid.String() + "\n" + expires)
+	}
+	return []byte(shareForDomain + fid.String() + "\n" + expires + "\n" + owner.String())
 }
 
 // ShareForQuery is the query of a link to owner's file fid made by the
@@ -54,7 +63,7 @@ func ShareQuery(k *Key, fid types.FID, expires time.Time) url.Values {
 func ShareForQuery(gw *Key, owner types.Address, fid types.FID, expires time.Time) url.Values {
 	exp := strconv.FormatInt(expires.Unix(), 10)
 	return url.Values{"expires": {exp}, "by": {gw.Address().String()}, "for": {owner.String()},
-		"sig": {hex.EncodeToString(gw.Sign([]byte(shareForDomain + fid.String() + "\n" + exp + "\n" + owner.String())))}}
+		"sig": {hex.EncodeToString(gw.Sign(shareMessage(fid, exp, &owner)))}}
 }
 
 // Share is who a verified link speaks for: By signed it for the owner For
@@ -88,14 +97,14 @@ func VerifyShare(q url.Values, fid types.FID, now time.Time) (Share, error) {
 	if err != nil {
 		return sh, fmt.Errorf("%w: sig", ErrShareMalformed)
 	}
-	msg := shareDomain + fid.String() + "\n" + q.Get("expires")
+	var owner *types.Address
 	if q.Has("for") {
 		if sh.For, err = types.ParseAddress(q.Get("for")); err != nil {
 			return sh, fmt.Errorf("%w: for: %v", ErrShareMalformed, err)
 		}
-		msg = shareForDomain + fid.String() + "\n" + q.Get("expires") + "\n" + sh.For.String()
+		owner = &sh.For
 	}
-	if err := Verify(by, []byte(msg), sig); err != nil {
+	if err := Verify(by, shareMessage(fid, q.Get("expires"), owner), sig); err != nil {
 		return sh, err
 	}
 	if at := time.Unix(exp, 0); !now.Before(at) || at.After(now.Add(MaxShareLifetime)) {
